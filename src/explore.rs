@@ -1,0 +1,148 @@
+//! Exploring a harness variant: run executions under a strategy until one fails or the budget
+//! runs out, then turn the failing execution into a [`Trace`].
+
+use std::time::{Duration, Instant};
+
+use shuttle::{Config as ShuttleConfig, FailurePersistence, MaxSteps, Runner};
+
+use crate::engine::{self, adapter::Adapter};
+use crate::failure::Failure;
+use crate::harness::{self, Harness, Variant};
+use crate::sched::{SchedulerSpec, Strategy};
+use crate::trace::{self, Trace};
+
+/// How long to explore.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Budget {
+    /// At most this many executions.
+    Executions(u64),
+    /// For at most this long.
+    Time(Duration),
+}
+
+/// Explores one variant of one harness.
+#[derive(Debug)]
+pub struct Explorer {
+    harness: &'static Harness,
+    variant: &'static Variant,
+    scheduler: SchedulerSpec,
+    budget: Budget,
+}
+
+/// What an exploration found.
+#[derive(Debug)]
+pub struct Report {
+    /// Executions run, the failing one included.
+    pub executions: u64,
+    /// Wall-clock time of the exploration (the trace replay not included).
+    pub elapsed: Duration,
+    /// The first failure, if any.
+    pub failure: Option<Failure>,
+    /// The failing execution as a trace, if any.
+    pub trace: Option<Trace>,
+}
+
+impl Report {
+    /// Executions per second.
+    pub fn rate(&self) -> f64 {
+        self.executions as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+impl Explorer {
+    /// Explore `variant` of `harness` (names as `kgrace list` prints them) with PCT of depth 3,
+    /// seed 0, for 1,000 executions; change any of these with the builder methods.
+    pub fn new(harness: &str, variant: &str) -> Result<Explorer, crate::Error> {
+        let h = harness::find(harness)?;
+        let v = h.variant(variant)?;
+        Ok(Explorer {
+            harness: h,
+            variant: v,
+            scheduler: SchedulerSpec::Pct { depth: 3, seed: 0 },
+            budget: Budget::Executions(1_000),
+        })
+    }
+
+    /// Use this strategy and seed.
+    pub fn scheduler(mut self, s: SchedulerSpec) -> Self {
+        self.scheduler = s;
+        self
+    }
+
+    /// Stop after this budget.
+    pub fn budget(mut self, b: Budget) -> Self {
+        self.budget = b;
+        self
+    }
+
+    /// Run the exploration. `progress` is called with the number of executions so far, every few
+    /// hundred executions.
+    pub fn run_with_progress(self, progress: Option<Box<dyn FnMut(u64)>>) -> Report {
+        let strategy = self
+            .scheduler
+            .build()
+            .expect("exploration needs a seeded strategy (pct or random)");
+        self.run_strategy(strategy, progress)
+    }
+
+    /// Run the exploration.
+    pub fn run(self) -> Report {
+        self.run_with_progress(None)
+    }
+
+    /// Run the exploration under any strategy (the fuzzer's, a test's).
+    pub fn run_strategy<S: Strategy + 'static>(
+        self,
+        strategy: S,
+        progress: Option<Box<dyn FnMut(u64)>>,
+    ) -> Report {
+        let (max, time) = match self.budget {
+            Budget::Executions(n) => (Some(n), None),
+            Budget::Time(t) => (None, Some(t)),
+        };
+        let (adapter, outcome) = Adapter::new(strategy, max, time, progress);
+        let start = Instant::now();
+        run_runner(adapter, self.harness, self.variant);
+        let elapsed = start.elapsed();
+        let out = outcome.borrow();
+        let failure = if out.failed { engine::take_failure() } else { None };
+        let trace = failure.as_ref().map(|_| {
+            let r = trace::replay_decisions(self.harness, self.variant, out.decisions.clone());
+            Trace {
+                format: trace::FORMAT.into(),
+                version: trace::VERSION,
+                kgrace_version: env!("CARGO_PKG_VERSION").into(),
+                shuttle_version: trace::SHUTTLE_VERSION.into(),
+                harness: self.harness.name.into(),
+                variant: self.variant.name.into(),
+                scheduler: self.scheduler,
+                execution: out.executions,
+                decisions: out.decisions.clone(),
+                events: r.events,
+                failure: r.failure,
+            }
+        });
+        Report {
+            executions: out.executions,
+            elapsed,
+            failure,
+            trace,
+        }
+    }
+}
+
+/// Run executions of `v` under the adapter until it says stop.
+pub(crate) fn run_runner<S: Strategy + 'static>(
+    adapter: Adapter<S>,
+    h: &'static Harness,
+    v: &'static Variant,
+) {
+    let mut config = ShuttleConfig::new();
+    config.failure_persistence = FailurePersistence::None;
+    config.silence_warnings = true;
+    // kgrace bounds executions in model steps and reports livelock itself.
+    config.max_steps = MaxSteps::None;
+    let runner = Runner::new(adapter, config);
+    runner.run(move || harness::execute(h, v));
+}

@@ -1,0 +1,243 @@
+//! `mutex_unlock_free`: HMM v3 (2015) frees a device while another CPU is still inside
+//! `mutex_unlock` of the device's mutex.
+//!
+//! Thread: "HMM v3", linux-mm, May/June 2015 (`shared/seeds/002_eaa601cb4e6d74eb.txt`), Mark
+//! Hairgrove's review of `hmm_mirror_unregister`/`hmm_device_unregister`; model in
+//! `kernel-models.md` §3.
+//!
+//! CPU1 is process exit (`hmm_notifier_release`), CPU2 the driver's file close
+//! (`hmm_mirror_unregister`, then `hmm_device_unregister`, then `kfree` of the device). The
+//! mirror starts with two references (the `H.mirrors` list's and the driver's). Mark's
+//! interleaving, down to the mutex internals:
+//!
+//! ```text
+//! CPU1 hmm_notifier_release               CPU2 close
+//! down_write(&hmm->rwsem)
+//! hlist_del_init(&mirror->mlist)
+//! up_write(&hmm->rwsem)
+//!                                         hmm_mirror_unregister(mirror)
+//!                                           kill: mlist unhashed, nothing to do
+//!                                           hmm_mirror_unref: kref 2 -> 1
+//! hmm_mirror_unref: kref 1 -> 0
+//!   hmm_mirror_destroy
+//!     mutex_lock(&device->mutex)  count 1 -> 0
+//!     list_del_init(&mirror->dlist)
+//!                                         hmm_device_unregister(device)
+//!                                           mutex_lock: count 0 -> -1, slow path,
+//!                                           optimistic spinning on the owner
+//!     mutex_unlock: count -1 -> 0, slow path
+//!       atomic_set(&lock->count, 1)
+//!       <preempted>
+//!                                           cmpxchg(count, 1, 0): acquired
+//!                                           list_empty(&device->mirrors): yes
+//!                                           mutex_unlock: count 0 -> 1, fast path
+//!                                         kfree(device)
+//!       spin_lock(&lock->wait_lock)       <- use-after-free
+//! ```
+//!
+//! Variants (the code is the same apart from the fix):
+//! * `buggy`: HMM v3, `device->mirrors` under `device->mutex`.
+//! * `fixed`: HMM v4's "use spinlock for device's mirror list": `spin_unlock` is the last access
+//!   of the unlocker, so once CPU2 holds the lock, CPU1 is done with the device.
+//! * `debug-mutexes`: v3 under `CONFIG_DEBUG_MUTEXES`, where the unlock releases `count` inside
+//!   `wait_lock` and the lock has no fast path: the window closes (Jérôme's remark).
+
+use super::{Config, Expected, Harness, Variant};
+use crate::container_of;
+use crate::kernel::*;
+use crate::FailureKind;
+
+pub(super) const HARNESS: Harness = Harness {
+    name: "mutex_unlock_free",
+    thread: "002 HMM v3 (linux-mm, 2015)",
+    question: "may a driver free its device once hmm_device_unregister returns, while a mirror's \
+               destroy may still be inside mutex_unlock of the device's mutex?",
+    variants: &[
+        Variant {
+            name: "buggy",
+            expected: Expected::Fails(FailureKind::UseAfterFree),
+            summary: "HMM v3: device->mirrors under device->mutex; the driver frees the device \
+                      when unregister returns 0",
+            config: Config::DEFAULT,
+        },
+        Variant {
+            name: "fixed",
+            expected: Expected::Passes,
+            summary: "HMM v4: device->mirrors under a spinlock, whose unlock is the last access",
+            config: Config::DEFAULT,
+        },
+        Variant {
+            name: "debug-mutexes",
+            expected: Expected::Passes,
+            summary: "HMM v3 under CONFIG_DEBUG_MUTEXES: count is released inside wait_lock",
+            config: Config { debug_mutexes: true },
+        },
+    ],
+    body,
+};
+
+crate::kstruct! {
+    /// `struct hmm_device`: the v3 mutex and the v4 spinlock; a variant uses one.
+    struct HmmDevice("hmm_device") {
+        mirrors: ListHead,
+        mutex: Mutex,
+        lock: Spinlock,
+    }
+}
+
+crate::kstruct! {
+    /// `struct hmm_mirror`.
+    struct HmmMirror("hmm_mirror") {
+        device: Word<HmmDevice>,
+        hmm: Word<Hmm>,
+        kref: Kref,
+        dlist: ListHead,
+        mlist: HlistNode,
+    }
+}
+
+crate::kstruct! {
+    /// `struct hmm`, one per mm.
+    struct Hmm("hmm") {
+        mirrors: HlistHead,
+        rwsem: RwSemaphore,
+    }
+}
+
+const EBUSY: i32 = 16;
+
+/// How the device's mirror list is locked: the only difference between the variants' code.
+#[derive(Clone, Copy)]
+struct Fix {
+    spinlock: bool,
+}
+
+impl Fix {
+    fn lock(self, device: HmmDevice) {
+        if self.spinlock {
+            spin_lock(device.lock())
+        } else {
+            mutex_lock(device.mutex())
+        }
+    }
+    fn unlock(self, device: HmmDevice) {
+        if self.spinlock {
+            spin_unlock(device.lock())
+        } else {
+            mutex_unlock(device.mutex())
+        }
+    }
+}
+
+fn body(variant: &'static str) {
+    let fix = Fix {
+        spinlock: variant == "fixed",
+    };
+
+    // The driver's device and one process's hmm with one mirror, registered.
+    let device: HmmDevice = kzalloc();
+    init_list_head(device.mirrors());
+    mutex_init(device.mutex());
+    spin_lock_init(device.lock());
+    let hmm: Hmm = kzalloc();
+    init_rwsem(hmm.rwsem());
+    let mirror: HmmMirror = kzalloc();
+    mirror.device().store(device);
+    mirror.hmm().store(hmm);
+    kref_init(mirror.kref()); // the driver's reference
+    init_hlist_node(mirror.mlist());
+    hmm_mirror_register(fix, mirror);
+
+    let exit = spawn_cpu("hmm_notifier_release", move || hmm_notifier_release(fix, hmm));
+    let close = spawn_cpu("close", move || {
+        hmm_mirror_unregister(fix, mirror);
+        while hmm_device_unregister(fix, device) == -EBUSY {
+            cpu_relax();
+        }
+        // hmm_device_unregister returned 0: the driver frees its device.
+        kfree(device);
+    });
+    exit.join();
+    close.join();
+    kfree(hmm);
+}
+
+/// `hmm_mirror_register`: the mirror goes on the device's list and the hmm's list, which holds a
+/// reference of its own.
+fn hmm_mirror_register(fix: Fix, mirror: HmmMirror) {
+    let device = mirror.device().load();
+    let hmm = mirror.hmm().load();
+    fix.lock(device);
+    list_add(mirror.dlist(), device.mirrors());
+    fix.unlock(device);
+    kref_get(mirror.kref()); // the hmm list's reference
+    down_write(hmm.rwsem());
+    hlist_add_head(mirror.mlist(), hmm.mirrors());
+    up_write(hmm.rwsem());
+}
+
+/// `hmm_notifier_release` (mm exit): drop every mirror from the hmm.
+fn hmm_notifier_release(fix: Fix, hmm: Hmm) {
+    let _f = KFunc::enter("hmm_notifier_release");
+    down_write(hmm.rwsem());
+    while !hlist_empty(hmm.mirrors()) {
+        let mirror = container_of!(hmm.mirrors().first().load(), HmmMirror, mlist);
+        hlist_del_init(mirror.mlist());
+        up_write(hmm.rwsem());
+
+        // mirror->device->ops->release(mirror): the driver stops using the mirror.
+        let _device = mirror.device().load();
+        hmm_mirror_unref(fix, mirror);
+
+        down_write(hmm.rwsem());
+    }
+    up_write(hmm.rwsem());
+}
+
+/// `hmm_mirror_unregister` (v3): kill, then drop the driver's reference.
+fn hmm_mirror_unregister(fix: Fix, mirror: HmmMirror) {
+    let _f = KFunc::enter("hmm_mirror_unregister");
+    hmm_mirror_kill(fix, mirror);
+    hmm_mirror_unref(fix, mirror);
+}
+
+/// `hmm_mirror_kill`: unhash the mirror from its hmm unless exit already did.
+fn hmm_mirror_kill(fix: Fix, mirror: HmmMirror) {
+    let _f = KFunc::enter("hmm_mirror_kill");
+    let hmm = mirror.hmm().load();
+    down_write(hmm.rwsem());
+    if !hlist_unhashed(mirror.mlist()) {
+        hlist_del_init(mirror.mlist());
+        up_write(hmm.rwsem());
+        hmm_mirror_unref(fix, mirror); // the list's reference
+    } else {
+        up_write(hmm.rwsem());
+    }
+}
+
+fn hmm_mirror_unref(fix: Fix, mirror: HmmMirror) {
+    kref_put(mirror.kref(), || hmm_mirror_destroy(fix, mirror));
+}
+
+/// `hmm_mirror_destroy` (kref release): off the device's list, then the driver frees it.
+fn hmm_mirror_destroy(fix: Fix, mirror: HmmMirror) {
+    let _f = KFunc::enter("hmm_mirror_destroy");
+    let device = mirror.device().load();
+    fix.lock(device);
+    list_del_init(mirror.dlist());
+    // device->ops->release(mirror): the driver frees its mirror.
+    kfree(mirror);
+    fix.unlock(device);
+}
+
+/// `hmm_device_unregister`: -EBUSY while mirrors remain.
+fn hmm_device_unregister(fix: Fix, device: HmmDevice) -> i32 {
+    let _f = KFunc::enter("hmm_device_unregister");
+    fix.lock(device);
+    if !list_empty(device.mirrors()) {
+        fix.unlock(device);
+        return -EBUSY;
+    }
+    fix.unlock(device);
+    0
+}

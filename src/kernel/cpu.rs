@@ -1,0 +1,127 @@
+//! CPUs (each runs one kernel thread of the harness), tasks, sleeping and waking.
+
+use std::panic::Location;
+
+use super::mem::Value;
+use crate::engine;
+
+/// A spawned CPU, to [`join`](CpuHandle::join).
+#[derive(Debug)]
+pub struct CpuHandle {
+    id: usize,
+    handle: shuttle::thread::JoinHandle<()>,
+}
+
+/// Start a CPU running `f`. CPUs are numbered in spawn order from 1 (CPU0 sets the harness up);
+/// traces print them as `CPU1 name`.
+#[track_caller]
+pub fn spawn_cpu(name: &'static str, f: impl FnOnce() + Send + 'static) -> CpuHandle {
+    let id = engine::register_cpu(name);
+    let handle = shuttle::thread::spawn(move || {
+        assert_eq!(
+            engine::me(),
+            id,
+            "CPUs must be spawned only through kgrace::kernel::spawn_cpu"
+        );
+        f();
+        engine::cpu_finished(id);
+    });
+    CpuHandle { id, handle }
+}
+
+impl CpuHandle {
+    /// Wait for the CPU to finish: everything it did happens-before what follows.
+    pub fn join(self) {
+        engine::before_join(self.id);
+        // A CPU whose harness code panicked has failed the execution already; shuttle reports it.
+        let _ = self.handle.join();
+        engine::after_join(self.id);
+    }
+
+    /// The CPU's index.
+    pub fn id(&self) -> usize {
+        self.id
+    }
+}
+
+/// A `struct task_struct *`: the task running on a CPU. Never NULL when valid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Task(pub usize);
+
+impl Value for Task {
+    fn to_word(self) -> u64 {
+        self.0 as u64 + 1
+    }
+    fn from_word(w: u64) -> Self {
+        Task((w as usize).wrapping_sub(1))
+    }
+}
+
+/// `current`.
+pub fn current() -> Task {
+    Task(engine::me())
+}
+
+/// `set_current_state(TASK_UNINTERRUPTIBLE)`.
+pub fn set_current_state_uninterruptible() {
+    engine::set_sleeping()
+}
+
+/// `schedule()`: sleep until a [`wake_up_process`] unless one came since the task state was set.
+#[track_caller]
+pub fn schedule() {
+    engine::schedule_sleep(Location::caller())
+}
+
+/// `wake_up_process(task)`.
+#[track_caller]
+pub fn wake_up_process(task: Task) {
+    engine::wake_up_process(task.0, Location::caller())
+}
+
+/// Whether `task` is running on its CPU (`owner->on_cpu`): not asleep in `schedule()`.
+pub fn task_on_cpu(task: Task) -> bool {
+    engine::on_cpu(task.0)
+}
+
+/// `cpu_relax()` in a spin loop: a scheduling point that tells the scheduler this CPU is waiting
+/// for another.
+pub fn cpu_relax() {
+    engine::spin_point()
+}
+
+/// Marks the span of a kernel function, so that events and failures name it
+/// (`use-after-free in mutex_unlock`).
+#[derive(Debug)]
+pub struct KFunc(());
+
+impl KFunc {
+    /// Enter the function called `name`; leaving happens when the guard drops.
+    pub fn enter(name: &'static str) -> KFunc {
+        engine::enter(name);
+        KFunc(())
+    }
+}
+
+impl Drop for KFunc {
+    fn drop(&mut self) {
+        engine::leave();
+    }
+}
+
+/// `BUG_ON(cond)`: fail the execution with `what` when `cond` holds.
+#[track_caller]
+pub fn bug_on(cond: bool, what: &str) {
+    if cond {
+        engine::oracle_failure(crate::FailureKind::Bug, what, Location::caller());
+    }
+}
+
+/// `WARN_ON(cond)`: for kgrace a warning is as much a failure as a BUG.
+#[track_caller]
+pub fn warn_on(cond: bool, what: &str) -> bool {
+    if cond {
+        engine::oracle_failure(crate::FailureKind::Bug, what, Location::caller());
+    }
+    cond
+}

@@ -1,0 +1,47 @@
+//! The kernel model a harness is written against: kernel names, kernel semantics.
+//!
+//! * Memory: [`Word`]s inside [`kstruct!`](crate::kstruct) objects, each access with its kind:
+//!   plain ([`Word::load`]/[`Word::store`]), [`read_once`]/[`write_once`], [`smp_load_acquire`]/
+//!   [`smp_store_release`], atomics ([`atomic_inc`], [`atomic_dec_and_test`], [`xchg`],
+//!   [`cmpxchg`], ...) and fences ([`smp_mb`], [`smp_rmb`], [`smp_wmb`], [`barrier`]).
+//! * Heap: [`kmalloc`], [`kzalloc`], [`kfree`]; [`kmemleak_not_leak`] for objects that outlive an
+//!   execution by design.
+//! * CPUs: [`spawn_cpu`], [`CpuHandle::join`]; tasks sleep and wake with [`schedule`] and
+//!   [`wake_up_process`].
+//! * Locks: [`Spinlock`], the 2015 [`Mutex`] with its internals, [`RwSemaphore`], [`Kref`].
+//! * Lists: [`ListHead`], [`HlistHead`]/[`HlistNode`].
+//! * Oracles: [`bug_on`], [`warn_on`].
+//!
+//! Every operation is a scheduling point. Execution is sequentially consistent; each access still
+//! records its kind, which drives the data-race detector (KCSAN's rule over happens-before) and
+//! is what a weak memory model will need.
+
+mod cpu;
+mod heap;
+mod list;
+mod mem;
+mod mutex;
+mod spinlock;
+
+pub use cpu::{
+    bug_on, cpu_relax, current, schedule, set_current_state_uninterruptible, spawn_cpu, task_on_cpu,
+    wake_up_process, warn_on, CpuHandle, KFunc, Task,
+};
+pub use heap::{
+    define_static, kfree, kfree_ptr, kmalloc, kmemleak_not_leak, kzalloc, stack_alloc, stack_release, KObject,
+};
+pub use list::{
+    hlist_add_head, hlist_del_init, hlist_empty, hlist_unhashed, init_hlist_node, init_list_head, list_add,
+    list_add_tail, list_del, list_del_init, list_empty, list_first, HlistHead, HlistNode, ListHead,
+    LIST_POISON1, LIST_POISON2,
+};
+pub use mem::{
+    atomic_cmpxchg, atomic_dec, atomic_dec_and_test, atomic_dec_return, atomic_inc, atomic_inc_return,
+    atomic_read, atomic_set, atomic_xchg, barrier, cmpxchg, read_once, smp_load_acquire, smp_mb, smp_rmb,
+    smp_store_release, smp_wmb, write_once, xchg, Embed, Field, Layout, Ptr, Value, Word,
+};
+pub use mutex::{mutex_init, mutex_lock, mutex_unlock, Mutex, MutexWaiter};
+pub use spinlock::{
+    down_read, down_write, init_rwsem, kref_get, kref_init, kref_put, spin_lock, spin_lock_init, spin_unlock,
+    up_read, up_write, Kref, RwSemaphore, Spinlock,
+};

@@ -1,0 +1,225 @@
+//! `spinlock_t`, `struct rw_semaphore` and `struct kref`.
+//!
+//! A contended CPU does not spin step by step: it blocks until the lock word changes, which is
+//! what spinning observes, at a fraction of the steps.
+
+use std::panic::Location;
+
+use super::cpu::KFunc;
+use super::mem::{atomic_dec_and_test, atomic_inc, atomic_read, atomic_set, Embed, Ptr, Word};
+use crate::engine::{self, Blocked, Kind};
+
+/// `spinlock_t`: one word, 0 unlocked, 1 locked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spinlock(Ptr);
+
+impl Embed for Spinlock {
+    const SLOTS: &'static [&'static str] = &[""];
+    fn at(base: Ptr) -> Self {
+        Spinlock(base)
+    }
+}
+
+impl Spinlock {
+    /// The lock word.
+    pub fn word(self) -> Word<u64> {
+        Word::at(self.0)
+    }
+}
+
+/// `spin_lock_init(lock)`.
+#[track_caller]
+pub fn spin_lock_init(lock: Spinlock) {
+    engine::access(
+        lock.0 .0,
+        Kind::Once,
+        "spin_lock_init",
+        true,
+        Location::caller(),
+        |_| (0, Some(0)),
+    );
+}
+
+/// `spin_lock(lock)`: an acquire; waits while another CPU holds it.
+#[track_caller]
+pub fn spin_lock(lock: Spinlock) {
+    let _f = KFunc::enter("spin_lock");
+    let caller = Location::caller();
+    loop {
+        let old = engine::access(lock.0 .0, Kind::RmwFull, "arch_spin_trylock", true, caller, |v| {
+            if v == 0 {
+                (0, Some(1))
+            } else {
+                (v, None)
+            }
+        });
+        if old == 0 || engine::failed() {
+            return;
+        }
+        engine::block_on(Blocked::OnWord(lock.0 .0));
+    }
+}
+
+/// `spin_unlock(lock)`: a release store, the unlocker's last access to the lock.
+#[track_caller]
+pub fn spin_unlock(lock: Spinlock) {
+    let _f = KFunc::enter("spin_unlock");
+    engine::access(
+        lock.0 .0,
+        Kind::Release,
+        "arch_spin_unlock",
+        true,
+        Location::caller(),
+        |_| (0, Some(0)),
+    );
+    engine::wake_word(lock.0 .0);
+}
+
+/// `struct rw_semaphore`, reduced to its count: 0 free, `n > 0` held by `n` readers, -1 held by a
+/// writer. Waiters block until the count changes. The kernel's wait queue and hand-off are not
+/// modeled: fairness between readers and writers is left to the scheduler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RwSemaphore(Ptr);
+
+impl Embed for RwSemaphore {
+    const SLOTS: &'static [&'static str] = &["count"];
+    fn at(base: Ptr) -> Self {
+        RwSemaphore(base)
+    }
+}
+
+impl RwSemaphore {
+    fn count(self) -> Word<i64> {
+        Word::at(self.0)
+    }
+}
+
+/// `init_rwsem(sem)`.
+#[track_caller]
+pub fn init_rwsem(sem: RwSemaphore) {
+    atomic_set(sem.count(), 0)
+}
+
+#[track_caller]
+fn cmpxchg_acquire(sem: RwSemaphore, old: i64, new: i64, op: &'static str) -> bool {
+    let (o, n) = (old as u64, new as u64);
+    let got = engine::access(sem.0 .0, Kind::RmwFull, op, true, Location::caller(), |v| {
+        if v == o {
+            (v, Some(n))
+        } else {
+            (v, None)
+        }
+    });
+    got == o
+}
+
+/// `down_write(sem)`.
+#[track_caller]
+pub fn down_write(sem: RwSemaphore) {
+    let _f = KFunc::enter("down_write");
+    while !cmpxchg_acquire(sem, 0, -1, "rwsem_down_write_trylock") {
+        if engine::failed() {
+            return;
+        }
+        engine::block_on(Blocked::OnWord(sem.0 .0));
+    }
+}
+
+/// `up_write(sem)`.
+#[track_caller]
+pub fn up_write(sem: RwSemaphore) {
+    let _f = KFunc::enter("up_write");
+    engine::access(
+        sem.0 .0,
+        Kind::Release,
+        "rwsem_up_write",
+        true,
+        Location::caller(),
+        |_| (0, Some(0)),
+    );
+    engine::wake_word(sem.0 .0);
+}
+
+/// `down_read(sem)`.
+#[track_caller]
+pub fn down_read(sem: RwSemaphore) {
+    let _f = KFunc::enter("down_read");
+    loop {
+        let c = atomic_read(sem.count());
+        if engine::failed() {
+            return;
+        }
+        if c < 0 {
+            engine::block_on(Blocked::OnWord(sem.0 .0));
+            continue;
+        }
+        if cmpxchg_acquire(sem, c, c + 1, "rwsem_down_read_trylock") {
+            return;
+        }
+    }
+}
+
+/// `up_read(sem)`.
+#[track_caller]
+pub fn up_read(sem: RwSemaphore) {
+    let _f = KFunc::enter("up_read");
+    let left = engine::access(
+        sem.0 .0,
+        Kind::RmwFull,
+        "rwsem_up_read",
+        true,
+        Location::caller(),
+        |v| {
+            let n = (v as i64 - 1) as u64;
+            (n, Some(n))
+        },
+    );
+    if left == 0 {
+        engine::wake_word(sem.0 .0);
+    }
+}
+
+/// `struct kref`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kref(Ptr);
+
+impl Embed for Kref {
+    const SLOTS: &'static [&'static str] = &["refcount"];
+    fn at(base: Ptr) -> Self {
+        Kref(base)
+    }
+}
+
+impl Kref {
+    /// The counter.
+    pub fn refcount(self) -> Word<i64> {
+        Word::at(self.0)
+    }
+}
+
+/// `kref_init(kref)`: one reference.
+#[track_caller]
+pub fn kref_init(kref: Kref) {
+    atomic_set(kref.refcount(), 1)
+}
+
+/// `kref_get(kref)`.
+#[track_caller]
+pub fn kref_get(kref: Kref) {
+    let _f = KFunc::enter("kref_get");
+    atomic_inc(kref.refcount())
+}
+
+/// `kref_put(kref, release)`: drops a reference and calls `release` on the last one; returns
+/// whether it did.
+#[track_caller]
+pub fn kref_put(kref: Kref, release: impl FnOnce()) -> bool {
+    let last = {
+        let _f = KFunc::enter("kref_put");
+        atomic_dec_and_test(kref.refcount())
+    };
+    if last {
+        release();
+    }
+    last
+}

@@ -1,0 +1,342 @@
+//! The `kgrace` command line: list, run, replay.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use kgrace::harness::{self, Expected};
+use kgrace::sched::SchedulerSpec;
+use kgrace::{Budget, Explorer, Trace, Verdict};
+
+/// kgrace: a deterministic concurrency fuzzer for kernel-style synchronization.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List the harnesses, their variants, and each variant's expected verdict.
+    List,
+    /// Explore a harness variant (or, with --all, every one) and write a trace of the first failure.
+    Run(RunArgs),
+    /// Re-run a trace and print it as per-CPU columns. Exit 1: the recorded failure reproduces;
+    /// 0: the execution finishes cleanly; 3: the run diverges from the trace.
+    Replay {
+        /// The trace file (JSON, as written by `kgrace run`).
+        trace: PathBuf,
+        /// Print every event on its own line with its source line, instead of columns.
+        #[arg(long)]
+        list: bool,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// The harness to explore (see `kgrace list`).
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    harness: Option<String>,
+    /// Every harness and variant with its default budget; compares verdicts with the expected ones.
+    #[arg(long)]
+    all: bool,
+    /// The variant (default: the thread's posted code, listed first).
+    #[arg(long)]
+    variant: Option<String>,
+    /// The search strategy.
+    #[arg(long, value_enum, default_value_t = Sched::Pct)]
+    scheduler: Sched,
+    /// PCT bug depth.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=16))]
+    depth: u32,
+    /// Seed of the run: the same seed explores the same executions.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Stop after this many executions (default 10000).
+    #[arg(long, conflicts_with = "time")]
+    iterations: Option<u64>,
+    /// Stop after this many seconds.
+    #[arg(long)]
+    time: Option<u64>,
+    /// Where to write the trace of a failure (never overwrites a file).
+    #[arg(long, default_value = "replay")]
+    trace_dir: PathBuf,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Sched {
+    Pct,
+    Random,
+}
+
+/// Executions per variant for `run` without a budget, and for `run --all`.
+const DEFAULT_ITERATIONS: u64 = 10_000;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match real_main(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::List => {
+            for h in harness::all() {
+                println!("{}  ({})", h.name, h.thread);
+                println!("    {}", h.question);
+                for v in h.variants {
+                    println!("    {:<16} {:<22} {}", v.name, v.expected.to_string(), v.summary);
+                }
+            }
+            Ok(0)
+        }
+        Command::Run(args) if args.all => run_all(&args),
+        Command::Run(args) => run_one(&args),
+        Command::Replay { trace, list } => replay(&trace, list),
+    }
+}
+
+fn spec(args: &RunArgs) -> SchedulerSpec {
+    match args.scheduler {
+        Sched::Pct => SchedulerSpec::Pct {
+            depth: args.depth,
+            seed: args.seed,
+        },
+        Sched::Random => SchedulerSpec::Random { seed: args.seed },
+    }
+}
+
+fn budget(args: &RunArgs) -> Budget {
+    match (args.iterations, args.time) {
+        (Some(n), _) => Budget::Executions(n),
+        (None, Some(t)) => Budget::Time(Duration::from_secs(t)),
+        (None, None) => Budget::Executions(DEFAULT_ITERATIONS),
+    }
+}
+
+fn progress_bar(enabled: bool, budget: Budget, label: String) -> Option<indicatif::ProgressBar> {
+    if !enabled || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let pb = match budget {
+        Budget::Executions(n) => indicatif::ProgressBar::new(n),
+        _ => indicatif::ProgressBar::new_spinner(),
+    };
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{elapsed}] {wide_bar} {pos} executions ({per_sec})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    pb.set_message(label);
+    Some(pb)
+}
+
+fn run_one(args: &RunArgs) -> Result<u8> {
+    let name = args
+        .harness
+        .as_deref()
+        .expect("clap requires a harness without --all");
+    let h = harness::find(name)?;
+    let v = match &args.variant {
+        Some(v) => h.variant(v)?,
+        None => h.default_variant(),
+    };
+    let budget = budget(args);
+    let pb = progress_bar(!args.json, budget, format!("{} [{}]", h.name, v.name));
+    let cb = pb
+        .clone()
+        .map(|pb| Box::new(move |n: u64| pb.set_position(n)) as Box<dyn FnMut(u64)>);
+    let report = Explorer::new(h.name, v.name)?
+        .scheduler(spec(args))
+        .budget(budget)
+        .run_with_progress(cb);
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    let path = match &report.trace {
+        Some(t) => Some(t.save_new(&args.trace_dir)?),
+        None => None,
+    };
+    if args.json {
+        let summary = serde_json::json!({
+            "harness": h.name,
+            "variant": v.name,
+            "scheduler": spec(args),
+            "executions": report.executions,
+            "executions_per_sec": report.rate().round(),
+            "expected": v.expected.to_string(),
+            "result": report.failure.as_ref().map(|f| f.kind.name()).unwrap_or("passed"),
+            "failure": report.failure,
+            "trace": path,
+        });
+        println!("{summary}");
+    } else {
+        println!(
+            "{} [{}] under {}: {} executions in {:.2}s ({:.0}/s)",
+            h.name,
+            v.name,
+            spec(args),
+            report.executions,
+            report.elapsed.as_secs_f64(),
+            report.rate()
+        );
+        match (&report.failure, &path) {
+            (Some(f), Some(p)) => {
+                println!(
+                    "FAILED ({}) in execution {}:\n{}",
+                    f.kind, report.executions, f.message
+                );
+                println!(
+                    "trace written to {}\nreplay it: kgrace replay {}",
+                    p.display(),
+                    p.display()
+                );
+            }
+            _ => println!("passed: no failure found"),
+        }
+    }
+    Ok(if report.failure.is_some() { 1 } else { 0 })
+}
+
+fn run_all(args: &RunArgs) -> Result<u8> {
+    let mut rows = Vec::new();
+    let mut all_ok = true;
+    for h in harness::all() {
+        for v in h.variants {
+            let budget = budget(args);
+            let pb = progress_bar(!args.json, budget, format!("{} [{}]", h.name, v.name));
+            let cb = pb
+                .clone()
+                .map(|pb| Box::new(move |n: u64| pb.set_position(n)) as Box<dyn FnMut(u64)>);
+            let report = Explorer::new(h.name, v.name)?
+                .scheduler(spec(args))
+                .budget(budget)
+                .run_with_progress(cb);
+            if let Some(pb) = pb {
+                pb.finish_and_clear();
+            }
+            let path = match &report.trace {
+                Some(t) => Some(t.save_new(&args.trace_dir)?),
+                None => None,
+            };
+            let observed = match &report.failure {
+                Some(f) => Expected::Fails(f.kind),
+                None => Expected::Passes,
+            };
+            let ok = observed == v.expected;
+            all_ok &= ok;
+            rows.push((
+                h.name,
+                v.name,
+                v.expected,
+                observed,
+                ok,
+                report.executions,
+                report.rate(),
+                path,
+            ));
+        }
+    }
+    if args.json {
+        let list: Vec<_> = rows
+            .iter()
+            .map(|(h, v, e, o, ok, n, r, p)| {
+                serde_json::json!({"harness": h, "variant": v, "expected": e.to_string(),
+                    "observed": o.to_string(), "ok": ok, "executions": n, "executions_per_sec": r.round(), "trace": p})
+            })
+            .collect();
+        println!("{}", serde_json::json!({"ok": all_ok, "variants": list}));
+    } else {
+        println!(
+            "{:<20} {:<16} {:<24} {:<24} {:>10} {:>9}  trace",
+            "harness", "variant", "expected", "observed", "executions", "exec/s"
+        );
+        for (h, v, e, o, ok, n, r, p) in &rows {
+            println!(
+                "{:<20} {:<16} {:<24} {:<24} {:>10} {:>9.0}  {}{}",
+                h,
+                v,
+                e.to_string(),
+                o.to_string(),
+                n,
+                r,
+                p.as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "-".into()),
+                if *ok { "" } else { "   <-- UNEXPECTED" }
+            );
+        }
+        println!(
+            "{}",
+            if all_ok {
+                "all verdicts as expected"
+            } else {
+                "some verdicts differ from the expected ones"
+            }
+        );
+    }
+    Ok(if all_ok { 0 } else { 1 })
+}
+
+fn replay(path: &std::path::Path, list: bool) -> Result<u8> {
+    let trace = Trace::load(path)?;
+    let result = trace
+        .replay()
+        .with_context(|| format!("replaying {}", path.display()))?;
+    if list {
+        for e in &result.events {
+            println!(
+                "{:>5} {:<28} {:<24} {:<22} {:<34} {:>8} {:>8}  {}",
+                e.step,
+                e.cpu_name,
+                e.func,
+                e.op,
+                e.location,
+                e.read.map(|v| v.to_string()).unwrap_or_default(),
+                e.wrote.map(|v| v.to_string()).unwrap_or_default(),
+                e.source
+            );
+        }
+        if let Some(f) = &result.failure {
+            println!("\n{}", f.message);
+        }
+    } else {
+        print!("{}", trace.render(&result.events, result.failure.as_ref()));
+    }
+    Ok(match trace.verdict(&result) {
+        Verdict::Reproduced => {
+            println!(
+                "\nreproduced: the recorded failure happened again at step {}",
+                result.failure.as_ref().map(|f| f.step).unwrap_or(0)
+            );
+            1
+        }
+        Verdict::Clean => {
+            println!("\nthe execution finished without failure, as recorded");
+            0
+        }
+        Verdict::Diverged(why) => {
+            println!("\nDIVERGED: the run no longer follows the trace {why}");
+            3
+        }
+    })
+}

@@ -1,0 +1,106 @@
+//! Search strategies: what decides which CPU runs at each scheduling point.
+//!
+//! The seam between the engine and a strategy is the three-method [`Strategy`] trait, shaped like
+//! shuttle's `Scheduler` but in kgrace's own terms (CPU indices, not shuttle tasks), so that a
+//! strategy can be unit-tested without shuttle and the fuzzer can plug in its own. One strategy a
+//! file: [`Pct`], [`RandomWalk`], and [`Replay`], which re-runs recorded decisions.
+
+mod pct;
+mod random;
+mod replay;
+mod rng;
+
+pub use pct::Pct;
+pub use random::RandomWalk;
+pub use replay::{Divergence, Replay};
+pub use rng::SplitMix64;
+
+use serde::{Deserialize, Serialize};
+
+/// A CPU index: 0 is the harness's setup CPU, spawned CPUs count up from 1.
+pub type CpuId = usize;
+
+/// Decides the interleaving of one execution after another.
+pub trait Strategy {
+    /// A new execution is about to begin.
+    fn new_execution(&mut self);
+
+    /// Pick the CPU that runs the next step. `runnable` is sorted and never empty; `current` is the
+    /// CPU that ran the last step (`None` before the first), and `yielding` says it is spinning and
+    /// asks to let others run. `None` abandons the execution.
+    fn next_cpu(&mut self, runnable: &[CpuId], current: Option<CpuId>, yielding: bool) -> Option<CpuId>;
+
+    /// A value for a nondeterministic choice of the model other than the next CPU.
+    fn next_u64(&mut self) -> u64;
+}
+
+impl<S: Strategy + ?Sized> Strategy for Box<S> {
+    fn new_execution(&mut self) {
+        (**self).new_execution()
+    }
+    fn next_cpu(&mut self, runnable: &[CpuId], current: Option<CpuId>, yielding: bool) -> Option<CpuId> {
+        (**self).next_cpu(runnable, current, yielding)
+    }
+    fn next_u64(&mut self) -> u64 {
+        (**self).next_u64()
+    }
+}
+
+/// A serializable description of a seeded strategy, as written in traces and given on the CLI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum SchedulerSpec {
+    /// PCT with bug depth `depth` (Burckhardt et al., ASPLOS 2010).
+    Pct {
+        /// Bug depth: `depth - 1` priority change points per execution.
+        depth: u32,
+        /// Seed of the whole run.
+        seed: u64,
+    },
+    /// A uniformly random runnable CPU at each step.
+    Random {
+        /// Seed of the whole run.
+        seed: u64,
+    },
+    /// Decisions read from a fuzzer's input bytes (see the `fuzz/` targets).
+    Fuzz,
+    /// Decisions read back from a trace.
+    Replay,
+}
+
+impl SchedulerSpec {
+    /// Build the strategy this spec describes. `Fuzz` and `Replay` carry no seed: they are built
+    /// from their input by their own constructors, and yield `None` here.
+    pub fn build(self) -> Option<Box<dyn Strategy>> {
+        match self {
+            SchedulerSpec::Pct { depth, seed } => Some(Box::new(Pct::new(depth, seed))),
+            SchedulerSpec::Random { seed } => Some(Box::new(RandomWalk::new(seed))),
+            SchedulerSpec::Fuzz | SchedulerSpec::Replay => None,
+        }
+    }
+}
+
+impl std::fmt::Display for SchedulerSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SchedulerSpec::Pct { depth, seed } => write!(f, "pct (depth {depth}, seed {seed})"),
+            SchedulerSpec::Random { seed } => write!(f, "random (seed {seed})"),
+            SchedulerSpec::Fuzz => write!(f, "fuzz input"),
+            SchedulerSpec::Replay => write!(f, "replay"),
+        }
+    }
+}
+
+/// One recorded scheduling decision: the CPU that ran, or a value the model asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Decision {
+    /// The CPU chosen at a scheduling point.
+    Cpu(CpuId),
+    /// A value returned by [`Strategy::next_u64`].
+    Value {
+        /// The value.
+        value: u64,
+    },
+}

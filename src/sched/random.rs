@@ -1,0 +1,36 @@
+use super::{CpuId, SplitMix64, Strategy};
+
+/// A random walk: at every scheduling point, a uniformly random runnable CPU. A spinning CPU is
+/// passed over when another CPU can run, so spin loops do not eat the step budget.
+#[derive(Clone, Debug)]
+pub struct RandomWalk {
+    rng: SplitMix64,
+}
+
+impl RandomWalk {
+    /// A random walk seeded with `seed`: the same seed explores the same executions.
+    pub fn new(seed: u64) -> Self {
+        RandomWalk {
+            rng: SplitMix64::new(seed),
+        }
+    }
+}
+
+impl Strategy for RandomWalk {
+    fn new_execution(&mut self) {}
+
+    fn next_cpu(&mut self, runnable: &[CpuId], current: Option<CpuId>, yielding: bool) -> Option<CpuId> {
+        if yielding && runnable.len() > 1 {
+            if let Some(cur) = current {
+                let i = self.rng.below(runnable.len() - 1);
+                let pick = runnable.iter().copied().filter(|&c| c != cur).nth(i);
+                return pick.or(Some(runnable[0]));
+            }
+        }
+        Some(runnable[self.rng.below(runnable.len())])
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.rng.next_u64()
+    }
+}
