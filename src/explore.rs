@@ -64,6 +64,30 @@ impl Explorer {
         })
     }
 
+    /// Explore a model written outside the harness registry: `body` runs as CPU0 of every
+    /// execution (spawning CPUs, joining them), exactly like a harness's code. For tests of the
+    /// model itself and for users' own harnesses.
+    pub fn from_fn(name: &'static str, body: fn()) -> Explorer {
+        let h: &'static Harness = Box::leak(Box::new(Harness {
+            name,
+            thread: "",
+            question: "",
+            variants: Box::leak(Box::new([Variant {
+                name: "model",
+                expected: harness::Expected::Passes,
+                summary: "",
+                config: harness::Config::DEFAULT,
+            }])),
+            body: harness::Body::Plain(body),
+        }));
+        Explorer {
+            harness: h,
+            variant: &h.variants[0],
+            scheduler: SchedulerSpec::Pct { depth: 3, seed: 0 },
+            budget: Budget::Executions(1_000),
+        }
+    }
+
     /// Use this strategy and seed.
     pub fn scheduler(mut self, s: SchedulerSpec) -> Self {
         self.scheduler = s;

@@ -59,8 +59,19 @@ pub struct Failure {
     pub step: u64,
     /// The CPU that failed, as `CPU2 hmm_notifier_release`.
     pub cpu: String,
+    /// The kernel functions the CPU was in, innermost first (`spin_lock`,
+    /// `__mutex_unlock_slowpath`, `mutex_unlock`, `hmm_mirror_destroy`, ...).
+    #[serde(default)]
+    pub call_trace: Vec<String>,
     /// The report, KASAN/KCSAN style.
     pub message: String,
+}
+
+impl Failure {
+    /// Whether the failing CPU was inside the kernel function `func`.
+    pub fn inside(&self, func: &str) -> bool {
+        self.call_trace.iter().any(|f| f == func)
+    }
 }
 
 impl std::fmt::Display for Failure {

@@ -285,10 +285,20 @@ impl Model {
 
     fn record_failure(&mut self, kind: FailureKind, cpu: usize, message: String) {
         if self.failure.is_none() {
+            let call_trace: Vec<String> = self.cpus[cpu].funcs.iter().rev().map(|f| f.to_string()).collect();
+            let mut message = message;
+            if !call_trace.is_empty() {
+                message.push_str("\nCall Trace:");
+                for f in &call_trace {
+                    message.push_str("\n  ");
+                    message.push_str(f);
+                }
+            }
             self.failure = Some(Failure {
                 kind,
                 step: self.step,
                 cpu: self.cpu_label(cpu),
+                call_trace,
                 message,
             });
             FAILED.with(|f| f.set(true));

@@ -18,7 +18,16 @@ pub struct Harness {
     pub question: &'static str,
     /// The variants, the thread's posted (buggy) code first.
     pub variants: &'static [Variant],
-    pub(crate) body: fn(&'static str),
+    pub(crate) body: Body,
+}
+
+/// The code of a harness.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Body {
+    /// A registered harness: takes the variant name.
+    Variants(fn(&'static str)),
+    /// A model given to [`Explorer::from_fn`](crate::Explorer::from_fn).
+    Plain(fn()),
 }
 
 /// One version of the harness code: the posted patch, a fix, a proposed alternative.
@@ -113,6 +122,9 @@ pub(crate) fn execute(h: &'static Harness, v: &'static Variant) {
     engine::reset(ModelConfig {
         debug_mutexes: v.config.debug_mutexes,
     });
-    (h.body)(v.name);
+    match h.body {
+        Body::Variants(f) => f(v.name),
+        Body::Plain(f) => f(),
+    }
     engine::check_leaks();
 }

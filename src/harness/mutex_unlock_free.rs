@@ -73,7 +73,7 @@ pub(super) const HARNESS: Harness = Harness {
             config: Config { debug_mutexes: true },
         },
     ],
-    body,
+    body: super::Body::Variants(body),
 };
 
 crate::kstruct! {
