@@ -21,6 +21,6 @@ impl SplitMix64 {
 
     /// A number in `0..n` (`n > 0`), by Lemire's multiply-shift (bias below 2^-32 for small `n`).
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 }
