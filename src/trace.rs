@@ -245,7 +245,7 @@ pub(crate) fn replay_decisions(
     }
 }
 
-const COL: usize = 46;
+const COL: usize = 52;
 
 fn cell(s: &str) -> String {
     let mut out: String = s.chars().take(COL - 1).collect();

@@ -320,6 +320,16 @@ impl Model {
         }
         let location = if addr == 0 {
             String::new()
+        } else if matches!(
+            op,
+            "kmalloc" | "kzalloc" | "kfree" | "DEFINE" | "stack" | "return"
+        ) {
+            let obj = (addr >> SLOT_BITS) as usize;
+            format!(
+                "{}#{}",
+                self.objects.get(obj).map(|o| o.layout.name).unwrap_or("?"),
+                obj
+            )
         } else {
             self.describe(addr)
         };
