@@ -33,8 +33,16 @@ fn raw_body() {
     use std::sync::Arc;
     let c = Arc::new(AtomicI64::new(0));
     let (c1, c2) = (c.clone(), c.clone());
-    let a = shuttle::thread::spawn(move || (0..INCS).for_each(|_| drop(c1.fetch_add(1, Ordering::SeqCst))));
-    let b = shuttle::thread::spawn(move || (0..INCS).for_each(|_| drop(c2.fetch_add(1, Ordering::SeqCst))));
+    let a = shuttle::thread::spawn(move || {
+        (0..INCS).for_each(|_| {
+            c1.fetch_add(1, Ordering::SeqCst);
+        })
+    });
+    let b = shuttle::thread::spawn(move || {
+        (0..INCS).for_each(|_| {
+            c2.fetch_add(1, Ordering::SeqCst);
+        })
+    });
     a.join().unwrap();
     b.join().unwrap();
 }
