@@ -150,16 +150,12 @@ fn progress_bar(enabled: bool, budget: Budget, label: String) -> Option<indicati
     Some(pb)
 }
 
-fn run_one(args: &RunArgs) -> Result<u8> {
-    let name = args
-        .harness
-        .as_deref()
-        .expect("clap requires a harness without --all");
-    let h = harness::find(name)?;
-    let v = match &args.variant {
-        Some(v) => h.variant(v)?,
-        None => h.default_variant(),
-    };
+/// Explore one variant with a progress bar on a terminal; write the trace of a failure.
+fn explore(
+    h: &'static harness::Harness,
+    v: &'static harness::Variant,
+    args: &RunArgs,
+) -> Result<(kgrace::Report, Option<PathBuf>)> {
     let budget = budget(args);
     let pb = progress_bar(!args.json, budget, format!("{} [{}]", h.name, v.name));
     let cb = pb
@@ -176,6 +172,20 @@ fn run_one(args: &RunArgs) -> Result<u8> {
         Some(t) => Some(t.save_new(&args.trace_dir)?),
         None => None,
     };
+    Ok((report, path))
+}
+
+fn run_one(args: &RunArgs) -> Result<u8> {
+    let name = args
+        .harness
+        .as_deref()
+        .expect("clap requires a harness without --all");
+    let h = harness::find(name)?;
+    let v = match &args.variant {
+        Some(v) => h.variant(v)?,
+        None => h.default_variant(),
+    };
+    let (report, path) = explore(h, v, args)?;
     if args.json {
         let summary = serde_json::json!({
             "harness": h.name,
@@ -222,22 +232,7 @@ fn run_all(args: &RunArgs) -> Result<u8> {
     let mut all_ok = true;
     for h in harness::all() {
         for v in h.variants {
-            let budget = budget(args);
-            let pb = progress_bar(!args.json, budget, format!("{} [{}]", h.name, v.name));
-            let cb = pb
-                .clone()
-                .map(|pb| Box::new(move |n: u64| pb.set_position(n)) as Box<dyn FnMut(u64)>);
-            let report = Explorer::new(h.name, v.name)?
-                .scheduler(spec(args))
-                .budget(budget)
-                .run_with_progress(cb);
-            if let Some(pb) = pb {
-                pb.finish_and_clear();
-            }
-            let path = match &report.trace {
-                Some(t) => Some(t.save_new(&args.trace_dir)?),
-                None => None,
-            };
+            let (report, path) = explore(h, v, args)?;
             let observed = match &report.failure {
                 Some(f) => Expected::Fails(f.kind),
                 None => Expected::Passes,
