@@ -79,33 +79,30 @@ fn unknown_names_and_bad_flags_exit_2() {
     assert_eq!(o.status.code(), Some(2));
 }
 
-#[test]
-fn run_writes_a_new_trace_and_exits_1_on_failure_and_0_when_clean() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().to_str().unwrap();
+/// `kgrace run mutex_unlock_free --seed 4 --json` into `dir`: the output and its summary.
+fn run_json(dir: &str) -> (Output, serde_json::Value) {
     let o = kgrace(&[
         "run",
         "mutex_unlock_free",
         "--seed",
         "4",
         "--trace-dir",
-        d,
+        dir,
         "--json",
     ]);
+    let v = serde_json::from_str(stdout(&o).trim()).unwrap_or_else(|e| panic!("{e}: {}", stdout(&o)));
+    (o, v)
+}
+
+#[test]
+fn run_writes_a_new_trace_and_exits_1_on_failure_and_0_when_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (o, v) = run_json(d);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     assert_eq!(v["result"], "use-after-free");
     let path = v["trace"].as_str().unwrap().to_string();
-    let again = kgrace(&[
-        "run",
-        "mutex_unlock_free",
-        "--seed",
-        "4",
-        "--trace-dir",
-        d,
-        "--json",
-    ]);
-    let v2: serde_json::Value = serde_json::from_str(stdout(&again).trim()).unwrap();
+    let (_, v2) = run_json(d);
     assert_ne!(
         v2["trace"].as_str().unwrap(),
         path,

@@ -77,7 +77,7 @@ fn use_after_free_names_field_access_cpu_and_steps() {
 }
 
 #[test]
-fn null_and_poisoned_pointers_fault() {
+fn a_null_pointer_dereference_faults() {
     let f = explore("null", || {
         let o: Obj = kzalloc();
         kmemleak_not_leak(o);

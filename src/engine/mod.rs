@@ -419,14 +419,13 @@ impl Model {
                 if c == cpu {
                     continue;
                 }
-                let (t, rplain) = if s.r_plain[c] != 0 && s.r_plain[c] > vc.0[c] {
-                    (s.r_plain[c], true)
+                let rplain = if s.r_plain[c] != 0 && s.r_plain[c] > vc.0[c] {
+                    true
                 } else if plain && s.r_any[c] != 0 && s.r_any[c] > vc.0[c] {
-                    (s.r_any[c], false)
+                    false
                 } else {
                     continue;
                 };
-                let _ = t;
                 other = Some((c, false, rplain));
                 break;
             }

@@ -48,6 +48,16 @@ impl CpuHandle {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Task(pub usize);
 
+impl Task {
+    /// A NULL `struct task_struct *` (the word 0).
+    pub const NULL: Task = Task(usize::MAX);
+
+    /// Whether this is NULL.
+    pub fn is_null(self) -> bool {
+        self == Task::NULL
+    }
+}
+
 impl Value for Task {
     fn to_word(self) -> u64 {
         self.0 as u64 + 1

@@ -73,18 +73,9 @@ const NO_OWNER_SPINS: u32 = 4;
 #[track_caller]
 pub fn mutex_init(lock: Mutex) {
     atomic_set(lock.count(), 1);
-    lock.owner().store(Task::from_word_null());
+    lock.owner().store(Task::NULL);
     spin_lock_init(lock.wait_lock());
     init_list_head(lock.wait_list());
-}
-
-impl Task {
-    fn from_word_null() -> Task {
-        <Task as super::mem::Value>::from_word(0)
-    }
-    fn is_null(self) -> bool {
-        self.0 == usize::MAX
-    }
 }
 
 /// `mutex_set_owner`. The 2015 code stores `owner` plainly while spinners `READ_ONCE` it: a race
@@ -99,7 +90,7 @@ fn mutex_set_owner(lock: Mutex) {
 /// `mutex_clear_owner`; see [`mutex_set_owner`].
 #[track_caller]
 fn mutex_clear_owner(lock: Mutex) {
-    write_once(lock.owner(), Task::from_word_null());
+    write_once(lock.owner(), Task::NULL);
 }
 
 /// `mutex_lock(lock)`.
