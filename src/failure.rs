@@ -21,6 +21,9 @@ pub enum FailureKind {
     DataRace,
     /// A `BUG_ON`/`WARN_ON` oracle of the harness.
     Bug,
+    /// A `synchronize_srcu` returned while a reader that entered before it was invoked was still
+    /// inside its read-side critical section (the grace-period guarantee).
+    GracePeriodViolation,
     /// Every CPU blocked.
     Deadlock,
     /// No end within the step budget while some CPU could still run.
@@ -38,6 +41,7 @@ impl FailureKind {
             FailureKind::Leak => "leak",
             FailureKind::DataRace => "data-race",
             FailureKind::Bug => "bug",
+            FailureKind::GracePeriodViolation => "grace-period-violation",
             FailureKind::Deadlock => "deadlock",
             FailureKind::Livelock => "livelock",
         }

@@ -8,6 +8,7 @@
 //! the hot path (one access) allocates nothing.
 
 pub(crate) mod adapter;
+pub(crate) mod rcu;
 pub(crate) mod vclock;
 
 use std::cell::{Cell, RefCell};
@@ -20,7 +21,8 @@ use shuttle_engine::runtime::task::TaskId;
 use crate::failure::{Failure, FailureKind};
 use crate::kernel::{Layout, Ptr};
 use crate::trace::Event;
-use vclock::{Epoch, VClock, MAX_CPUS};
+pub(crate) use vclock::MAX_CPUS;
+use vclock::{Epoch, VClock};
 
 /// Upper bound on modeled operations in one execution: a run that makes no progress is reported as
 /// a livelock instead of spinning forever.
@@ -94,6 +96,9 @@ struct Object {
     alloc_cpu: u8,
     freed: Option<(u64, u8)>,
     not_leak: bool,
+    /// Writes to the object so far: a CPU that waits for "something in here changed" (an SRCU
+    /// scan waiting for readers) compares it with the value it saw before its check.
+    wgen: u64,
 }
 
 /// Why a CPU is not running, for deadlock detection.
@@ -106,6 +111,11 @@ pub(crate) enum Blocked {
     OnWord(u64),
     /// In `join` of an unfinished CPU.
     Joining(u8),
+    /// Waiting for any write to the object with this index (a grace-period scan waiting for
+    /// readers' counters to move; the delayed work's timer).
+    OnObject(u32),
+    /// In `synchronize_rcu`, waiting for pre-existing readers.
+    GracePeriod,
 }
 
 #[derive(Clone, Debug)]
@@ -122,6 +132,8 @@ struct Cpu {
     finished: bool,
     /// Kernel functions the CPU is inside, innermost last (`mutex_unlock`, `spin_lock`, ...).
     funcs: Vec<&'static str>,
+    /// RCU read-side state; see [`rcu`].
+    rcu: rcu::CpuRcu,
 }
 
 impl Cpu {
@@ -135,6 +147,7 @@ impl Cpu {
             sleeping: false,
             finished: false,
             funcs: Vec::with_capacity(8),
+            rcu: rcu::CpuRcu::default(),
         }
     }
 }
@@ -143,6 +156,13 @@ impl Cpu {
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct ModelConfig {
     pub debug_mutexes: bool,
+    /// Check the grace-period guarantee when a `synchronize_srcu` returns (`kernel-models.md`
+    /// §2.7, O2.1).
+    pub gp_oracle: bool,
+    /// Loads marked refetchable are loaded again where their value is used (§1.4 a).
+    pub refetch: bool,
+    /// `CONFIG_KCSAN`: report data races.
+    pub kcsan: bool,
 }
 
 /// The state of one execution.
@@ -158,6 +178,10 @@ pub(crate) struct Model {
     /// `Some` only when replaying for a trace: exploration records nothing.
     events: Option<Vec<Event>>,
     pub config: ModelConfig,
+    /// CPUs blocked on [`Blocked::OnObject`]: writes check for waiters only when non-zero.
+    object_waiters: u32,
+    /// RCU's global state; see [`rcu`].
+    rcu: rcu::RcuState,
 }
 
 thread_local! {
@@ -225,6 +249,8 @@ pub(crate) fn reset(config: ModelConfig) {
         m.slots.clear();
         m.failure = None;
         m.config = config;
+        m.object_waiters = 0;
+        m.rcu = rcu::RcuState::default();
         m.events = if record {
             Some(Vec::with_capacity(256))
         } else {
@@ -239,6 +265,7 @@ pub(crate) fn reset(config: ModelConfig) {
             alloc_cpu: 0,
             freed: None,
             not_leak: true,
+            wgen: 0,
         });
         let mut cpu0 = Cpu::new("setup");
         cpu0.vc.0[0] = 1;
@@ -487,17 +514,19 @@ pub(crate) fn access(
                 m.func_or(cpu, op)
             );
             m.record_failure(FailureKind::Livelock, cpu, msg);
-            return 0;
+            return (0, 0);
         }
         let Some(slot) = m.resolve(cpu, addr, op, writes) else {
             m.record_event(cpu, op, addr, None, None, caller);
-            return 0;
+            return (0, 0);
         };
         let old = m.slots[slot].val;
         let (ret, new) = f(old);
         let write = new.is_some();
         let is_rmw = matches!(kind, Kind::RmwFull | Kind::RmwRelaxed);
-        m.check_race(cpu, slot, kind, write, addr, op);
+        if m.config.kcsan {
+            m.check_race(cpu, slot, kind, write, addr, op);
+        }
 
         let time = m.cpus[cpu].vc.0[cpu];
         let c = &mut m.cpus[cpu];
@@ -539,10 +568,76 @@ pub(crate) fn access(
         }
         let read = if !write || is_rmw { Some(old) } else { None };
         m.record_event(cpu, op, addr, read, new, caller);
-        ret
+        let mut woken = 0u32;
+        if write {
+            let obj = (addr >> SLOT_BITS) as usize;
+            m.objects[obj].wgen += 1;
+            if m.object_waiters != 0 {
+                woken = m.unblock_where(|b| b == Blocked::OnObject(obj as u32));
+            }
+        }
+        (ret, woken)
     });
+    unblock_tasks(ret.1);
     stop_if_failed();
-    ret
+    ret.0
+}
+
+impl Model {
+    /// Mark every CPU whose wait matches `pred` runnable again; returns them as a bit set for
+    /// [`unblock_tasks`], which must run outside [`with`].
+    fn unblock_where(&mut self, pred: impl Fn(Blocked) -> bool) -> u32 {
+        let mut woken = 0u32;
+        for (i, c) in self.cpus.iter_mut().enumerate() {
+            if pred(c.blocked) {
+                if matches!(c.blocked, Blocked::OnObject(_)) {
+                    self.object_waiters -= 1;
+                }
+                c.blocked = Blocked::No;
+                woken |= 1 << i;
+            }
+        }
+        woken
+    }
+}
+
+/// Let shuttle run the CPUs in the bit set `woken` again.
+fn unblock_tasks(mut woken: u32) {
+    while woken != 0 {
+        let i = woken.trailing_zeros() as usize;
+        woken &= woken - 1;
+        ExecutionState::with(|s| s.get_mut(TaskId::from(i)).unblock());
+    }
+}
+
+/// How many writes the object at `p` has seen: pass it to [`wait_for_write`] after a check that
+/// failed, so that a write between the check and the wait is not missed.
+pub(crate) fn generation(p: Ptr) -> u64 {
+    with(|m| m.objects.get((p.0 >> SLOT_BITS) as usize).map_or(0, |o| o.wgen))
+}
+
+/// Sleep until the object at `p` is written, unless it was written since [`generation`] returned
+/// `since`. This is how a kernel wait loop (a timer, a retry with `udelay`) is modeled: the retry
+/// can only succeed once something it reads has changed, so the waiter costs no steps until then.
+pub(crate) fn wait_for_write(p: Ptr, since: u64) {
+    let obj = (p.0 >> SLOT_BITS) as u32;
+    let cpu = me();
+    let deadlock = with(|m| {
+        if m.objects.get(obj as usize).map_or(0, |o| o.wgen) != since {
+            return None;
+        }
+        m.cpus[cpu].blocked = Blocked::OnObject(obj);
+        m.object_waiters += 1;
+        Some(m.all_blocked())
+    });
+    match deadlock {
+        None => schedule_point(),
+        Some(true) => report_deadlock(),
+        Some(false) => {
+            ExecutionState::with(|s| s.current_mut().block(false));
+            schedule_point();
+        }
+    }
 }
 
 /// A fence: `smp_mb`, `smp_rmb`, `smp_wmb` or `barrier`.
@@ -626,6 +721,7 @@ pub(crate) fn alloc(
             alloc_cpu: cpu as u8,
             freed: None,
             not_leak: kind != ObjKind::Heap,
+            wgen: 0,
         });
         let p = id << SLOT_BITS;
         m.record_event(cpu, op, p, None, None, caller);
@@ -749,6 +845,12 @@ pub(crate) fn check_leaks() {
 // ---------------------------------------------------------------------------------------------
 // CPUs
 
+/// CPUs in this execution so far, CPU0 included: `for_each_possible_cpu` walks these. A CPU
+/// spawned later starts with zeroed per-CPU data, as an idle possible CPU would have.
+pub(crate) fn nr_cpus() -> usize {
+    with(|m| m.cpus.len())
+}
+
 /// Register a new CPU for a task about to be spawned by the running CPU; returns its index.
 pub(crate) fn register_cpu(name: &'static str) -> usize {
     let parent = me();
@@ -820,12 +922,24 @@ fn report_deadlock() {
                 Blocked::Sleeping => format!("sleeping in schedule() in {}", m.func(i)),
                 Blocked::OnWord(a) => format!("waiting on {} in {}", m.describe(a), m.func(i)),
                 Blocked::Joining(j) => format!("joining {}", m.cpu_label(j as usize)),
+                Blocked::OnObject(o) => format!(
+                    "waiting for a write to {} in {}",
+                    m.describe((o as u64) << SLOT_BITS),
+                    m.func(i)
+                ),
+                Blocked::GracePeriod => format!("waiting for an RCU grace period in {}", m.func(i)),
             };
             let _ = writeln!(s, "  {}: {}", m.cpu_label(i), why);
         }
         s.trim_end().to_string()
     });
     fail(FailureKind::Deadlock, msg);
+}
+
+/// `__set_current_state(TASK_RUNNING)`.
+pub(crate) fn set_running() {
+    let cpu = me();
+    with(|m| m.cpus[cpu].sleeping = false);
 }
 
 /// `set_current_state(TASK_UNINTERRUPTIBLE)`.
@@ -898,21 +1012,8 @@ pub(crate) fn block_on(why: Blocked) {
 
 /// Wake every CPU blocked on the word at `addr` (after the word changed).
 pub(crate) fn wake_word(addr: u64) {
-    let woken: [bool; MAX_CPUS] = with(|m| {
-        let mut w = [false; MAX_CPUS];
-        for (i, c) in m.cpus.iter_mut().enumerate() {
-            if c.blocked == Blocked::OnWord(addr) {
-                c.blocked = Blocked::No;
-                w[i] = true;
-            }
-        }
-        w
-    });
-    for (i, w) in woken.iter().enumerate() {
-        if *w {
-            ExecutionState::with(|s| s.get_mut(TaskId::from(i)).unblock());
-        }
-    }
+    let woken = with(|m| m.unblock_where(|b| b == Blocked::OnWord(addr)));
+    unblock_tasks(woken);
 }
 
 pub(crate) fn config() -> ModelConfig {

@@ -68,11 +68,24 @@ pub struct Config {
     /// `CONFIG_DEBUG_MUTEXES`: no mutex fast path, no optimistic spinning, unlock inside
     /// `wait_lock`.
     pub debug_mutexes: bool,
+    /// Check the grace-period guarantee (`kernel-models.md` §2.7, O2.1) whenever a
+    /// `synchronize_srcu` returns: a stronger oracle than waiting for the use-after-free.
+    pub gp_oracle: bool,
+    /// The compiler re-loads plain loads the harness marks refetchable (`Word::refetch`), as it
+    /// may when a plain value is used in two places (§1.4 a).
+    pub refetch: bool,
+    /// `CONFIG_KCSAN`: report data races. Off only to show what a race leads to further on.
+    pub kcsan: bool,
 }
 
 impl Config {
-    /// The default configuration.
-    pub const DEFAULT: Config = Config { debug_mutexes: false };
+    /// The default configuration: KCSAN on, everything else off.
+    pub const DEFAULT: Config = Config {
+        debug_mutexes: false,
+        gp_oracle: false,
+        refetch: false,
+        kcsan: true,
+    };
 }
 
 impl Harness {
@@ -121,6 +134,9 @@ pub fn find(name: &str) -> Result<&'static Harness, Error> {
 pub(crate) fn execute(h: &'static Harness, v: &'static Variant) {
     engine::reset(ModelConfig {
         debug_mutexes: v.config.debug_mutexes,
+        gp_oracle: v.config.gp_oracle,
+        refetch: v.config.refetch,
+        kcsan: v.config.kcsan,
     });
     match h.body {
         Body::Variants(f) => f(v.name),

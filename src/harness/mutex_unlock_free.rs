@@ -70,7 +70,10 @@ pub(super) const HARNESS: Harness = Harness {
             name: "debug-mutexes",
             expected: Expected::Passes,
             summary: "HMM v3 under CONFIG_DEBUG_MUTEXES: count is released inside wait_lock",
-            config: Config { debug_mutexes: true },
+            config: Config {
+                debug_mutexes: true,
+                ..Config::DEFAULT
+            },
         },
     ],
     body: super::Body::Variants(body),

@@ -77,6 +77,11 @@ pub fn set_current_state_uninterruptible() {
     engine::set_sleeping()
 }
 
+/// `__set_current_state(TASK_RUNNING)`: the task decided not to sleep after all.
+pub fn set_current_state_running() {
+    engine::set_running()
+}
+
 /// `schedule()`: sleep until a [`wake_up_process`] unless one came since the task state was set.
 #[track_caller]
 pub fn schedule() {

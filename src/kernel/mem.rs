@@ -220,6 +220,31 @@ impl<T: Value> Word<T> {
         ))
     }
 
+    /// Where a plain value loaded earlier as `first` is used again: the compiler may load `x`
+    /// once more instead of keeping `first` in a register (`kernel-models.md` §1.4 a, Jason's
+    /// "big bad compiler"). Under the refetch configuration it does, and the second load may see
+    /// another CPU's store; otherwise this is `first` and no access at all.
+    ///
+    /// ```ignore
+    /// let cxlm = cxlmd.cxlm().load();
+    /// if cxlm.is_null() { return -ENXIO; }
+    /// let cxlm = cxlmd.cxlm().refetch(cxlm); // the use: perhaps a second load
+    /// ```
+    #[track_caller]
+    pub fn refetch(self, first: T) -> T {
+        if !engine::config().refetch {
+            return first;
+        }
+        T::from_word(engine::access(
+            self.addr.0,
+            Kind::Plain,
+            "load (refetched)",
+            false,
+            Location::caller(),
+            |v| (v, None),
+        ))
+    }
+
     /// A plain C store: `x = v`.
     #[track_caller]
     pub fn store(self, v: T) {
@@ -248,6 +273,16 @@ fn write(addr: Ptr, kind: Kind, op: &'static str, val: u64) {
 #[track_caller]
 fn rmw(addr: Ptr, kind: Kind, op: &'static str, f: impl FnOnce(u64) -> (u64, Option<u64>)) -> u64 {
     engine::access(addr.0, kind, op, true, Location::caller(), f)
+}
+
+/// `this_cpu_inc(x)` / `__this_cpu_inc(x)` on this CPU's copy of a per-CPU counter: an
+/// unordered RMW that only its own CPU performs.
+#[track_caller]
+pub fn this_cpu_add(x: Word<u64>, delta: u64) {
+    rmw(x.addr, Kind::RmwRelaxed, "this_cpu_add", |v| {
+        let n = v.wrapping_add(delta);
+        (n, Some(n))
+    });
 }
 
 /// `READ_ONCE(x)`.

@@ -8,7 +8,12 @@
 //!   execution by design.
 //! * CPUs: [`spawn_cpu`], [`CpuHandle::join`]; tasks sleep and wake with [`schedule`] and
 //!   [`wake_up_process`].
-//! * Locks: [`Spinlock`], the 2015 [`Mutex`] with its internals, [`RwSemaphore`], [`Kref`].
+//! * Locks: [`Spinlock`], the 2015 [`Mutex`] with its internals, [`RwSemaphore`], [`Kref`];
+//!   [`Completion`].
+//! * RCU: [`rcu_read_lock`], [`synchronize_rcu`], [`rcu_assign_pointer`]/[`rcu_dereference`],
+//!   [`list_add_rcu`]/[`list_del_rcu`]/[`list_for_each_entry_rcu`]. SRCU behind one API
+//!   ([`srcu_read_lock`], [`synchronize_srcu`], ...) with classic, tree and naive implementations
+//!   ([`SrcuFlavor`]), each word by word.
 //! * Lists: [`ListHead`], [`HlistHead`]/[`HlistNode`].
 //! * Oracles: [`bug_on`], [`warn_on`].
 //!
@@ -16,15 +21,28 @@
 //! records its kind, which drives the data-race detector (KCSAN's rule over happens-before) and
 //! is what a weak memory model will need.
 
+mod completion;
 mod cpu;
 mod heap;
 mod list;
 mod mem;
 mod mutex;
+mod rcu;
+pub mod srcu;
 mod spinlock;
 
+pub use completion::{complete, init_completion, wait_for_completion, Completion};
+pub use rcu::{
+    list_add_rcu, list_del_rcu, list_for_each_entry_rcu, rcu_assign_pointer, rcu_dereference,
+    rcu_dereference_protected, rcu_read_lock, rcu_read_unlock, synchronize_rcu,
+};
+pub use srcu::{
+    cleanup_srcu_struct, init_srcu_struct, srcu_dereference, srcu_read_lock, srcu_read_unlock,
+    synchronize_srcu, SrcuFlavor, SrcuStruct,
+};
+
 pub use cpu::{
-    bug_on, cpu_relax, current, schedule, set_current_state_uninterruptible, spawn_cpu, task_on_cpu,
+    bug_on, cpu_relax, current, schedule, set_current_state_running, set_current_state_uninterruptible, spawn_cpu, task_on_cpu,
     wake_up_process, warn_on, CpuHandle, KFunc, Task,
 };
 pub use heap::{
@@ -38,7 +56,7 @@ pub use list::{
 pub use mem::{
     atomic_cmpxchg, atomic_dec, atomic_dec_and_test, atomic_dec_return, atomic_inc, atomic_inc_return,
     atomic_read, atomic_set, atomic_xchg, barrier, cmpxchg, read_once, smp_load_acquire, smp_mb, smp_rmb,
-    smp_store_release, smp_wmb, write_once, xchg, Embed, Field, Layout, Ptr, Value, Word,
+    smp_store_release, smp_wmb, this_cpu_add, write_once, xchg, Embed, Field, Layout, Ptr, Value, Word,
 };
 pub use mutex::{mutex_init, mutex_lock, mutex_unlock, Mutex, MutexWaiter};
 pub use spinlock::{

@@ -1,0 +1,209 @@
+//! RCU's read side and grace periods, and the grace-period oracle for SRCU.
+//!
+//! RCU is modeled by its guarantee, not by its implementation: `synchronize_rcu` returns once
+//! every CPU that was inside a read-side critical section when it was invoked has left that
+//! section. SRCU, whose implementations are what the threads argue about, is modeled word by word
+//! in `kernel::srcu`; this module only keeps the oracle's bookkeeping for it (`kernel-models.md`
+//! §2.7, O2.1).
+
+use std::fmt::Write as _;
+use std::panic::Location;
+
+use super::vclock::{VClock, MAX_CPUS};
+use super::{me, report_deadlock, schedule_point, stop_if_failed, unblock_tasks, with, Blocked};
+use crate::failure::FailureKind;
+use crate::kernel::Ptr;
+use shuttle_engine::runtime::execution::ExecutionState;
+
+/// SRCU read-side sections one CPU can be inside at once (nested or in different domains).
+const MAX_SRCU_NESTING: usize = 4;
+
+/// One CPU's RCU and SRCU read-side state.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CpuRcu {
+    /// `rcu_read_lock` nesting depth.
+    nesting: u32,
+    /// Outermost RCU read-side sections ended so far. A `synchronize_rcu` that saw this CPU
+    /// inside a section waits until this grows past what it saw.
+    ended: u32,
+    /// The CPU's clock when its last outermost section ended: the grace period's end happens
+    /// after it.
+    exit_vc: VClock,
+    /// SRCU sections the CPU is inside: the `srcu_struct` address and the step at which the
+    /// reader entered (its counter increment). Invariant: only the first `srcu_n` are live.
+    srcu: [(u64, u64); MAX_SRCU_NESTING],
+    srcu_n: u8,
+}
+
+/// RCU's global state.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RcuState {
+    /// Join of the clocks of every `synchronize_rcu` invocation so far. A read-side section that
+    /// begins later happens after them: the half of RCU's guarantee that says a reader which
+    /// starts after a grace period began sees every store made before it.
+    gp_vc: VClock,
+}
+
+/// `rcu_read_lock()`.
+pub(crate) fn rcu_read_lock(caller: &'static Location<'static>) {
+    schedule_point();
+    let cpu = me();
+    with(|m| {
+        m.step += 1;
+        m.record_event(cpu, "rcu_read_lock", 0, None, None, caller);
+        let gp = m.rcu.gp_vc;
+        let c = &mut m.cpus[cpu];
+        if c.rcu.nesting == 0 {
+            c.vc.join(&gp);
+        }
+        c.rcu.nesting += 1;
+    });
+    stop_if_failed();
+}
+
+/// `rcu_read_unlock()`.
+pub(crate) fn rcu_read_unlock(caller: &'static Location<'static>) {
+    schedule_point();
+    let cpu = me();
+    let woken = with(|m| {
+        m.step += 1;
+        m.record_event(cpu, "rcu_read_unlock", 0, None, None, caller);
+        let c = &mut m.cpus[cpu];
+        if c.rcu.nesting == 0 {
+            let msg = format!("rcu_read_unlock without rcu_read_lock on {}", m.cpu_label(cpu));
+            m.record_failure(FailureKind::Bug, cpu, msg);
+            return 0;
+        }
+        c.rcu.nesting -= 1;
+        if c.rcu.nesting > 0 {
+            return 0;
+        }
+        c.rcu.ended += 1;
+        c.rcu.exit_vc = c.vc;
+        c.vc.0[cpu] += 1;
+        m.unblock_where(|b| b == Blocked::GracePeriod)
+    });
+    unblock_tasks(woken);
+    stop_if_failed();
+}
+
+/// `synchronize_rcu()`: wait until every CPU that is inside a read-side section now has left it.
+pub(crate) fn synchronize_rcu(caller: &'static Location<'static>) {
+    schedule_point();
+    let cpu = me();
+    // Per CPU: the count of ended sections it must exceed, for those inside a section now.
+    let waits: [Option<u32>; MAX_CPUS] = with(|m| {
+        m.step += 1;
+        m.record_event(cpu, "synchronize_rcu", 0, None, None, caller);
+        let mut w = [None; MAX_CPUS];
+        for (i, c) in m.cpus.iter().enumerate() {
+            if c.rcu.nesting > 0 {
+                w[i] = Some(c.rcu.ended);
+            }
+        }
+        let vc = m.cpus[cpu].vc;
+        m.rcu.gp_vc.join(&vc);
+        m.cpus[cpu].vc.0[cpu] += 1;
+        w
+    });
+    loop {
+        // Checking and blocking happen with no scheduling point between them, so an unlock
+        // cannot slip in unseen.
+        let blocked = with(|m| {
+            let pending = waits
+                .iter()
+                .enumerate()
+                .any(|(i, w)| w.is_some_and(|e| m.cpus[i].rcu.ended <= e));
+            if !pending {
+                for (i, w) in waits.iter().enumerate() {
+                    if w.is_some() {
+                        let vc = m.cpus[i].rcu.exit_vc;
+                        m.cpus[cpu].vc.join(&vc);
+                    }
+                }
+                return None;
+            }
+            m.cpus[cpu].blocked = Blocked::GracePeriod;
+            Some(m.all_blocked())
+        });
+        match blocked {
+            None => break,
+            Some(true) => {
+                report_deadlock();
+                return;
+            }
+            Some(false) => {
+                ExecutionState::with(|s| s.current_mut().block(false));
+                schedule_point();
+                if super::failed() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The number of the last step taken: a `synchronize_srcu` stamps its invocation with it.
+pub(crate) fn step() -> u64 {
+    with(|m| m.step)
+}
+
+/// The running CPU has entered an SRCU read-side section of the `srcu_struct` at `ssp`: called
+/// right after its counter increment, the moment O2.1 counts a reader as entered.
+pub(crate) fn srcu_enter(ssp: Ptr) {
+    let cpu = me();
+    with(|m| {
+        let step = m.step;
+        let r = &mut m.cpus[cpu].rcu;
+        if (r.srcu_n as usize) < MAX_SRCU_NESTING {
+            r.srcu[r.srcu_n as usize] = (ssp.0, step);
+            r.srcu_n += 1;
+        }
+    });
+}
+
+/// The running CPU has left its innermost SRCU section of `ssp` (its counter update is done).
+pub(crate) fn srcu_exit(ssp: Ptr) {
+    let cpu = me();
+    with(|m| {
+        let r = &mut m.cpus[cpu].rcu;
+        let n = r.srcu_n as usize;
+        if let Some(i) = r.srcu[..n].iter().rposition(|e| e.0 == ssp.0) {
+            r.srcu.copy_within(i + 1..n, i);
+            r.srcu_n -= 1;
+        }
+    });
+}
+
+/// O2.1 at the return of a `synchronize_srcu(ssp)` invoked at step `invoked`: no reader that
+/// entered by then may still be inside. Checked only when the harness turned the oracle on.
+pub(crate) fn srcu_gp_check(ssp: Ptr, invoked: u64, what: &'static str) {
+    let cpu = me();
+    with(|m| {
+        if !m.config.gp_oracle || m.failure.is_some() {
+            return;
+        }
+        for (i, c) in m.cpus.iter().enumerate() {
+            let n = c.rcu.srcu_n as usize;
+            if let Some(&(_, entered)) = c.rcu.srcu[..n]
+                .iter()
+                .find(|e| e.0 == ssp.0 && e.1 <= invoked)
+            {
+                let mut msg = String::new();
+                let _ = write!(
+                    msg,
+                    "grace-period violation: {what}({}) by {} was invoked at step {invoked} and \
+                     returned at step {}\nwhile {} is still inside the read-side critical section it \
+                     entered at step {entered}",
+                    m.describe(ssp.0),
+                    m.cpu_label(cpu),
+                    m.step,
+                    m.cpu_label(i),
+                );
+                m.record_failure(FailureKind::GracePeriodViolation, cpu, msg);
+                return;
+            }
+        }
+    });
+    stop_if_failed();
+}

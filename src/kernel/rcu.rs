@@ -1,0 +1,107 @@
+//! RCU: read-side critical sections, `synchronize_rcu`, pointer publication and the RCU list
+//! primitives.
+//!
+//! The read side and the grace period are modeled by RCU's guarantee (a `synchronize_rcu` waits
+//! for every reader that was inside when it was invoked), not by one of RCU's implementations:
+//! no thread here argues about RCU's internals. SRCU, which the threads do argue about, is in
+//! [`crate::kernel::srcu`] word by word.
+//!
+//! `rcu_dereference` is modeled as an acquire load. The kernel only orders later accesses whose
+//! address depends on the loaded pointer; an acquire also orders the rest, so a harness that
+//! reads unrelated data after `rcu_dereference` gets no data-race report it would deserve.
+
+use std::panic::Location;
+
+use super::cpu::KFunc;
+use super::list::ListHead;
+use super::mem::{write_once, Value, Word};
+use super::LIST_POISON2;
+use crate::engine::{self, Kind};
+
+/// `rcu_read_lock()`: enter a read-side critical section.
+#[track_caller]
+pub fn rcu_read_lock() {
+    engine::rcu::rcu_read_lock(Location::caller())
+}
+
+/// `rcu_read_unlock()`: leave it.
+#[track_caller]
+pub fn rcu_read_unlock() {
+    engine::rcu::rcu_read_unlock(Location::caller())
+}
+
+/// `synchronize_rcu()`: wait until every CPU that is inside a read-side critical section now has
+/// left it. Code that is not inside `rcu_read_lock` (a preemptible `mutex_unlock` slow path, for
+/// one) is not waited for.
+#[track_caller]
+pub fn synchronize_rcu() {
+    let _f = KFunc::enter("synchronize_rcu");
+    engine::rcu::synchronize_rcu(Location::caller())
+}
+
+/// `rcu_assign_pointer(p, v)`: publish `v`, a release store.
+#[track_caller]
+pub fn rcu_assign_pointer<T: Value>(p: Word<T>, v: T) {
+    let w = v.to_word();
+    engine::access(
+        p.addr().0,
+        Kind::Release,
+        "rcu_assign_pointer",
+        true,
+        Location::caller(),
+        |_| (0, Some(w)),
+    );
+}
+
+/// `rcu_dereference(p)`: load a published pointer (modeled as an acquire; see the module docs).
+#[track_caller]
+pub fn rcu_dereference<T: Value>(p: Word<T>) -> T {
+    dereference(p, "rcu_dereference", Location::caller())
+}
+
+pub(crate) fn dereference<T: Value>(p: Word<T>, op: &'static str, caller: &'static Location<'static>) -> T {
+    T::from_word(engine::access(p.addr().0, Kind::Acquire, op, false, caller, |v| (v, None)))
+}
+
+/// `rcu_dereference_protected(p, c)`: the updater's plain load under the lock that serializes
+/// updates.
+#[track_caller]
+pub fn rcu_dereference_protected<T: Value>(p: Word<T>) -> T {
+    p.load()
+}
+
+/// `list_add_rcu(new, head)`: initialize `new`, then publish it after `head` with a release.
+#[track_caller]
+pub fn list_add_rcu(new: ListHead, head: ListHead) {
+    let next = ListHead::from_ptr(head.next().load());
+    new.next().store(next.addr());
+    new.prev().store(head.addr());
+    rcu_assign_pointer(head.next(), new.addr());
+    next.prev().store(new.addr());
+}
+
+/// `list_del_rcu(entry)`: unlink, leaving `entry->next` intact for readers still on it.
+#[track_caller]
+pub fn list_del_rcu(entry: ListHead) {
+    let prev = ListHead::from_ptr(entry.prev().load());
+    let next = ListHead::from_ptr(entry.next().load());
+    next.prev().store(prev.addr());
+    write_once(prev.next(), next.addr());
+    entry.prev().store(LIST_POISON2);
+}
+
+/// `list_for_each_entry_rcu(pos, head, member)`: the `list_head`s after `head`, each reached
+/// through `rcu_dereference` of the previous `next`. Use `container_of!` on each.
+#[track_caller]
+pub fn list_for_each_entry_rcu(head: ListHead) -> impl Iterator<Item = ListHead> {
+    let caller = Location::caller();
+    let mut pos = head;
+    std::iter::from_fn(move || {
+        let next: super::Ptr = dereference(pos.next(), "rcu_dereference", caller);
+        if next == head.addr() {
+            return None;
+        }
+        pos = ListHead::from_ptr(next);
+        Some(pos)
+    })
+}

@@ -1,0 +1,274 @@
+//! SRCU, sleepable RCU: one API (`srcu_read_lock` returning `idx`, `srcu_read_unlock`,
+//! `synchronize_srcu`, `srcu_dereference`) over three implementations, each modeled at the level
+//! of its shared-memory accesses (`kernel-models.md` §2.3–§2.6). A harness picks one with
+//! [`SrcuFlavor`] when it calls [`init_srcu_struct`].
+//!
+//! * [`SrcuFlavor::Classic`]: v3.4 (Lai Jiangshan's rewrite): per-CPU `c[]`/`seq[]` counters,
+//!   the index flip, a two-phase wait (stragglers on the inactive index first), every
+//!   `synchronize_srcu` serialized on the SRCU-internal `mutex` (§2.3, C2).
+//! * [`SrcuFlavor::Tree`]: v6.0 tree SRCU: per-CPU `srcu_lock_count[]`/`srcu_unlock_count[]`,
+//!   callers that only snapshot `srcu_gp_seq` and wait for a callback, and one worker running the
+//!   IDLE → SCAN1 → SCAN2 state machine under `srcu_gp_mutex` (§2.4).
+//! * [`SrcuFlavor::Naive`]: the single-phase flip-and-wait with no serialization of callers
+//!   (§2.6): the broken one, which the KVM thread feared the real SRCU might be.
+//!
+//! A CPU stays on its CPU for a whole read-side section (no migration), so per-CPU counters are
+//! indexed by the model's CPU number. Waiting loops (`wait_idx`'s retry, the worker's delayed
+//! requeue) sleep until one of the counters is written instead of spinning: the retry could not
+//! succeed any sooner, and the scheduler still decides when everything else runs.
+//!
+//! Every implementation reports its readers to the grace-period oracle (§2.7, O2.1): a reader
+//! counts as entered at its counter increment, and when a `synchronize_srcu` returns no reader
+//! that entered before its invocation may still be inside. Harnesses turn the check on with
+//! [`Config::gp_oracle`](crate::harness::Config).
+
+mod classic;
+mod naive;
+mod tree;
+
+use std::panic::Location;
+
+use super::completion::Completion;
+use super::cpu::{KFunc, Task};
+use super::list::ListHead;
+use super::mem::{read_once, this_cpu_add, Embed, Field, Layout, Ptr, Value, Word};
+use super::mutex::Mutex;
+use super::spinlock::Spinlock;
+use crate::engine::{self, ObjKind, MAX_CPUS};
+
+/// Which SRCU implementation a `srcu_struct` runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SrcuFlavor {
+    /// Classic SRCU as of v3.4: mutex-serialized two-phase wait (§2.3, C2).
+    Classic,
+    /// Tree SRCU as of v6.0: `srcu_gp_seq` snapshots and one grace-period worker (§2.4).
+    Tree,
+    /// Single-phase flip-and-wait, callers unserialized (§2.6): broken.
+    Naive,
+}
+
+crate::kstruct! {
+    /// `struct srcu_struct`, with the fields of every implementation; each uses its own.
+    pub struct SrcuObj("srcu_struct") {
+        /// Classic: the flip counter; the active index is `completed & 1`.
+        completed: Word<u64>,
+        /// Classic: serializes `synchronize_srcu` callers.
+        mutex: Mutex,
+        /// Tree: the flip counter.
+        srcu_idx: Word<u64>,
+        /// Tree: grace-period sequence; low two bits are the state (IDLE, SCAN1, SCAN2).
+        srcu_gp_seq: Word<u64>,
+        /// Tree: the furthest grace period any caller asked for.
+        srcu_gp_seq_needed: Word<u64>,
+        /// Tree: `ssp->lock`.
+        lock: Spinlock,
+        /// Tree: serializes the grace-period state machine.
+        srcu_gp_mutex: Mutex,
+        /// Tree: "at most one more grace period while callbacks are being initiated".
+        srcu_cb_mutex: Mutex,
+        /// Tree, `SRCU_SIZE_SMALL`: every callback goes on CPU 0's `srcu_data`, whose list,
+        /// lock and `srcu_gp_seq_needed` these are.
+        srcu_cblist: ListHead,
+        srcu_cblist_lock: Spinlock,
+        sda_gp_seq_needed: Word<u64>,
+        /// Tree: `ssp->work`, the delayed work item: pending bit and the kworker that runs it.
+        work_pending: Word<u64>,
+        work_kworker: Word<Task>,
+        /// Tree: `cleanup_srcu_struct` stops the kworker and waits for it.
+        work_stop: Word<bool>,
+        work_exited: Completion,
+        /// Naive: the flip counter.
+        idx: Word<u64>,
+    }
+}
+
+crate::kstruct! {
+    /// The on-stack `struct rcu_synchronize` of a tree `synchronize_srcu`: the callback, the
+    /// grace period it waits for, and the completion its callback (`wakeme_after_rcu`) signals.
+    struct RcuSynchronize("rcu_synchronize") {
+        head: ListHead,
+        gp_seq: Word<u64>,
+        completion: Completion,
+    }
+}
+
+/// Four words per CPU: two counters per index. Their names depend on the implementation.
+const PER_CPU: usize = 4;
+
+macro_rules! per_cpu_layout {
+    ($name:literal, [$a0:literal, $a1:literal, $b0:literal, $b1:literal]) => {{
+        const WORDS: &[&str] = &[$a0, $a1, $b0, $b1];
+        const FIELDS: &[Field] = &[
+            Field::new("cpu0", WORDS),
+            Field::new("cpu1", WORDS),
+            Field::new("cpu2", WORDS),
+            Field::new("cpu3", WORDS),
+            Field::new("cpu4", WORDS),
+            Field::new("cpu5", WORDS),
+            Field::new("cpu6", WORDS),
+            Field::new("cpu7", WORDS),
+        ];
+        const L: Layout = Layout::new($name, FIELDS);
+        &L
+    }};
+}
+
+static CLASSIC_COUNTERS: &Layout = per_cpu_layout!("srcu_struct_array", ["c[0]", "c[1]", "seq[0]", "seq[1]"]);
+static TREE_COUNTERS: &Layout = per_cpu_layout!(
+    "srcu_data",
+    [
+        "srcu_lock_count[0]",
+        "srcu_lock_count[1]",
+        "srcu_unlock_count[0]",
+        "srcu_unlock_count[1]"
+    ]
+);
+static NAIVE_COUNTERS: &Layout = per_cpu_layout!("srcu_counters", ["cnt[0]", "cnt[1]", "unused", "unused"]);
+
+/// A `struct srcu_struct *`, with the per-CPU counters and the implementation it runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SrcuStruct {
+    sp: SrcuObj,
+    /// The per-CPU counters (`sp->per_cpu_ref`, `ssp->sda`): an object of their own, so that a
+    /// waiter can sleep until a reader writes one of them.
+    percpu: Ptr,
+    flavor: SrcuFlavor,
+}
+
+impl SrcuStruct {
+    /// The implementation.
+    pub fn flavor(self) -> SrcuFlavor {
+        self.flavor
+    }
+
+    /// Counter `which` (0: `c`/`srcu_lock_count`/`cnt`, 1: `seq`/`srcu_unlock_count`) of index
+    /// `idx` on `cpu`.
+    fn counter(self, cpu: usize, which: usize, idx: usize) -> Word<u64> {
+        Word::at(self.percpu.add(cpu * PER_CPU + which * 2 + idx))
+    }
+
+    /// This CPU's counter.
+    fn this_cpu(self, which: usize, idx: usize) -> Word<u64> {
+        self.counter(engine::me(), which, idx)
+    }
+
+    /// The sum over possible CPUs of a counter, each CPU's copy read with `READ_ONCE`.
+    #[track_caller]
+    fn sum(self, which: usize, idx: usize) -> u64 {
+        let mut sum = 0u64;
+        let mut cpu = 0;
+        while cpu < engine::nr_cpus() {
+            sum = sum.wrapping_add(read_once(self.counter(cpu, which, idx)));
+            cpu += 1;
+        }
+        sum
+    }
+
+    /// `this_cpu_inc`/`this_cpu_dec` of this CPU's counter.
+    #[track_caller]
+    fn this_cpu_add(self, which: usize, idx: usize, delta: i64) {
+        this_cpu_add(self.this_cpu(which, idx), delta as u64)
+    }
+}
+
+/// `DEFINE_STATIC_SRCU(name)` / `init_srcu_struct(ssp)`: a new SRCU domain running `flavor`. A
+/// tree domain gets the kworker that runs its grace-period work; end it with
+/// [`cleanup_srcu_struct`].
+#[track_caller]
+pub fn init_srcu_struct(flavor: SrcuFlavor) -> SrcuStruct {
+    let caller = Location::caller();
+    let sp: SrcuObj = super::define_static();
+    let layout = match flavor {
+        SrcuFlavor::Classic => CLASSIC_COUNTERS,
+        SrcuFlavor::Tree => TREE_COUNTERS,
+        SrcuFlavor::Naive => NAIVE_COUNTERS,
+    };
+    debug_assert_eq!(layout.len(), MAX_CPUS * PER_CPU);
+    let percpu = engine::alloc(layout, ObjKind::Static, "DEFINE", caller);
+    let ssp = SrcuStruct { sp, percpu, flavor };
+    match flavor {
+        SrcuFlavor::Classic => classic::init(ssp),
+        SrcuFlavor::Tree => tree::init(ssp),
+        SrcuFlavor::Naive => {}
+    }
+    ssp
+}
+
+/// `cleanup_srcu_struct(ssp)`: a tree domain's kworker finishes.
+#[track_caller]
+pub fn cleanup_srcu_struct(ssp: SrcuStruct) {
+    if ssp.flavor == SrcuFlavor::Tree {
+        tree::cleanup(ssp)
+    }
+}
+
+/// `srcu_read_lock(ssp)`: enter a read-side critical section; pass the returned index to
+/// [`srcu_read_unlock`].
+#[track_caller]
+pub fn srcu_read_lock(ssp: SrcuStruct) -> usize {
+    let _f = KFunc::enter("srcu_read_lock");
+    match ssp.flavor {
+        SrcuFlavor::Classic => classic::read_lock(ssp),
+        SrcuFlavor::Tree => tree::read_lock(ssp),
+        SrcuFlavor::Naive => naive::read_lock(ssp),
+    }
+}
+
+/// `srcu_read_unlock(ssp, idx)`.
+#[track_caller]
+pub fn srcu_read_unlock(ssp: SrcuStruct, idx: usize) {
+    let _f = KFunc::enter("srcu_read_unlock");
+    match ssp.flavor {
+        SrcuFlavor::Classic => classic::read_unlock(ssp, idx),
+        SrcuFlavor::Tree => tree::read_unlock(ssp, idx),
+        SrcuFlavor::Naive => naive::read_unlock(ssp, idx),
+    }
+}
+
+/// `synchronize_srcu(ssp)`: wait for every reader that entered before the call. With the
+/// grace-period oracle on, its return is checked against that promise.
+#[track_caller]
+pub fn synchronize_srcu(ssp: SrcuStruct) {
+    let _f = KFunc::enter("synchronize_srcu");
+    let invoked = engine::rcu::step();
+    match ssp.flavor {
+        SrcuFlavor::Classic => classic::synchronize(ssp),
+        SrcuFlavor::Tree => tree::synchronize(ssp),
+        SrcuFlavor::Naive => naive::synchronize(ssp),
+    }
+    if !engine::failed() {
+        engine::rcu::srcu_gp_check(ssp.sp.0, invoked, "synchronize_srcu");
+    }
+}
+
+/// `srcu_dereference(p, ssp)`: load a pointer published with `rcu_assign_pointer` (an acquire,
+/// like [`rcu_dereference`](super::rcu_dereference)).
+#[track_caller]
+pub fn srcu_dereference<T: Value>(p: Word<T>, _ssp: SrcuStruct) -> T {
+    super::rcu::dereference(p, "srcu_dereference", Location::caller())
+}
+
+/// The reader has counted itself in (after its increment).
+fn entered(ssp: SrcuStruct) {
+    engine::rcu::srcu_enter(ssp.sp.0)
+}
+
+/// The reader has counted itself out.
+fn exited(ssp: SrcuStruct) {
+    engine::rcu::srcu_exit(ssp.sp.0)
+}
+
+/// Retry `check` until it holds, sleeping until a reader writes a counter between tries (a
+/// `wait_idx` retry loop, or a delayed requeue).
+fn wait_until(ssp: SrcuStruct, mut check: impl FnMut() -> bool) {
+    loop {
+        let seen = engine::generation(ssp.percpu);
+        if check() || engine::failed() {
+            return;
+        }
+        engine::wait_for_write(ssp.percpu, seen);
+        if engine::failed() {
+            return;
+        }
+    }
+}

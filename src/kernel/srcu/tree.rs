@@ -1,0 +1,356 @@
+//! Tree SRCU as of v6.0 (`kernel/rcu/srcutree.c`; `kernel-models.md` §2.4), with the small
+//! configuration every model here runs in (`SRCU_SIZE_SMALL`: no `srcu_node` funnel, every
+//! callback on CPU 0's `srcu_data`).
+//!
+//! Callers never touch the index or the counters. A `synchronize_srcu` snapshots the grace
+//! period it needs (`rcu_seq_snap`: one that starts after the snapshot), queues a callback tagged
+//! with it, makes sure a grace period is requested, and sleeps on a completion. One kworker runs
+//! the grace-period state machine (`process_srcu` → `srcu_advance_state`) under `srcu_gp_mutex`:
+//! in SCAN1 it waits for stragglers on the inactive index and flips; in SCAN2 it waits for the
+//! readers of the index that was active; `srcu_gp_end` then runs the callbacks whose grace period
+//! has ended. Concurrent callers are safe by construction (§2.5).
+//!
+//! Not modeled: expedited grace periods and their delays, `srcu_barrier`, the counter-wrap
+//! bound, and the per-CPU callback work (callbacks run on the grace-period kworker).
+
+use super::{entered, exited, RcuSynchronize, SrcuStruct};
+use crate::container_of;
+use crate::engine;
+use crate::kernel::{
+    complete, init_completion, init_list_head, list_add_tail, list_del, mutex_init, mutex_lock,
+    mutex_unlock, read_once, set_current_state_running, set_current_state_uninterruptible, smp_load_acquire,
+    smp_mb, smp_store_release, spawn_cpu, spin_lock, spin_lock_init, spin_unlock, stack_alloc,
+    stack_release, wait_for_completion, wake_up_process, write_once, xchg, KFunc, Ptr, Word,
+};
+
+const LOCK_COUNT: usize = 0;
+const UNLOCK_COUNT: usize = 1;
+
+/// The state bits of `srcu_gp_seq`.
+const RCU_SEQ_STATE_MASK: u64 = 3;
+const SRCU_STATE_IDLE: u64 = 0;
+const SRCU_STATE_SCAN1: u64 = 1;
+const SRCU_STATE_SCAN2: u64 = 2;
+
+fn rcu_seq_state(s: u64) -> u64 {
+    s & RCU_SEQ_STATE_MASK
+}
+
+/// `rcu_seq_start`: the counter enters SCAN1.
+#[track_caller]
+fn rcu_seq_start(sp: Word<u64>) {
+    write_once(sp, sp.load() + 1);
+    smp_mb();
+}
+
+/// `rcu_seq_end`: to the next multiple of four, state IDLE.
+#[track_caller]
+fn rcu_seq_end(sp: Word<u64>) {
+    smp_mb();
+    write_once(sp, (sp.load() | RCU_SEQ_STATE_MASK) + 1);
+}
+
+/// `rcu_seq_snap`: the end of the first grace period that starts after now. While one is in
+/// progress that is the one after it.
+#[track_caller]
+fn rcu_seq_snap(sp: Word<u64>) -> u64 {
+    smp_mb();
+    (read_once(sp) + 2 * RCU_SEQ_STATE_MASK + 1) & !RCU_SEQ_STATE_MASK
+}
+
+/// `rcu_seq_done(sp, s)`.
+#[track_caller]
+fn rcu_seq_done(sp: Word<u64>, s: u64) -> bool {
+    read_once(sp) >= s
+}
+
+/// `rcu_seq_set_state`.
+#[track_caller]
+fn rcu_seq_set_state(sp: Word<u64>, state: u64) {
+    write_once(sp, (sp.load() & !RCU_SEQ_STATE_MASK) | state);
+}
+
+pub(super) fn init(ssp: SrcuStruct) {
+    let sp = ssp.sp;
+    spin_lock_init(sp.lock());
+    mutex_init(sp.srcu_gp_mutex());
+    mutex_init(sp.srcu_cb_mutex());
+    init_list_head(sp.srcu_cblist());
+    spin_lock_init(sp.srcu_cblist_lock());
+    init_completion(sp.work_exited());
+    let kworker = spawn_cpu("kworker/srcu", move || srcu_kworker(ssp));
+    sp.work_kworker().store(crate::kernel::Task(kworker.id()));
+    // Not joined: `cleanup_srcu_struct` waits for the kworker's exit through `work_exited`.
+    drop(kworker);
+}
+
+pub(super) fn cleanup(ssp: SrcuStruct) {
+    let _f = KFunc::enter("cleanup_srcu_struct");
+    write_once(ssp.sp.work_stop(), true);
+    wake_up_process(read_once(ssp.sp.work_kworker()));
+    wait_for_completion(ssp.sp.work_exited());
+}
+
+/// `__srcu_read_lock`: `idx = READ_ONCE(srcu_idx) & 1`, `this_cpu_inc(srcu_lock_count[idx])`,
+/// `smp_mb()` (B).
+#[track_caller]
+pub(super) fn read_lock(ssp: SrcuStruct) -> usize {
+    let idx = (read_once(ssp.sp.srcu_idx()) & 1) as usize;
+    ssp.this_cpu_add(LOCK_COUNT, idx, 1);
+    entered(ssp);
+    smp_mb(); // B
+    idx
+}
+
+/// `__srcu_read_unlock`: `smp_mb()` (C), `this_cpu_inc(srcu_unlock_count[idx])`.
+#[track_caller]
+pub(super) fn read_unlock(ssp: SrcuStruct, idx: usize) {
+    smp_mb(); // C
+    ssp.this_cpu_add(UNLOCK_COUNT, idx, 1);
+    exited(ssp);
+}
+
+/// `__synchronize_srcu`: queue `wakeme_after_rcu` and sleep until it runs.
+pub(super) fn synchronize(ssp: SrcuStruct) {
+    let rcu: RcuSynchronize = stack_alloc();
+    init_completion(rcu.completion());
+    srcu_gp_start_if_needed(ssp, rcu);
+    wait_for_completion(rcu.completion());
+    stack_release(rcu);
+    smp_mb(); // The caller's later accesses come after the grace period.
+}
+
+/// `srcu_gp_start_if_needed` (`__call_srcu`): enqueue the callback tagged with the grace period
+/// it needs, and request that grace period.
+fn srcu_gp_start_if_needed(ssp: SrcuStruct, rcu: RcuSynchronize) {
+    let _f = KFunc::enter("srcu_gp_start_if_needed");
+    let sp = ssp.sp;
+    // Pins srcu_gp_seq against wrap while this runs; a real read-side section.
+    let idx = super::srcu_read_lock(ssp);
+    spin_lock(sp.srcu_cblist_lock());
+    list_add_tail(rcu.head(), sp.srcu_cblist());
+    let s = rcu_seq_snap(sp.srcu_gp_seq());
+    rcu.gp_seq().store(s); // rcu_segcblist_accelerate
+    let needgp = sp.sda_gp_seq_needed().load() < s;
+    if needgp {
+        sp.sda_gp_seq_needed().store(s);
+    }
+    spin_unlock(sp.srcu_cblist_lock());
+    if needgp {
+        srcu_funnel_gp_start(ssp, s);
+    }
+    super::srcu_read_unlock(ssp, idx);
+}
+
+/// `srcu_funnel_gp_start`, at the root: record the need and start the grace period if idle.
+fn srcu_funnel_gp_start(ssp: SrcuStruct, s: u64) {
+    let _f = KFunc::enter("srcu_funnel_gp_start");
+    let sp = ssp.sp;
+    spin_lock(sp.lock());
+    if sp.srcu_gp_seq_needed().load() < s {
+        smp_store_release(sp.srcu_gp_seq_needed(), s);
+    }
+    if !rcu_seq_done(sp.srcu_gp_seq(), s) && rcu_seq_state(sp.srcu_gp_seq().load()) == SRCU_STATE_IDLE {
+        srcu_gp_start(ssp);
+        queue_work(ssp);
+    }
+    spin_unlock(sp.lock());
+}
+
+/// `srcu_gp_start`, under `ssp->lock`: the state goes to SCAN1.
+fn srcu_gp_start(ssp: SrcuStruct) {
+    smp_mb();
+    rcu_seq_start(ssp.sp.srcu_gp_seq());
+}
+
+/// `queue_delayed_work(rcu_gp_wq, &ssp->work, ...)`: set the pending bit; wake the kworker if
+/// the work was not pending already (a work item never runs twice at once).
+fn queue_work(ssp: SrcuStruct) {
+    if xchg(ssp.sp.work_pending(), 1) == 0 {
+        wake_up_process(read_once(ssp.sp.work_kworker()));
+    }
+}
+
+/// The kworker that runs `ssp->work`. A requeue after readers were found waits for a reader to
+/// move (the delay's timer, modeled), then runs the work again.
+fn srcu_kworker(ssp: SrcuStruct) {
+    let mut retry: Option<u64> = None;
+    loop {
+        if let Some(seen) = retry.take() {
+            engine::wait_for_write(ssp.percpu, seen);
+        }
+        if engine::failed() {
+            return;
+        }
+        set_current_state_uninterruptible();
+        if read_once(ssp.sp.work_stop()) {
+            set_current_state_running();
+            break;
+        }
+        if xchg(ssp.sp.work_pending(), 0) == 0 {
+            crate::kernel::schedule();
+            continue;
+        }
+        set_current_state_running();
+        retry = process_srcu(ssp);
+    }
+    complete(ssp.sp.work_exited());
+}
+
+/// `process_srcu`: advance the state machine, then requeue if a grace period is still needed.
+/// Returns the counters' generation before a failed scan, for the delayed requeue.
+fn process_srcu(ssp: SrcuStruct) -> Option<u64> {
+    let _f = KFunc::enter("process_srcu");
+    let retry = srcu_advance_state(ssp);
+    srcu_reschedule(ssp);
+    retry
+}
+
+/// `srcu_readers_active_idx_check`: the unlock sum, (A), then the lock sum; equal means no
+/// reader is inside on `idx` (unlocks are read first, so a counted unlock has its lock counted).
+fn srcu_readers_active_idx_check(ssp: SrcuStruct, idx: usize) -> bool {
+    let unlocks = ssp.sum(UNLOCK_COUNT, idx);
+    smp_mb(); // A
+    ssp.sum(LOCK_COUNT, idx) == unlocks
+}
+
+/// `try_check_zero`: one scan; on failure, the generation of the counters it read.
+fn try_check_zero(ssp: SrcuStruct, idx: usize) -> Result<(), u64> {
+    let seen = engine::generation(ssp.percpu);
+    if srcu_readers_active_idx_check(ssp, idx) {
+        Ok(())
+    } else {
+        Err(seen)
+    }
+}
+
+/// `srcu_flip`: (E), the index flip, (D).
+fn srcu_flip(ssp: SrcuStruct) {
+    smp_mb(); // E
+    let idx = ssp.sp.srcu_idx().load();
+    write_once(ssp.sp.srcu_idx(), idx + 1);
+    smp_mb(); // D
+}
+
+/// `srcu_advance_state`: IDLE → SCAN1 → SCAN2 → `srcu_gp_end`, as far as the readers allow.
+fn srcu_advance_state(ssp: SrcuStruct) -> Option<u64> {
+    let _f = KFunc::enter("srcu_advance_state");
+    let sp = ssp.sp;
+    mutex_lock(sp.srcu_gp_mutex());
+    let mut idx = rcu_seq_state(smp_load_acquire(sp.srcu_gp_seq()));
+    if idx == SRCU_STATE_IDLE {
+        spin_lock(sp.lock());
+        if sp.srcu_gp_seq().load() >= sp.srcu_gp_seq_needed().load() {
+            spin_unlock(sp.lock());
+            mutex_unlock(sp.srcu_gp_mutex());
+            return None;
+        }
+        idx = rcu_seq_state(read_once(sp.srcu_gp_seq()));
+        if idx == SRCU_STATE_IDLE {
+            srcu_gp_start(ssp);
+        }
+        spin_unlock(sp.lock());
+        if idx != SRCU_STATE_IDLE {
+            mutex_unlock(sp.srcu_gp_mutex());
+            return None; // Someone else started the grace period.
+        }
+    }
+    if rcu_seq_state(read_once(sp.srcu_gp_seq())) == SRCU_STATE_SCAN1 {
+        let idx = (1 ^ (sp.srcu_idx().load() & 1)) as usize;
+        if let Err(seen) = try_check_zero(ssp, idx) {
+            mutex_unlock(sp.srcu_gp_mutex());
+            return Some(seen); // Readers present: retry later.
+        }
+        srcu_flip(ssp);
+        spin_lock(sp.lock());
+        rcu_seq_set_state(sp.srcu_gp_seq(), SRCU_STATE_SCAN2);
+        spin_unlock(sp.lock());
+    }
+    if rcu_seq_state(read_once(sp.srcu_gp_seq())) == SRCU_STATE_SCAN2 {
+        // The index that was active before the flip.
+        let idx = (1 ^ (sp.srcu_idx().load() & 1)) as usize;
+        if let Err(seen) = try_check_zero(ssp, idx) {
+            mutex_unlock(sp.srcu_gp_mutex());
+            return Some(seen);
+        }
+        srcu_gp_end(ssp); // Releases srcu_gp_mutex.
+    }
+    None
+}
+
+/// `srcu_gp_end`: end the grace period, run the callbacks it satisfied, start the next one if
+/// someone asked for it meanwhile.
+fn srcu_gp_end(ssp: SrcuStruct) {
+    let _f = KFunc::enter("srcu_gp_end");
+    let sp = ssp.sp;
+    mutex_lock(sp.srcu_cb_mutex());
+    spin_lock(sp.lock());
+    rcu_seq_end(sp.srcu_gp_seq());
+    let gpseq = read_once(sp.srcu_gp_seq());
+    spin_unlock(sp.lock());
+    mutex_unlock(sp.srcu_gp_mutex());
+    // A new grace period can start at this point. But only one.
+    srcu_invoke_callbacks(ssp, gpseq);
+    mutex_unlock(sp.srcu_cb_mutex());
+    spin_lock(sp.lock());
+    let gpseq = read_once(sp.srcu_gp_seq());
+    if rcu_seq_state(gpseq) == SRCU_STATE_IDLE && gpseq < sp.srcu_gp_seq_needed().load() {
+        srcu_gp_start(ssp);
+        spin_unlock(sp.lock());
+        queue_work(ssp);
+    } else {
+        spin_unlock(sp.lock());
+    }
+}
+
+/// `srcu_invoke_callbacks`: every callback whose grace period `gpseq` has reached leaves the
+/// list under its lock and runs (`wakeme_after_rcu`: `complete`).
+fn srcu_invoke_callbacks(ssp: SrcuStruct, gpseq: u64) {
+    let _f = KFunc::enter("srcu_invoke_callbacks");
+    let sp = ssp.sp;
+    loop {
+        spin_lock(sp.srcu_cblist_lock());
+        let head = sp.srcu_cblist();
+        let mut pos: Ptr = head.next().load();
+        let mut ready = None;
+        while pos != head.addr() && !engine::failed() {
+            let rcu = container_of!(pos, RcuSynchronize, head);
+            if rcu.gp_seq().load() <= gpseq {
+                ready = Some(rcu);
+                break;
+            }
+            pos = rcu.head().next().load();
+        }
+        if let Some(rcu) = ready {
+            list_del(rcu.head());
+        }
+        spin_unlock(sp.srcu_cblist_lock());
+        match ready {
+            Some(rcu) => complete(rcu.completion()),
+            None => return,
+        }
+        if engine::failed() {
+            return;
+        }
+    }
+}
+
+/// `srcu_reschedule`: go idle if every request is met; otherwise make sure a grace period runs
+/// and requeue the work.
+fn srcu_reschedule(ssp: SrcuStruct) {
+    let sp = ssp.sp;
+    spin_lock(sp.lock());
+    let seq = sp.srcu_gp_seq().load();
+    let pushgp = if seq >= sp.srcu_gp_seq_needed().load() {
+        false // All requests fulfilled: time to go idle.
+    } else {
+        if rcu_seq_state(seq) == SRCU_STATE_IDLE {
+            srcu_gp_start(ssp); // Outstanding request and no grace period: start one.
+        }
+        true
+    };
+    spin_unlock(sp.lock());
+    if pushgp {
+        queue_work(ssp);
+    }
+}
