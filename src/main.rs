@@ -49,7 +49,7 @@ struct RunArgs {
     #[arg(long)]
     variant: Option<String>,
     /// The search strategy.
-    #[arg(long, value_enum, default_value_t = Sched::Pct)]
+    #[arg(long, value_enum, default_value_t = Sched::Uniform)]
     scheduler: Sched,
     /// PCT bug depth.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=16))]
@@ -73,8 +73,12 @@ struct RunArgs {
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Sched {
+    /// PCT (Burckhardt et al., ASPLOS 2010)
     Pct,
+    /// A uniformly random CPU at each shared step
     Random,
+    /// A uniform random walk over interleavings (SURW, Zhao et al., ASPLOS 2025)
+    Uniform,
 }
 
 /// Executions per variant for `run` without a budget, and for `run --all`.
@@ -123,6 +127,7 @@ fn spec(args: &RunArgs) -> SchedulerSpec {
             seed: args.seed,
         },
         Sched::Random => SchedulerSpec::Random { seed: args.seed },
+        Sched::Uniform => SchedulerSpec::Uniform { seed: args.seed },
     }
 }
 

@@ -218,7 +218,7 @@ pub(crate) fn replay_decisions(
         fn new_execution(&mut self) {
             self.0.borrow_mut().new_execution()
         }
-        fn next_cpu(&mut self, r: &[usize], c: Option<usize>, y: bool) -> Option<usize> {
+        fn next_cpu(&mut self, r: &[usize], c: Option<usize>, y: crate::sched::NextStep) -> Option<usize> {
             self.0.borrow_mut().next_cpu(r, c, y)
         }
         fn next_u64(&mut self) -> u64 {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use shuttle_engine::runtime::task::{Task, TaskId};
 use shuttle_engine::scheduler::{Schedule, Scheduler};
 
-use crate::sched::{CpuId, Decision, Strategy};
+use crate::sched::{CpuId, Decision, NextStep, Strategy};
 
 /// What the exploration learned, shared with the caller of `Runner::run` (which consumes the
 /// scheduler).
@@ -110,7 +110,12 @@ impl<S: Strategy> Scheduler for Adapter<S> {
         self.runnable.clear();
         self.runnable.extend(runnable.iter().map(|t| usize::from(t.id())));
         let cur = current.map(usize::from);
-        let c = self.strategy.next_cpu(&self.runnable, cur, is_yielding)?;
+        let next = if is_yielding {
+            NextStep::Spin
+        } else {
+            super::take_next_step()
+        };
+        let c = self.strategy.next_cpu(&self.runnable, cur, next)?;
         self.outcome.borrow_mut().decisions.push(Decision::Cpu(c));
         Some(TaskId::from(c))
     }

@@ -19,6 +19,7 @@ use shuttle_engine::runtime::execution::ExecutionState;
 use shuttle_engine::runtime::task::TaskId;
 
 use crate::failure::{Failure, FailureKind};
+use crate::sched::NextStep;
 use crate::kernel::{Layout, Ptr};
 use crate::trace::Event;
 pub(crate) use vclock::MAX_CPUS;
@@ -96,6 +97,9 @@ struct Object {
     alloc_cpu: u8,
     freed: Option<(u64, u8)>,
     not_leak: bool,
+    /// The CPUs that have touched the object (bit per CPU): a step on it by a CPU outside the
+    /// set is shared, one by the only CPU in it is local.
+    cpus: u32,
     /// Writes to the object so far: a CPU that waits for "something in here changed" (an SRCU
     /// scan waiting for readers) compares it with the value it saw before its check.
     wgen: u64,
@@ -190,6 +194,22 @@ thread_local! {
     static FAILED: Cell<bool> = const { Cell::new(false) };
     /// Whether the next execution records events.
     static RECORD: Cell<bool> = const { Cell::new(false) };
+    /// What the running CPU does at the scheduling point it is about to reach; read (and reset to
+    /// `Shared`) by the adapter.
+    static NEXT_STEP: Cell<NextStep> = const { Cell::new(NextStep::Shared) };
+}
+
+/// The hint for the scheduling point being decided; the next one is `Shared` unless its
+/// operation says otherwise.
+pub(crate) fn take_next_step() -> NextStep {
+    NEXT_STEP.with(|n| n.replace(NextStep::Shared))
+}
+
+/// A scheduling point for a step no other CPU can observe (see [`NextStep::Local`]).
+#[inline]
+fn local_point() {
+    NEXT_STEP.with(|n| n.set(NextStep::Local));
+    schedule_point();
 }
 
 /// The address bits that select a slot inside an object.
@@ -265,6 +285,7 @@ pub(crate) fn reset(config: ModelConfig) {
             alloc_cpu: 0,
             freed: None,
             not_leak: true,
+            cpus: !0,
             wgen: 0,
         });
         let mut cpu0 = Cpu::new("setup");
@@ -502,8 +523,14 @@ pub(crate) fn access(
     caller: &'static Location<'static>,
     f: impl FnOnce(u64) -> (u64, Option<u64>),
 ) -> u64 {
-    schedule_point();
     let cpu = me();
+    let obj = (addr >> SLOT_BITS) as usize;
+    let shared = with(|m| m.objects.get(obj).is_none_or(|o| o.cpus & !(1 << cpu) != 0));
+    if shared {
+        schedule_point();
+    } else {
+        local_point();
+    }
     let ret = with(|m| {
         m.step += 1;
         if m.step > MAX_STEPS {
@@ -531,6 +558,12 @@ pub(crate) fn access(
         let time = m.cpus[cpu].vc.0[cpu];
         let c = &mut m.cpus[cpu];
         let s = &mut m.slots[slot];
+        // A value-returning RMW is fully ordered: an smp_mb() on each side of it. The one before
+        // acquires everything read so far.
+        if kind == Kind::RmwFull {
+            let p = c.pending_acq;
+            c.vc.join(&p);
+        }
         // Reads: acquire what the value carries.
         if !write || is_rmw {
             if matches!(kind, Kind::Acquire | Kind::RmwFull) {
@@ -563,14 +596,18 @@ pub(crate) fn access(
                 _ => s.sync = c.fence_rel,
             }
         }
+        if kind == Kind::RmwFull {
+            // The smp_mb() after: later marked stores carry everything up to here.
+            c.fence_rel = c.vc;
+        }
         if released {
             c.vc.0[cpu] += 1;
         }
         let read = if !write || is_rmw { Some(old) } else { None };
         m.record_event(cpu, op, addr, read, new, caller);
         let mut woken = 0u32;
+        m.objects[obj].cpus |= 1 << cpu;
         if write {
-            let obj = (addr >> SLOT_BITS) as usize;
             m.objects[obj].wgen += 1;
             if m.object_waiters != 0 {
                 woken = m.unblock_where(|b| b == Blocked::OnObject(obj as u32));
@@ -642,7 +679,8 @@ pub(crate) fn wait_for_write(p: Ptr, since: u64) {
 
 /// A fence: `smp_mb`, `smp_rmb`, `smp_wmb` or `barrier`.
 pub(crate) fn fence(f: Fence, op: &'static str, caller: &'static Location<'static>) {
-    schedule_point();
+    // Under sequential consistency a fence changes no outcome by where it is interleaved.
+    local_point();
     let cpu = me();
     with(|m| {
         m.step += 1;
@@ -692,7 +730,7 @@ pub(crate) fn alloc(
     op: &'static str,
     caller: &'static Location<'static>,
 ) -> Ptr {
-    schedule_point();
+    local_point();
     let cpu = me();
     let p = with(|m| {
         m.step += 1;
@@ -721,6 +759,7 @@ pub(crate) fn alloc(
             alloc_cpu: cpu as u8,
             freed: None,
             not_leak: kind != ObjKind::Heap,
+            cpus: 1 << cpu,
             wgen: 0,
         });
         let p = id << SLOT_BITS;
@@ -731,8 +770,13 @@ pub(crate) fn alloc(
 }
 
 pub(crate) fn free(p: Ptr, op: &'static str, caller: &'static Location<'static>) {
-    schedule_point();
     let cpu = me();
+    let obj = (p.0 >> SLOT_BITS) as usize;
+    if with(|m| m.objects.get(obj).is_none_or(|o| o.cpus & !(1 << cpu) != 0)) {
+        schedule_point();
+    } else {
+        local_point();
+    }
     with(|m| {
         m.step += 1;
         let obj = (p.0 >> SLOT_BITS) as usize;

@@ -1,6 +1,7 @@
 //! The harnesses: one module per mailing-list race, each with its variants and their expected
 //! verdicts.
 
+mod concurrent_srcu;
 mod mutex_unlock_free;
 
 use crate::engine::{self, ModelConfig};
@@ -112,7 +113,10 @@ impl Harness {
     }
 }
 
-static HARNESSES: &[Harness] = &[mutex_unlock_free::HARNESS];
+static HARNESSES: &[Harness] = &[
+    concurrent_srcu::HARNESS,
+    mutex_unlock_free::HARNESS,
+];
 
 /// Every harness.
 pub fn all() -> &'static [Harness] {

@@ -9,16 +9,33 @@ mod pct;
 mod random;
 mod replay;
 mod rng;
+mod uniform;
 
 pub use pct::Pct;
 pub use random::RandomWalk;
 pub use replay::{Divergence, Replay};
 pub use rng::SplitMix64;
+pub use uniform::UniformWalk;
 
 use serde::{Deserialize, Serialize};
 
 /// A CPU index: 0 is the harness's setup CPU, spawned CPUs count up from 1.
 pub type CpuId = usize;
+
+/// What the running CPU is about to do, as far as the engine can tell: the one hint a strategy
+/// gets besides who can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextStep {
+    /// An operation on memory another CPU has touched, a free of it, or a wake-up: a step whose
+    /// order against other CPUs' steps can change the outcome.
+    Shared,
+    /// An operation no other CPU can observe yet (on memory only this CPU has touched, a fence
+    /// under sequential consistency, an allocation). It commutes with every other CPU's steps, so
+    /// preempting the CPU here is the same as preempting it at its next shared step.
+    Local,
+    /// The CPU spins, waiting for another (`cpu_relax`), and asks to let others run.
+    Spin,
+}
 
 /// Decides the interleaving of one execution after another.
 pub trait Strategy {
@@ -26,9 +43,9 @@ pub trait Strategy {
     fn new_execution(&mut self);
 
     /// Pick the CPU that runs the next step. `runnable` is sorted and never empty; `current` is the
-    /// CPU that ran the last step (`None` before the first), and `yielding` says it is spinning and
-    /// asks to let others run. `None` abandons the execution.
-    fn next_cpu(&mut self, runnable: &[CpuId], current: Option<CpuId>, yielding: bool) -> Option<CpuId>;
+    /// CPU that ran the last step (`None` before the first), and `next` says what it would do next.
+    /// `None` abandons the execution.
+    fn next_cpu(&mut self, runnable: &[CpuId], current: Option<CpuId>, next: NextStep) -> Option<CpuId>;
 
     /// A value for a nondeterministic choice of the model other than the next CPU.
     fn next_u64(&mut self) -> u64;
@@ -38,8 +55,8 @@ impl<S: Strategy + ?Sized> Strategy for Box<S> {
     fn new_execution(&mut self) {
         (**self).new_execution()
     }
-    fn next_cpu(&mut self, runnable: &[CpuId], current: Option<CpuId>, yielding: bool) -> Option<CpuId> {
-        (**self).next_cpu(runnable, current, yielding)
+    fn next_cpu(&mut self, runnable: &[CpuId], current: Option<CpuId>, next: NextStep) -> Option<CpuId> {
+        (**self).next_cpu(runnable, current, next)
     }
     fn next_u64(&mut self) -> u64 {
         (**self).next_u64()
@@ -63,6 +80,11 @@ pub enum SchedulerSpec {
         /// Seed of the whole run.
         seed: u64,
     },
+    /// A uniform random walk over interleavings (SURW's sampling, Zhao et al., ASPLOS 2025).
+    Uniform {
+        /// Seed of the whole run.
+        seed: u64,
+    },
     /// Decisions read from a fuzzer's input bytes (see the `fuzz/` targets).
     Fuzz,
     /// Decisions read back from a trace.
@@ -76,6 +98,7 @@ impl SchedulerSpec {
         match self {
             SchedulerSpec::Pct { depth, seed } => Some(Box::new(Pct::new(depth, seed))),
             SchedulerSpec::Random { seed } => Some(Box::new(RandomWalk::new(seed))),
+            SchedulerSpec::Uniform { seed } => Some(Box::new(UniformWalk::new(seed))),
             SchedulerSpec::Fuzz | SchedulerSpec::Replay => None,
         }
     }
@@ -86,6 +109,7 @@ impl std::fmt::Display for SchedulerSpec {
         match self {
             SchedulerSpec::Pct { depth, seed } => write!(f, "pct (depth {depth}, seed {seed})"),
             SchedulerSpec::Random { seed } => write!(f, "random (seed {seed})"),
+            SchedulerSpec::Uniform { seed } => write!(f, "uniform (seed {seed})"),
             SchedulerSpec::Fuzz => write!(f, "fuzz input"),
             SchedulerSpec::Replay => write!(f, "replay"),
         }

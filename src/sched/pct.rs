@@ -1,4 +1,4 @@
-use super::{CpuId, SplitMix64, Strategy};
+use super::{CpuId, NextStep, SplitMix64, Strategy};
 use crate::engine::vclock::MAX_CPUS;
 
 /// Probabilistic Concurrency Testing: Burckhardt, Kothari, Musuvathi and Nagarakatte, "A
@@ -9,6 +9,13 @@ use crate::engine::vclock::MAX_CPUS;
 /// running CPU's priority drops below every priority given so far.
 /// A bug of depth `d` (one that needs `d` ordering constraints) is then found in each execution
 /// with probability at least `1 / (n * k^(d-1))` for `n` CPUs and `k` steps.
+///
+/// Steps are counted only where the running CPU is about to take a shared step
+/// ([`NextStep::Shared`]): a local step commutes with every other CPU's, so a change point there
+/// is the same as one at the CPU's next shared step. This is the partial-order argument behind
+/// Cuzz's choice of placing priority changes only at synchronization operations (Musuvathi et
+/// al.'s follow-up to the paper), and it makes `k` the number of steps that can matter: a harness
+/// whose CPUs initialize private objects, allocate and fence does not dilute its change points.
 ///
 /// `k` is not known in advance: like shuttle's and Coyote's implementations, this one uses the
 /// longest execution seen so far. Change points move the running CPU to the bottom of the current
@@ -71,14 +78,14 @@ impl Strategy for Pct {
         self.step = 0;
     }
 
-    fn next_cpu(&mut self, runnable: &[CpuId], current: Option<CpuId>, yielding: bool) -> Option<CpuId> {
-        self.step += 1;
+    fn next_cpu(&mut self, runnable: &[CpuId], current: Option<CpuId>, next: NextStep) -> Option<CpuId> {
         for &c in runnable {
             if self.priorities[c] == i64::MIN {
                 self.priorities[c] = 1 + (self.rng.next_u64() >> 33) as i64;
             }
         }
-        if let Some(cur) = current {
+        if let Some(cur) = current.filter(|_| next != NextStep::Local) {
+            self.step += 1;
             // Several change points may fall on one step; each lowers the running CPU once more.
             let mut lower = false;
             while let Some(pos) = self.change_points.iter().position(|&s| s == self.step) {
@@ -90,7 +97,7 @@ impl Strategy for Pct {
                 self.priorities[cur] = self.next_low;
             }
         }
-        let skip = if yielding && runnable.len() > 1 {
+        let skip = if next == NextStep::Spin && runnable.len() > 1 {
             current
         } else {
             None

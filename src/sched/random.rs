@@ -1,7 +1,8 @@
-use super::{CpuId, SplitMix64, Strategy};
+use super::{CpuId, NextStep, SplitMix64, Strategy};
 
-/// A random walk: at every scheduling point, a uniformly random runnable CPU. A spinning CPU is
-/// passed over when another CPU can run, so spin loops do not eat the step budget.
+/// A random walk: at every shared step, a uniformly random runnable CPU. A spinning CPU is
+/// passed over when another CPU can run, so spin loops do not eat the step budget; a CPU about
+/// to take a local step keeps running, since switching there changes nothing.
 #[derive(Clone, Debug)]
 pub struct RandomWalk {
     rng: SplitMix64,
@@ -19,8 +20,13 @@ impl RandomWalk {
 impl Strategy for RandomWalk {
     fn new_execution(&mut self) {}
 
-    fn next_cpu(&mut self, runnable: &[CpuId], current: Option<CpuId>, yielding: bool) -> Option<CpuId> {
-        if yielding && runnable.len() > 1 {
+    fn next_cpu(&mut self, runnable: &[CpuId], current: Option<CpuId>, next: NextStep) -> Option<CpuId> {
+        if next == NextStep::Local {
+            if let Some(cur) = current.filter(|c| runnable.contains(c)) {
+                return Some(cur);
+            }
+        }
+        if next == NextStep::Spin && runnable.len() > 1 {
             if let Some(cur) = current {
                 let i = self.rng.below(runnable.len() - 1);
                 let pick = runnable.iter().copied().filter(|&c| c != cur).nth(i);

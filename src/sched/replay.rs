@@ -1,4 +1,4 @@
-use super::{CpuId, Decision, Strategy};
+use super::{CpuId, Decision, Strategy, NextStep};
 
 /// Re-runs recorded decisions, and notes the first point where the execution no longer fits them.
 #[derive(Clone, Debug)]
@@ -63,7 +63,7 @@ impl Strategy for Replay {
         self.next = 0;
     }
 
-    fn next_cpu(&mut self, runnable: &[CpuId], _current: Option<CpuId>, _yielding: bool) -> Option<CpuId> {
+    fn next_cpu(&mut self, runnable: &[CpuId], _current: Option<CpuId>, _next: NextStep) -> Option<CpuId> {
         if self.divergence.is_some() {
             return None;
         }

@@ -1,0 +1,250 @@
+//! `concurrent_srcu`: may two KVM writers call `synchronize_srcu` on `kvm->srcu` at once?
+//!
+//! Thread: "[PATCH] kvm: x86: keep srcu writer side operation mutually exclusive", Hao Peng and
+//! Sean Christopherson, kvm list, October 2022 (`shared/seeds/001_3826f0f83e29910f.txt`); model
+//! in `kernel-models.md` §2.
+//!
+//! `kvm_vm_ioctl_set_pmu_event_filter` replaces `kvm->arch.pmu_event_filter` under `kvm->lock`,
+//! calls `synchronize_srcu_expedited(&kvm->srcu)` after `mutex_unlock`, and frees the old
+//! filter; a vCPU reads the filter inside `srcu_read_lock(&kvm->srcu)`. Hao's patch moves the
+//! synchronize inside the lock, because the lock/unlock counter arrays "are used alternately"
+//! and two concurrent callers "may have a problem with the judgment of gp". Sean: the lock only
+//! has to make each writer replace the filter the previous one installed; SRCU serializes its
+//! own grace-period work.
+//!
+//! kgrace's answer: with a real SRCU (classic or tree) concurrent callers are safe, as Sean
+//! says; Hao's worry is real only for a single-phase SRCU that real kernels never had (§2.6).
+//! There, CPU by CPU (B1):
+//!
+//! ```text
+//! CPU1 vcpu0                   CPU2 writer A                  CPU3 writer B
+//! srcu_read_lock: i=0, cnt[0]=1
+//! f = srcu_dereference(filter)  (F1)
+//!                              mutex_lock(kvm->lock)
+//!                              old=F1; filter=F2
+//!                              mutex_unlock
+//!                                                             mutex_lock(kvm->lock)
+//!                                                             old=F2; filter=F3
+//!                                                             mutex_unlock
+//!                                                             synchronize_srcu: i=0, idx=1,
+//!                                                             waits for cnt[0] (CPU1)
+//!                              synchronize_srcu: i=1, idx=2,
+//!                              cnt[1]==0: returns
+//!                              kfree(F1)
+//! f->action                    <- use-after-free
+//! ```
+//!
+//! and with one writer and a reader preempted between loading the index and counting itself in
+//! (B1′, `naive-straggler`): the reader counts itself on the index the next writer won't scan.
+//! Moving the synchronize inside `kvm->lock` (`naive-fixed`) closes B1 but not B1′.
+//!
+//! Variants:
+//! * `buggy`: naive SRCU, two writers, synchronize outside `kvm->lock` (B1).
+//! * `naive-straggler`: naive SRCU, one writer replacing the filter twice (B1′).
+//! * `naive-fixed`: naive SRCU with Hao's patch (synchronize inside `kvm->lock`): B1′ remains.
+//! * `classic`, `tree`: the kernel's SRCUs, two writers, no caller-side serialization: safe.
+//! * `fixed`: Hao's patch on tree SRCU: safe, as `tree` already is.
+//!
+//! The passing variants run with the grace-period oracle on: every `synchronize_srcu` return is
+//! checked, not only the use-after-free it would lead to.
+
+use super::{Config, Expected, Harness, Variant};
+use crate::kernel::*;
+use crate::FailureKind;
+
+pub(super) const HARNESS: Harness = Harness {
+    name: "concurrent_srcu",
+    thread: "001 kvm: x86: keep srcu writer side operation mutually exclusive (kvm, 2022)",
+    question: "may two writers call synchronize_srcu on kvm->srcu concurrently, or must they \
+               serialize it under kvm->lock?",
+    variants: &[
+        Variant {
+            name: "buggy",
+            expected: Expected::Fails(FailureKind::UseAfterFree),
+            summary: "naive single-phase SRCU, two writers synchronizing concurrently (B1)",
+            config: Config::DEFAULT,
+        },
+        Variant {
+            name: "naive-straggler",
+            expected: Expected::Fails(FailureKind::UseAfterFree),
+            summary: "naive SRCU, one writer twice: a reader preempted before its increment (B1')",
+            config: Config::DEFAULT,
+        },
+        Variant {
+            name: "naive-fixed",
+            expected: Expected::Fails(FailureKind::UseAfterFree),
+            summary: "naive SRCU with synchronize inside kvm->lock: serializing callers leaves B1'",
+            config: Config::DEFAULT,
+        },
+        Variant {
+            name: "classic",
+            expected: Expected::Passes,
+            summary: "classic SRCU (v3.4), two writers synchronizing concurrently",
+            config: ORACLE,
+        },
+        Variant {
+            name: "tree",
+            expected: Expected::Passes,
+            summary: "tree SRCU (v6.0), two writers synchronizing concurrently (upstream KVM)",
+            config: ORACLE,
+        },
+        Variant {
+            name: "fixed",
+            expected: Expected::Passes,
+            summary: "the patch: tree SRCU, synchronize_srcu inside kvm->lock",
+            config: ORACLE,
+        },
+    ],
+    body: super::Body::Variants(body),
+};
+
+const ORACLE: Config = Config {
+    gp_oracle: true,
+    ..Config::DEFAULT
+};
+
+crate::kstruct! {
+    /// `struct kvm`: the fields the filter update touches.
+    struct Kvm("kvm") {
+        lock: Mutex,
+        pmu_event_filter: Word<KvmPmuEventFilter>,
+    }
+}
+
+crate::kstruct! {
+    /// `struct kvm_pmu_event_filter`, with room for three events.
+    struct KvmPmuEventFilter("kvm_pmu_event_filter") {
+        action: Word<u64>,
+        nevents: Word<u64>,
+        events0: Word<u64>,
+        events1: Word<u64>,
+        events2: Word<u64>,
+    }
+}
+
+const KVM_PMU_EVENT_ALLOW: u64 = 0;
+const KVM_PMU_EVENT_DENY: u64 = 1;
+
+/// What differs between the variants.
+#[derive(Clone, Copy)]
+struct Setup {
+    flavor: SrcuFlavor,
+    /// Hao's patch: `synchronize_srcu` before `mutex_unlock(&kvm->lock)`.
+    sync_under_lock: bool,
+    /// Two writer CPUs; otherwise one writer that sets the filter twice.
+    two_writers: bool,
+}
+
+fn setup(variant: &str) -> Setup {
+    let (flavor, sync_under_lock, two_writers) = match variant {
+        "buggy" => (SrcuFlavor::Naive, false, true),
+        "naive-straggler" => (SrcuFlavor::Naive, false, false),
+        "naive-fixed" => (SrcuFlavor::Naive, true, true),
+        "classic" => (SrcuFlavor::Classic, false, true),
+        "tree" => (SrcuFlavor::Tree, false, true),
+        "fixed" => (SrcuFlavor::Tree, true, true),
+        other => unreachable!("variant {other} is not in HARNESS"),
+    };
+    Setup {
+        flavor,
+        sync_under_lock,
+        two_writers,
+    }
+}
+
+fn body(variant: &'static str) {
+    let s = setup(variant);
+    let srcu = init_srcu_struct(s.flavor);
+    let kvm: Kvm = kzalloc();
+    mutex_init(kvm.lock());
+    let f1 = new_filter(KVM_PMU_EVENT_ALLOW);
+    rcu_assign_pointer(kvm.pmu_event_filter(), f1);
+
+    let vcpu0 = spawn_cpu("vcpu0", move || vcpu_run(kvm, srcu));
+    let vcpu1 = spawn_cpu("vcpu1", move || vcpu_run(kvm, srcu));
+    let writers = if s.two_writers {
+        let a = spawn_cpu("writer A", move || {
+            kvm_vm_ioctl_set_pmu_event_filter(s, kvm, srcu, KVM_PMU_EVENT_DENY)
+        });
+        let b = spawn_cpu("writer B", move || {
+            kvm_vm_ioctl_set_pmu_event_filter(s, kvm, srcu, KVM_PMU_EVENT_ALLOW)
+        });
+        vec![a, b]
+    } else {
+        vec![spawn_cpu("writer", move || {
+            kvm_vm_ioctl_set_pmu_event_filter(s, kvm, srcu, KVM_PMU_EVENT_DENY);
+            kvm_vm_ioctl_set_pmu_event_filter(s, kvm, srcu, KVM_PMU_EVENT_ALLOW);
+        })]
+    };
+    vcpu0.join();
+    vcpu1.join();
+    for w in writers {
+        w.join();
+    }
+    // kvm_destroy_vm.
+    kfree(kvm.pmu_event_filter().load());
+    kfree(kvm);
+    cleanup_srcu_struct(srcu);
+}
+
+/// Userspace's filter, copied and sorted before any lock is taken.
+fn new_filter(action: u64) -> KvmPmuEventFilter {
+    let f: KvmPmuEventFilter = kzalloc();
+    f.action().store(action);
+    f.nevents().store(3);
+    f.events0().store(0x2e);
+    f.events1().store(0x3c);
+    f.events2().store(0xc0);
+    f
+}
+
+/// `vcpu_run`: the vCPU holds `kvm->srcu` except while the guest runs (`vcpu_enter_guest` drops
+/// and retakes it around VM entry); it reprograms a counter in each of two rounds.
+fn vcpu_run(kvm: Kvm, srcu: SrcuStruct) {
+    let _f = KFunc::enter("vcpu_run");
+    for eventsel in [0x3c, 0xc0] {
+        let idx = srcu_read_lock(srcu);
+        let _allowed = check_pmu_event_filter(kvm, srcu, eventsel);
+        srcu_read_unlock(srcu, idx); // VM entry: the guest runs outside the read side
+    }
+}
+
+/// `kvm_vm_ioctl_set_pmu_event_filter` (v6.0): publish under `kvm->lock`, wait for readers of
+/// the old filter, free it.
+fn kvm_vm_ioctl_set_pmu_event_filter(s: Setup, kvm: Kvm, srcu: SrcuStruct, action: u64) {
+    let _f = KFunc::enter("kvm_vm_ioctl_set_pmu_event_filter");
+    let filter = new_filter(action);
+
+    mutex_lock(kvm.lock());
+    let old = rcu_dereference_protected(kvm.pmu_event_filter());
+    rcu_assign_pointer(kvm.pmu_event_filter(), filter);
+    if s.sync_under_lock {
+        synchronize_srcu(srcu);
+        mutex_unlock(kvm.lock());
+    } else {
+        mutex_unlock(kvm.lock());
+        synchronize_srcu(srcu);
+    }
+    kfree(old);
+}
+
+/// `check_pmu_event_filter`, on a vCPU inside `srcu_read_lock(&kvm->srcu)`.
+fn check_pmu_event_filter(kvm: Kvm, srcu: SrcuStruct, eventsel: u64) -> bool {
+    let _f = KFunc::enter("check_pmu_event_filter");
+    let filter = srcu_dereference(kvm.pmu_event_filter(), srcu);
+    if filter.is_null() {
+        return true;
+    }
+    let action = filter.action().load();
+    // bsearch over the sorted events[] (three entries: the middle one, then one side).
+    let nevents = filter.nevents().load();
+    let mid = filter.events1().load();
+    let found = nevents == 3
+        && (mid == eventsel
+            || if eventsel < mid {
+                filter.events0().load() == eventsel
+            } else {
+                filter.events2().load() == eventsel
+            });
+    (action == KVM_PMU_EVENT_ALLOW) == found
+}
