@@ -59,7 +59,7 @@ impl Explorer {
         Ok(Explorer {
             harness: h,
             variant: v,
-            scheduler: SchedulerSpec::Uniform { seed: 0 },
+            scheduler: SchedulerSpec::Portfolio { depth: 3, seed: 0 },
             budget: Budget::Executions(1_000),
         })
     }
@@ -83,7 +83,7 @@ impl Explorer {
         Explorer {
             harness: h,
             variant: &h.variants[0],
-            scheduler: SchedulerSpec::Uniform { seed: 0 },
+            scheduler: SchedulerSpec::Portfolio { depth: 3, seed: 0 },
             budget: Budget::Executions(1_000),
         }
     }

@@ -49,7 +49,7 @@ struct RunArgs {
     #[arg(long)]
     variant: Option<String>,
     /// The search strategy.
-    #[arg(long, value_enum, default_value_t = Sched::Uniform)]
+    #[arg(long, value_enum, default_value_t = Sched::Portfolio)]
     scheduler: Sched,
     /// PCT bug depth.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=16))]
@@ -73,6 +73,8 @@ struct RunArgs {
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Sched {
+    /// PCT and uniform, one execution each
+    Portfolio,
     /// PCT (Burckhardt et al., ASPLOS 2010)
     Pct,
     /// A uniformly random CPU at each shared step
@@ -128,6 +130,10 @@ fn spec(args: &RunArgs) -> SchedulerSpec {
         },
         Sched::Random => SchedulerSpec::Random { seed: args.seed },
         Sched::Uniform => SchedulerSpec::Uniform { seed: args.seed },
+        Sched::Portfolio => SchedulerSpec::Portfolio {
+            depth: args.depth,
+            seed: args.seed,
+        },
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod concurrent_srcu;
 mod mutex_unlock_free;
+mod state_in_sysfs;
 
 use crate::engine::{self, ModelConfig};
 use crate::failure::FailureKind;
@@ -116,6 +117,7 @@ impl Harness {
 static HARNESSES: &[Harness] = &[
     concurrent_srcu::HARNESS,
     mutex_unlock_free::HARNESS,
+    state_in_sysfs::HARNESS,
 ];
 
 /// Every harness.

@@ -6,12 +6,14 @@
 //! file: [`Pct`], [`RandomWalk`], and [`Replay`], which re-runs recorded decisions.
 
 mod pct;
+mod portfolio;
 mod random;
 mod replay;
 mod rng;
 mod uniform;
 
 pub use pct::Pct;
+pub use portfolio::Portfolio;
 pub use random::RandomWalk;
 pub use replay::{Divergence, Replay};
 pub use rng::SplitMix64;
@@ -80,6 +82,13 @@ pub enum SchedulerSpec {
         /// Seed of the whole run.
         seed: u64,
     },
+    /// PCT and the uniform walk, one execution each (the default).
+    Portfolio {
+        /// PCT's bug depth.
+        depth: u32,
+        /// Seed of the whole run.
+        seed: u64,
+    },
     /// A uniform random walk over interleavings (SURW's sampling, Zhao et al., ASPLOS 2025).
     Uniform {
         /// Seed of the whole run.
@@ -99,6 +108,7 @@ impl SchedulerSpec {
             SchedulerSpec::Pct { depth, seed } => Some(Box::new(Pct::new(depth, seed))),
             SchedulerSpec::Random { seed } => Some(Box::new(RandomWalk::new(seed))),
             SchedulerSpec::Uniform { seed } => Some(Box::new(UniformWalk::new(seed))),
+            SchedulerSpec::Portfolio { depth, seed } => Some(Box::new(Portfolio::new(depth, seed))),
             SchedulerSpec::Fuzz | SchedulerSpec::Replay => None,
         }
     }
@@ -110,6 +120,9 @@ impl std::fmt::Display for SchedulerSpec {
             SchedulerSpec::Pct { depth, seed } => write!(f, "pct (depth {depth}, seed {seed})"),
             SchedulerSpec::Random { seed } => write!(f, "random (seed {seed})"),
             SchedulerSpec::Uniform { seed } => write!(f, "uniform (seed {seed})"),
+            SchedulerSpec::Portfolio { depth, seed } => {
+                write!(f, "portfolio of pct (depth {depth}) and uniform, seed {seed}")
+            }
             SchedulerSpec::Fuzz => write!(f, "fuzz input"),
             SchedulerSpec::Replay => write!(f, "replay"),
         }

@@ -1,0 +1,349 @@
+//! `state_in_sysfs`: CXL memdev ioctl racing with device removal, and what SRCU does and does
+//! not protect.
+//!
+//! Thread: "[PATCH v2 2/4] cxl/mem: Fix synchronization mechanism for device removal vs ioctl
+//! operations", Dan Williams and Jason Gunthorpe, linux-cxl/linux-kernel, March 2021
+//! (`shared/seeds/000_2da6676699a8ca9e.txt`); model in `kernel-models.md` §1.
+//!
+//! v2 has the ioctl check `device_is_registered()` (a plain read of the `state_in_sysfs` bit)
+//! inside `srcu_read_lock(&cxl_memdev_srcu)`, and removal clear it (`cdev_device_del`), call
+//! `synchronize_srcu`, and drop `cxlm`. Dan: the flag is the SRCU-protected data, as in
+//! `kill_dax()`. Jason: data read under RCU is unstable and needs at least `READ_ONCE`; "the lock
+//! would have to enclose the store", since flushing readers after the store does not stop the
+//! store racing with a reader's load. "It is not about the flushing."
+//!
+//! kgrace's answer: under SRCU the flag read races with the store (KCSAN reports it; the
+//! outcome is benign under sequential consistency). The merged fix (rwsem, store inside
+//! `down_write`) has neither a race nor a use-after-free. The ordering mistakes around it are
+//! use-after-frees, and "flush after the store" with a re-loading compiler is a NULL dereference:
+//!
+//! ```text
+//! CPU1 ioctl                              CPU2 cxl_memdev_unregister
+//! down_read(&cxl_memdev_rwsem)
+//! cxlm = cxlmd->cxlm        (non-NULL)
+//!                                         cxlmd->cxlm = NULL   <- outside the lock
+//! cxlm->...: the compiler loads
+//! cxlmd->cxlm again: NULL dereference
+//! up_read                                 down_write; up_write  (the "flush")
+//! ```
+//!
+//! Variants (§1.2, §1.4):
+//! * `buggy`: v2 as posted: plain flag read under SRCU vs the plain store (data race).
+//! * `once`: the flag read and cleared with `READ_ONCE`/`WRITE_ONCE` (not expressible on the
+//!   real bitfield): no race, no use-after-free.
+//! * `sync-before-store`: `synchronize_srcu` before clearing the flag (use-after-free).
+//! * `check-outside-section`: the flag checked before `srcu_read_lock` (use-after-free).
+//! * `rwsem-flush`: the pointer cleared outside the rwsem, then `down_write; up_write`, with the
+//!   compiler re-loading the reader's plain load and KCSAN off: the NULL dereference above.
+//! * `rwsem-flush-kcsan`: the same code with KCSAN on: the data race Jason named.
+//! * `fixed`: the merged rwsem fix (V4, `5877515912cc`), checked with refetching on.
+//!
+//! The two ordering-mistake variants keep `READ_ONCE`/`WRITE_ONCE` on the flag and the `cxlm`
+//! pointer, so that what fails is the lifetime and not the marking: with plain accesses KCSAN
+//! reports the unordered pointer accesses first, an earlier symptom of the same bug.
+
+use super::{Config, Expected, Harness, Variant};
+use crate::kernel::*;
+use crate::FailureKind;
+
+pub(super) const HARNESS: Harness = Harness {
+    name: "state_in_sysfs",
+    thread: "000 cxl/mem: Fix synchronization mechanism for device removal vs ioctl (2021)",
+    question: "may the ioctl test a plain state_in_sysfs flag under srcu_read_lock while removal \
+               clears it and then synchronizes, or must the lock enclose the store?",
+    variants: &[
+        Variant {
+            name: "buggy",
+            expected: Expected::Fails(FailureKind::DataRace),
+            summary: "v2: plain device_is_registered() under SRCU vs the plain clear in device_del",
+            config: ORACLE,
+        },
+        Variant {
+            name: "once",
+            expected: Expected::Passes,
+            summary: "v2 with READ_ONCE/WRITE_ONCE on the flag",
+            config: ORACLE,
+        },
+        Variant {
+            name: "sync-before-store",
+            expected: Expected::Fails(FailureKind::UseAfterFree),
+            summary: "synchronize_srcu before the flag is cleared",
+            config: ORACLE,
+        },
+        Variant {
+            name: "check-outside-section",
+            expected: Expected::Fails(FailureKind::UseAfterFree),
+            summary: "the flag and cxlm checked before srcu_read_lock",
+            config: ORACLE,
+        },
+        Variant {
+            name: "rwsem-flush",
+            expected: Expected::Fails(FailureKind::NullDeref),
+            summary: "cxlm = NULL outside the rwsem, then down_write/up_write; the compiler \
+                      re-loads cxlm (KCSAN off)",
+            config: Config {
+                refetch: true,
+                kcsan: false,
+                ..Config::DEFAULT
+            },
+        },
+        Variant {
+            name: "rwsem-flush-kcsan",
+            expected: Expected::Fails(FailureKind::DataRace),
+            summary: "the same store outside the rwsem, under KCSAN",
+            config: Config::DEFAULT,
+        },
+        Variant {
+            name: "fixed",
+            expected: Expected::Passes,
+            summary: "merged fix: cxlm tested under down_read, cleared under down_write (re-loads on)",
+            config: Config {
+                refetch: true,
+                ..Config::DEFAULT
+            },
+        },
+    ],
+    body: super::Body::Variants(body),
+};
+
+const ORACLE: Config = Config {
+    gp_oracle: true,
+    ..Config::DEFAULT
+};
+
+crate::kstruct! {
+    /// `struct cxl_memdev`: the embedded device's kobject state word and reference count, and
+    /// the driver context.
+    struct CxlMemdev("cxl_memdev") {
+        /// The word holding `dev.kobj`'s bitfields (`state_initialized`, `state_in_sysfs`, ...).
+        kobj_state: Word<u64>,
+        refcount: Kref,
+        cxlm: Word<CxlMem>,
+    }
+}
+
+crate::kstruct! {
+    /// `struct cxl_mem`: the PCI driver's context, freed by devres at unbind.
+    struct CxlMem("cxl_mem") {
+        payload_size: Word<u64>,
+        mbox_mutex: Mutex,
+        mbox_cmd: Word<u64>,
+        mbox_status: Word<u64>,
+    }
+}
+
+const STATE_INITIALIZED: u64 = 1 << 0;
+const STATE_IN_SYSFS: u64 = 1 << 1;
+const ENXIO: i64 = 6;
+
+/// What differs between the variants.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    /// v2: SRCU around the ioctl, `synchronize_srcu` in unregister.
+    Srcu {
+        /// `READ_ONCE`/`WRITE_ONCE` on the flag and on `cxlmd->cxlm`.
+        marked: bool,
+        sync_before_store: bool,
+        check_outside: bool,
+    },
+    /// The rwsem schemes: `store_inside` is the merged fix; otherwise the store precedes an empty
+    /// `down_write; up_write`.
+    Rwsem { store_inside: bool },
+}
+
+fn scheme(variant: &str) -> Scheme {
+    let srcu = |marked, sync_before_store, check_outside| Scheme::Srcu {
+        marked,
+        sync_before_store,
+        check_outside,
+    };
+    match variant {
+        "buggy" => srcu(false, false, false),
+        "once" => srcu(true, false, false),
+        "sync-before-store" => srcu(true, true, false),
+        "check-outside-section" => srcu(true, false, true),
+        "rwsem-flush" | "rwsem-flush-kcsan" => Scheme::Rwsem { store_inside: false },
+        "fixed" => Scheme::Rwsem { store_inside: true },
+        other => unreachable!("variant {other} is not in HARNESS"),
+    }
+}
+
+fn body(variant: &'static str) {
+    let scheme = scheme(variant);
+    let cxl_memdev_srcu = init_srcu_struct(SrcuFlavor::Tree);
+    let cxl_memdev_rwsem: Globals = define_static();
+    init_rwsem(cxl_memdev_rwsem.rwsem());
+
+    // cxl_memdev_alloc + cdev_device_add: the driver context is set before the cdev is
+    // published, so it needs no lock (Jason: "the pointer hasn't left the local stack frame").
+    let cxlm: CxlMem = kzalloc();
+    cxlm.payload_size().store(4096);
+    mutex_init(cxlm.mbox_mutex());
+    let cxlmd: CxlMemdev = kzalloc();
+    kref_init(cxlmd.refcount());
+    cxlmd.cxlm().store(cxlm);
+    cxlmd.kobj_state().store(STATE_INITIALIZED | STATE_IN_SYSFS);
+    // open(): the file holds a device reference.
+    get_device(cxlmd);
+
+    let ioctl = spawn_cpu("ioctl", move || {
+        let _rc = cxl_memdev_ioctl(scheme, cxlmd, cxl_memdev_srcu, cxl_memdev_rwsem);
+        // release(): drop the file's reference.
+        put_device(cxlmd);
+    });
+    let unbind = spawn_cpu("unbind", move || {
+        cxl_memdev_unregister(scheme, cxlmd, cxl_memdev_srcu, cxl_memdev_rwsem);
+        // devres, after the unregister action: the driver context goes.
+        kfree(cxlm);
+    });
+    ioctl.join();
+    unbind.join();
+    cleanup_srcu_struct(cxl_memdev_srcu);
+}
+
+crate::kstruct! {
+    /// `static DECLARE_RWSEM(cxl_memdev_rwsem)`.
+    struct Globals("cxl_memdev_rwsem") {
+        rwsem: RwSemaphore,
+    }
+}
+
+fn get_device(cxlmd: CxlMemdev) {
+    kref_get(cxlmd.refcount());
+}
+
+/// `put_device`: the last reference runs `cxl_memdev_release`, which frees the memdev.
+fn put_device(cxlmd: CxlMemdev) {
+    kref_put(cxlmd.refcount(), || kfree(cxlmd));
+}
+
+/// `device_is_registered(dev)`: `dev->kobj.state_in_sysfs`, a plain bitfield read.
+fn device_is_registered(scheme: Scheme, cxlmd: CxlMemdev) -> bool {
+    let word = match scheme {
+        Scheme::Srcu { marked: true, .. } => read_once(cxlmd.kobj_state()),
+        _ => cxlmd.kobj_state().load(),
+    };
+    word & STATE_IN_SYSFS != 0
+}
+
+/// `cxl_memdev_ioctl`.
+fn cxl_memdev_ioctl(scheme: Scheme, cxlmd: CxlMemdev, srcu: SrcuStruct, g: Globals) -> i64 {
+    let _f = KFunc::enter("cxl_memdev_ioctl");
+    match scheme {
+        Scheme::Srcu {
+            marked,
+            check_outside,
+            ..
+        } => {
+            let load_cxlm = || {
+                if marked {
+                    read_once(cxlmd.cxlm())
+                } else {
+                    cxlmd.cxlm().load()
+                }
+            };
+            // Hoisted: the context cached (as at open time) and the flag tested before the read
+            // side begins.
+            let early = check_outside.then(|| {
+                let cxlm = load_cxlm();
+                (device_is_registered(scheme, cxlmd), cxlm)
+            });
+            let idx = srcu_read_lock(srcu);
+            let (live, early) = match early {
+                Some((live, cxlm)) => (live, Some(cxlm)),
+                None => (device_is_registered(scheme, cxlmd), None),
+            };
+            let rc = if live {
+                let cxlm = early.unwrap_or_else(load_cxlm);
+                cxl_mem_run_cmd(cxlm)
+            } else {
+                -ENXIO
+            };
+            srcu_read_unlock(srcu, idx);
+            rc
+        }
+        Scheme::Rwsem { .. } => {
+            down_read(g.rwsem());
+            let cxlm = cxlmd.cxlm().load();
+            let rc = if cxlm.is_null() {
+                -ENXIO
+            } else {
+                // The use: the compiler may load cxlmd->cxlm once more here.
+                cxl_mem_run_cmd(cxlmd.cxlm().refetch(cxlm))
+            };
+            up_read(g.rwsem());
+            rc
+        }
+    }
+}
+
+/// `cxl_send_cmd` → `cxl_mem_mbox_send_cmd`: a mailbox command under the context's mutex.
+fn cxl_mem_run_cmd(cxlm: CxlMem) -> i64 {
+    let _f = KFunc::enter("cxl_mem_mbox_send_cmd");
+    if cxlm.payload_size().load() < 64 {
+        return -22;
+    }
+    mutex_lock(cxlm.mbox_mutex());
+    cxlm.mbox_cmd().store(0x4000); // IDENTIFY
+    let status = cxlm.mbox_status().load();
+    mutex_unlock(cxlm.mbox_mutex());
+    status as i64
+}
+
+/// `cxl_memdev_unregister` (the devm action at unbind).
+fn cxl_memdev_unregister(scheme: Scheme, cxlmd: CxlMemdev, srcu: SrcuStruct, g: Globals) {
+    let _f = KFunc::enter("cxl_memdev_unregister");
+    match scheme {
+        Scheme::Srcu {
+            marked,
+            sync_before_store,
+            ..
+        } => {
+            if sync_before_store {
+                synchronize_srcu(srcu);
+                cdev_device_del(scheme, cxlmd);
+            } else {
+                cdev_device_del(scheme, cxlmd);
+                synchronize_srcu(srcu);
+            }
+            // §1.4 b's V2-order frees the context without clearing the pointer first.
+            if !sync_before_store {
+                if marked {
+                    write_once(cxlmd.cxlm(), CxlMem::NULL);
+                } else {
+                    cxlmd.cxlm().store(CxlMem::NULL);
+                }
+            }
+        }
+        Scheme::Rwsem { store_inside } => {
+            cdev_device_del(scheme, cxlmd);
+            // cxl_memdev_shutdown
+            if store_inside {
+                down_write(g.rwsem());
+                cxlmd.cxlm().store(CxlMem::NULL);
+                up_write(g.rwsem());
+            } else {
+                cxlmd.cxlm().store(CxlMem::NULL);
+                down_write(g.rwsem());
+                up_write(g.rwsem());
+            }
+        }
+    }
+    put_device(cxlmd);
+}
+
+/// `cdev_device_del` → `device_del` → `__kobject_del`: clear `state_in_sysfs`, a plain
+/// read-modify-write of the bitfield word; then `cdev_del` (no new opens).
+fn cdev_device_del(scheme: Scheme, cxlmd: CxlMemdev) {
+    let _f = KFunc::enter("cdev_device_del");
+    match scheme {
+        Scheme::Srcu { marked: true, .. } => {
+            let w = read_once(cxlmd.kobj_state());
+            write_once(cxlmd.kobj_state(), w & !STATE_IN_SYSFS);
+        }
+        _ => {
+            let w = cxlmd.kobj_state().load();
+            cxlmd.kobj_state().store(w & !STATE_IN_SYSFS);
+        }
+    }
+}
