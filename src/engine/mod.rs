@@ -19,8 +19,8 @@ use shuttle_engine::runtime::execution::ExecutionState;
 use shuttle_engine::runtime::task::TaskId;
 
 use crate::failure::{Failure, FailureKind};
-use crate::sched::NextStep;
 use crate::kernel::{Layout, Ptr};
+use crate::sched::NextStep;
 use crate::trace::Event;
 pub(crate) use vclock::MAX_CPUS;
 use vclock::{Epoch, VClock};

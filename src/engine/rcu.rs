@@ -185,10 +185,7 @@ pub(crate) fn srcu_gp_check(ssp: Ptr, invoked: u64, what: &'static str) {
         }
         for (i, c) in m.cpus.iter().enumerate() {
             let n = c.rcu.srcu_n as usize;
-            if let Some(&(_, entered)) = c.rcu.srcu[..n]
-                .iter()
-                .find(|e| e.0 == ssp.0 && e.1 <= invoked)
-            {
+            if let Some(&(_, entered)) = c.rcu.srcu[..n].iter().find(|e| e.0 == ssp.0 && e.1 <= invoked) {
                 let mut msg = String::new();
                 let _ = write!(
                     msg,

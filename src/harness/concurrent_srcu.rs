@@ -40,7 +40,9 @@
 //!
 //! Variants:
 //! * `buggy`: naive SRCU, two writers, synchronize outside `kvm->lock` (B1).
-//! * `naive-straggler`: naive SRCU, one writer replacing the filter twice (B1′).
+//! * `naive-straggler`: naive SRCU, one writer replacing the filter twice (B1′), with the
+//!   grace-period oracle on: it reports the second `synchronize_srcu` returning while the
+//!   straggler is inside, before any use-after-free.
 //! * `naive-fixed`: naive SRCU with Hao's patch (synchronize inside `kvm->lock`): B1′ remains.
 //! * `classic`, `tree`: the kernel's SRCUs, two writers, no caller-side serialization: safe.
 //! * `fixed`: Hao's patch on tree SRCU: safe, as `tree` already is.
@@ -66,9 +68,10 @@ pub(super) const HARNESS: Harness = Harness {
         },
         Variant {
             name: "naive-straggler",
-            expected: Expected::Fails(FailureKind::UseAfterFree),
-            summary: "naive SRCU, one writer twice: a reader preempted before its increment (B1')",
-            config: Config::DEFAULT,
+            expected: Expected::Fails(FailureKind::GracePeriodViolation),
+            summary: "naive SRCU, one writer twice: a reader preempted before its increment (B1'), \
+                      caught by the grace-period oracle",
+            config: ORACLE,
         },
         Variant {
             name: "naive-fixed",

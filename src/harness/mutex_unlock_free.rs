@@ -41,6 +41,14 @@
 //!   of the unlocker, so once CPU2 holds the lock, CPU1 is done with the device.
 //! * `debug-mutexes`: v3 under `CONFIG_DEBUG_MUTEXES`, where the unlock releases `count` inside
 //!   `wait_lock` and the lock has no fast path: the window closes (Jérôme's remark).
+//! * `synchronize-rcu`: Jérôme's `synchronize_rcu()` in `hmm_device_unregister` after the
+//!   `mutex_unlock`: still fails, because the unlock slow path is no RCU reader (Mark's reply).
+//! * `fixed-srcu`: v4's other change, `mmu_notifier_synchronize()` between `kill` and `unref` in
+//!   `hmm_mirror_unregister`, with classic SRCU semantics (in 2015 `srcu_barrier` was
+//!   `synchronize_srcu`): the close waits for an exit already inside `->release`.
+//!
+//! Every variant runs `hmm_notifier_release` as `mmu_notifier_release` does, inside
+//! `srcu_read_lock(&srcu)` of the mmu_notifier SRCU (classic).
 
 use super::{Config, Expected, Harness, Variant};
 use crate::container_of;
@@ -65,6 +73,21 @@ pub(super) const HARNESS: Harness = Harness {
             expected: Expected::Passes,
             summary: "HMM v4: device->mirrors under a spinlock, whose unlock is the last access",
             config: Config::DEFAULT,
+        },
+        Variant {
+            name: "synchronize-rcu",
+            expected: Expected::Fails(FailureKind::UseAfterFree),
+            summary: "HMM v3 plus synchronize_rcu() after the mutex_unlock in hmm_device_unregister",
+            config: Config::DEFAULT,
+        },
+        Variant {
+            name: "fixed-srcu",
+            expected: Expected::Passes,
+            summary: "HMM v4: mmu_notifier_synchronize() between kill and unref (classic SRCU)",
+            config: Config {
+                gp_oracle: true,
+                ..Config::DEFAULT
+            },
         },
         Variant {
             name: "debug-mutexes",
@@ -109,10 +132,17 @@ crate::kstruct! {
 
 const EBUSY: i32 = 16;
 
-/// How the device's mirror list is locked: the only difference between the variants' code.
+/// What differs between the variants' code.
 #[derive(Clone, Copy)]
 struct Fix {
+    /// The device's mirror list under a spinlock (v4) instead of the mutex.
     spinlock: bool,
+    /// Jérôme's `synchronize_rcu()` at the end of `hmm_device_unregister`.
+    synchronize_rcu: bool,
+    /// v4's `mmu_notifier_synchronize()` in `hmm_mirror_unregister`, on this SRCU.
+    srcu_sync: bool,
+    /// The mmu_notifier SRCU domain (`static struct srcu_struct srcu` in mm/mmu_notifier.c).
+    srcu: SrcuStruct,
 }
 
 impl Fix {
@@ -135,6 +165,9 @@ impl Fix {
 fn body(variant: &'static str) {
     let fix = Fix {
         spinlock: variant == "fixed",
+        synchronize_rcu: variant == "synchronize-rcu",
+        srcu_sync: variant == "fixed-srcu",
+        srcu: init_srcu_struct(SrcuFlavor::Classic),
     };
 
     // The driver's device and one process's hmm with one mirror, registered.
@@ -151,7 +184,12 @@ fn body(variant: &'static str) {
     init_hlist_node(mirror.mlist());
     hmm_mirror_register(fix, mirror);
 
-    let exit = spawn_cpu("hmm_notifier_release", move || hmm_notifier_release(fix, hmm));
+    let exit = spawn_cpu("hmm_notifier_release", move || {
+        // mmu_notifier_release: every notifier's ->release runs inside the SRCU read side.
+        let idx = srcu_read_lock(fix.srcu);
+        hmm_notifier_release(fix, hmm);
+        srcu_read_unlock(fix.srcu, idx);
+    });
     let close = spawn_cpu("close", move || {
         hmm_mirror_unregister(fix, mirror);
         while hmm_device_unregister(fix, device) == -EBUSY {
@@ -201,6 +239,10 @@ fn hmm_notifier_release(fix: Fix, hmm: Hmm) {
 fn hmm_mirror_unregister(fix: Fix, mirror: HmmMirror) {
     let _f = KFunc::enter("hmm_mirror_unregister");
     hmm_mirror_kill(fix, mirror);
+    if fix.srcu_sync {
+        // mmu_notifier_synchronize(): wait for a ->release already running.
+        synchronize_srcu(fix.srcu);
+    }
     hmm_mirror_unref(fix, mirror);
 }
 
@@ -242,5 +284,8 @@ fn hmm_device_unregister(fix: Fix, device: HmmDevice) -> i32 {
         return -EBUSY;
     }
     fix.unlock(device);
+    if fix.synchronize_rcu {
+        synchronize_rcu();
+    }
     0
 }

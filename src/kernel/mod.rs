@@ -28,8 +28,8 @@ mod list;
 mod mem;
 mod mutex;
 mod rcu;
-pub mod srcu;
 mod spinlock;
+pub mod srcu;
 
 pub use completion::{complete, init_completion, wait_for_completion, Completion};
 pub use rcu::{
@@ -42,8 +42,8 @@ pub use srcu::{
 };
 
 pub use cpu::{
-    bug_on, cpu_relax, current, schedule, set_current_state_running, set_current_state_uninterruptible, spawn_cpu, task_on_cpu,
-    wake_up_process, warn_on, CpuHandle, KFunc, Task,
+    bug_on, cpu_relax, current, schedule, set_current_state_running, set_current_state_uninterruptible,
+    spawn_cpu, task_on_cpu, wake_up_process, warn_on, CpuHandle, KFunc, Task,
 };
 pub use heap::{
     define_static, kfree, kfree_ptr, kmalloc, kmemleak_not_leak, kzalloc, stack_alloc, stack_release, KObject,

@@ -60,7 +60,14 @@ pub fn rcu_dereference<T: Value>(p: Word<T>) -> T {
 }
 
 pub(crate) fn dereference<T: Value>(p: Word<T>, op: &'static str, caller: &'static Location<'static>) -> T {
-    T::from_word(engine::access(p.addr().0, Kind::Acquire, op, false, caller, |v| (v, None)))
+    T::from_word(engine::access(
+        p.addr().0,
+        Kind::Acquire,
+        op,
+        false,
+        caller,
+        |v| (v, None),
+    ))
 }
 
 /// `rcu_dereference_protected(p, c)`: the updater's plain load under the lock that serializes

@@ -1,4 +1,4 @@
-use super::{CpuId, Decision, Strategy, NextStep};
+use super::{CpuId, Decision, NextStep, Strategy};
 
 /// Re-runs recorded decisions, and notes the first point where the execution no longer fits them.
 #[derive(Clone, Debug)]

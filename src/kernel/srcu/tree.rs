@@ -17,10 +17,10 @@ use super::{entered, exited, RcuSynchronize, SrcuStruct};
 use crate::container_of;
 use crate::engine;
 use crate::kernel::{
-    complete, init_completion, init_list_head, list_add_tail, list_del, mutex_init, mutex_lock,
-    mutex_unlock, read_once, set_current_state_running, set_current_state_uninterruptible, smp_load_acquire,
-    smp_mb, smp_store_release, spawn_cpu, spin_lock, spin_lock_init, spin_unlock, stack_alloc,
-    stack_release, wait_for_completion, wake_up_process, write_once, xchg, KFunc, Ptr, Word,
+    complete, init_completion, init_list_head, list_add_tail, list_del, mutex_init, mutex_lock, mutex_unlock,
+    read_once, set_current_state_running, set_current_state_uninterruptible, smp_load_acquire, smp_mb,
+    smp_store_release, spawn_cpu, spin_lock, spin_lock_init, spin_unlock, stack_alloc, stack_release,
+    wait_for_completion, wake_up_process, write_once, xchg, KFunc, Ptr, Word,
 };
 
 const LOCK_COUNT: usize = 0;

@@ -1,0 +1,85 @@
+//! Every variant of every harness gets the verdict `kgrace list` states, from the default
+//! scheduler exploring: a failing variant is found within 1,000 executions for at least 19 of
+//! seeds 1..=20, with the predicted kind; a passing variant stays clean over 10,000 executions
+//! for each of those seeds (the same run that finds the failing ones).
+
+use kgrace::harness::{self, Expected};
+use kgrace::sched::SchedulerSpec;
+use kgrace::{Budget, Explorer, Failure};
+
+const SEEDS: std::ops::RangeInclusive<u64> = 1..=20;
+
+fn explore(h: &str, variant: &str, seed: u64, executions: u64) -> kgrace::Report {
+    Explorer::new(h, variant)
+        .unwrap()
+        .scheduler(SchedulerSpec::Portfolio { depth: 3, seed })
+        .budget(Budget::Executions(executions))
+        .run()
+}
+
+/// Checks every variant of `h`; `check` adds harness-specific assertions on each failure.
+fn verdicts(h: &str, check: impl Fn(&str, &Failure)) {
+    let harness = harness::find(h).unwrap();
+    for v in harness.variants {
+        match v.expected {
+            Expected::Fails(kind) => {
+                let mut found = 0;
+                for seed in SEEDS {
+                    if let Some(f) = explore(h, v.name, seed, 1_000).failure {
+                        assert_eq!(f.kind, kind, "{h} {}, seed {seed}:\n{}", v.name, f.message);
+                        check(v.name, &f);
+                        found += 1;
+                    }
+                }
+                assert!(found >= 19, "{h} {}: found for only {found} of 20 seeds", v.name);
+            }
+            Expected::Passes => {
+                for seed in SEEDS {
+                    let r = explore(h, v.name, seed, 10_000);
+                    assert_eq!(r.executions, 10_000);
+                    if let Some(f) = r.failure {
+                        panic!("{h} {}, seed {seed}:\n{}", v.name, f.message);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn concurrent_srcu_naive_srcu_breaks_and_the_kernels_srcus_do_not() {
+    verdicts("concurrent_srcu", |variant, f| {
+        if variant == "naive-straggler" {
+            assert!(
+                f.message.contains("synchronize_srcu(srcu_struct#"),
+                "{}",
+                f.message
+            );
+        } else {
+            assert!(f.message.contains("kvm_pmu_event_filter#"), "{}", f.message);
+            assert!(f.inside("check_pmu_event_filter"), "{}", f.message);
+        }
+    });
+}
+
+#[test]
+fn state_in_sysfs_v2_races_on_the_flag_and_the_rwsem_fix_holds() {
+    verdicts("state_in_sysfs", |variant, f| match variant {
+        "buggy" => assert!(
+            f.message.contains("cxl_memdev#") && f.message.contains("kobj_state"),
+            "{}",
+            f.message
+        ),
+        "rwsem-flush-kcsan" => assert!(f.message.contains(".cxlm"), "{}", f.message),
+        "rwsem-flush" => assert!(f.inside("cxl_mem_mbox_send_cmd"), "{}", f.message),
+        _ => assert!(f.message.contains("cxl_mem#"), "{}", f.message),
+    });
+}
+
+#[test]
+fn mutex_unlock_free_fails_inside_mutex_unlock_unless_fixed() {
+    verdicts("mutex_unlock_free", |_, f| {
+        assert!(f.inside("mutex_unlock"), "{}", f.message);
+        assert!(f.message.contains("hmm_device#"), "{}", f.message);
+    });
+}
