@@ -68,6 +68,12 @@ impl Explorer {
     /// execution (spawning CPUs, joining them), exactly like a harness's code. For tests of the
     /// model itself and for users' own harnesses.
     pub fn from_fn(name: &'static str, body: fn()) -> Explorer {
+        Explorer::from_fn_with(name, harness::Config::DEFAULT, body)
+    }
+
+    /// [`from_fn`](Explorer::from_fn) under a kernel configuration other than the default (the
+    /// grace-period oracle on, refetching, KCSAN off, ...).
+    pub fn from_fn_with(name: &'static str, config: harness::Config, body: fn()) -> Explorer {
         let h: &'static Harness = Box::leak(Box::new(Harness {
             name,
             thread: "",
@@ -76,7 +82,7 @@ impl Explorer {
                 name: "model",
                 expected: harness::Expected::Passes,
                 summary: "",
-                config: harness::Config::DEFAULT,
+                config,
             }])),
             body: harness::Body::Plain(body),
         }));
@@ -106,7 +112,7 @@ impl Explorer {
         let strategy = self
             .scheduler
             .build()
-            .expect("exploration needs a seeded strategy (pct or random)");
+            .expect("exploration needs a seeded strategy (portfolio, pct, uniform or random)");
         self.run_strategy(strategy, progress)
     }
 

@@ -62,7 +62,7 @@ fn the_same_seed_gives_the_same_decisions_twice() {
 }
 
 fn first_trace() -> Trace {
-    Trace::load(&traces()[0]).unwrap()
+    Trace::load(&replay_dir().join("mutex_unlock_free-buggy-1.json")).unwrap()
 }
 
 #[test]

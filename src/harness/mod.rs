@@ -88,6 +88,24 @@ impl Config {
         refetch: false,
         kcsan: true,
     };
+
+    /// This configuration with the grace-period oracle on or off.
+    pub const fn with_gp_oracle(mut self, on: bool) -> Config {
+        self.gp_oracle = on;
+        self
+    }
+
+    /// This configuration with refetching on or off.
+    pub const fn with_refetch(mut self, on: bool) -> Config {
+        self.refetch = on;
+        self
+    }
+
+    /// This configuration with KCSAN on or off.
+    pub const fn with_kcsan(mut self, on: bool) -> Config {
+        self.kcsan = on;
+        self
+    }
 }
 
 impl Harness {

@@ -225,7 +225,7 @@ impl<T: Value> Word<T> {
     /// "big bad compiler"). Under the refetch configuration it does, and the second load may see
     /// another CPU's store; otherwise this is `first` and no access at all.
     ///
-    /// ```ignore
+    /// ```text
     /// let cxlm = cxlmd.cxlm().load();
     /// if cxlm.is_null() { return -ENXIO; }
     /// let cxlm = cxlmd.cxlm().refetch(cxlm); // the use: perhaps a second load
