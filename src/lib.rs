@@ -14,18 +14,37 @@
 //! * the heap: `kmalloc`/`kzalloc`/`kfree`, globals, on-stack objects;
 //! * CPUs (`spawn_cpu`, `join`), `schedule`/`wake_up_process`;
 //! * spinlocks, the 2015 kernel mutex with its internals (`count`, `owner`, `wait_lock`,
-//!   `wait_list`, fast paths, optimistic spinning, the unlock slow path), rwsems, krefs, lists.
+//!   `wait_list`, fast paths, optimistic spinning, the unlock slow path), rwsems, krefs,
+//!   completions, lists;
+//! * RCU: `rcu_read_lock`/`rcu_read_unlock`, `synchronize_rcu`, `rcu_assign_pointer`/
+//!   `rcu_dereference`, `list_add_rcu`/`list_del_rcu`/`list_for_each_entry_rcu`;
+//! * SRCU behind one API (`srcu_read_lock` returning `idx`, `srcu_read_unlock`,
+//!   `synchronize_srcu`, `srcu_dereference`) with three implementations modeled word by word
+//!   ([`kernel::SrcuFlavor`]): classic (v3.4: per-CPU `c[]`/`seq[]`, the flip, a two-phase wait
+//!   under the SRCU mutex), tree (v6.0: `srcu_gp_seq` snapshots, callbacks, one grace-period
+//!   kworker running IDLE → SCAN1 → SCAN2 under `srcu_gp_mutex`), and the naive single-phase
+//!   flip-and-wait the KVM thread feared.
 //!
-//! Every operation is a scheduling point. The oracles are the kernel's own tools: KASAN
+//! Every operation is a scheduling point. A kernel wait loop (an SRCU scan retried until readers
+//! leave, a contended lock) sleeps until what it reads is written, so it costs no steps, and a
+//! wait that can never end is reported as a deadlock naming what each CPU waits for. The oracles are the kernel's own tools: KASAN
 //! (use-after-free naming the field, the access, the CPU and the allocation and free steps;
 //! double free), KCSAN's data-race rule (conflicting accesses from different CPUs, unordered by
 //! happens-before, at least one plain; happens-before from release/acquire, fences, locks, spawn
 //! and join, tracked with vector clocks), kmemleak (objects left at the end), `BUG_ON`/`WARN_ON`,
-//! deadlock (every CPU blocked) and livelock (no end within the step budget).
+//! deadlock (every CPU blocked) and livelock (no end within the step budget), and SRCU's
+//! grace-period guarantee (`kernel-models.md` §2.7, O2.1; on per variant with
+//! [`harness::Config::gp_oracle`]): when a `synchronize_srcu` returns, no reader that entered
+//! before it was invoked is still inside. Two more switches a variant can set:
+//! [`harness::Config::refetch`] (the compiler re-loads plain loads marked with
+//! [`kernel::Word::refetch`]) and [`harness::Config::kcsan`].
 //!
-//! Search strategies implement the three-method [`sched::Strategy`] trait: [`sched::Pct`]
-//! (Burckhardt et al., ASPLOS 2010) and [`sched::RandomWalk`]; the same seed always explores the
-//! same executions.
+//! Search strategies implement the three-method [`sched::Strategy`] trait, whose only hint is
+//! whether the running CPU's next step is shared, local or a spin ([`sched::NextStep`]):
+//! [`sched::Pct`] (Burckhardt et al., ASPLOS 2010) with change points on shared steps only,
+//! [`sched::UniformWalk`] (the uniform interleaving sampling of SURW, Zhao et al., ASPLOS 2025),
+//! [`sched::Portfolio`] (the two taking turns: the default), and [`sched::RandomWalk`]; the same
+//! seed always explores the same executions.
 //!
 //! # A failing example
 //!
@@ -43,13 +62,14 @@
 //! # Ok::<(), kgrace::Error>(())
 //! ```
 //!
-//! The failure's message (`kgrace run mutex_unlock_free --seed 1` prints the same):
+//! The failure's message (`kgrace run mutex_unlock_free --scheduler pct --seed 1` prints the
+//! same):
 //!
 //! ```text
 //! BUG: KASAN: use-after-free in spin_lock
-//! write of hmm_device#1.mutex.wait_lock by CPU1 hmm_notifier_release at step 112 (arch_spin_trylock)
-//! allocated by CPU0 setup at step 1
-//! freed by CPU2 close at step 111
+//! write of hmm_device#3.mutex.wait_lock by CPU1 hmm_notifier_release at step 123 (arch_spin_trylock)
+//! allocated by CPU0 setup at step 8
+//! freed by CPU2 close at step 122
 //! Call Trace:
 //!   spin_lock
 //!   __mutex_unlock_slowpath
@@ -90,9 +110,20 @@
 //!
 //! # Limitations
 //!
-//! * Execution is sequentially consistent. Failures that need a weakly ordered CPU or a compiler
-//!   transformation (a stale read, a refetched plain load) are caught only as data races, not as
-//!   their consequences; each access records its kind so that a weak model can come later.
+//! * Execution is sequentially consistent. Failures that need a weakly ordered CPU (a stale read)
+//!   are caught only as data races, not as their consequences; each access records its kind so
+//!   that a weak model can come later. Of the compiler's transformations only the refetch of a
+//!   plain load is modeled, and only where the harness marks it.
+//! * RCU is modeled by its guarantee, not an implementation; `rcu_dereference` and
+//!   `srcu_dereference` are acquire loads, stronger than the address dependency the kernel
+//!   relies on. SRCU readers do not migrate between CPUs mid-section. Tree SRCU runs in its
+//!   small configuration (no `srcu_node` funnel, callbacks on CPU 0's `srcu_data`), without
+//!   expedited grace periods, `srcu_barrier` or the counter-wrap bound. Classic SRCU's flip is a
+//!   `WRITE_ONCE` (v3.4 had a plain `completed++`).
+//! * Value-returning atomics act as `smp_mb()` on both sides, as the LKMM says.
+//! * Steps on an object only the running CPU has touched count as local: the schedulers do not
+//!   preempt there, since the object is not yet reachable by other CPUs. A harness that hands an
+//!   object to another CPU through a channel the model cannot see would break that assumption.
 //! * A failed `cmpxchg` is modeled as ordered (the engine fixes an access's kind before it sees
 //!   the value); no modeled algorithm relies on a failed `cmpxchg` for ordering.
 //! * New memory is zeroed (`kmalloc` behaves as `kzalloc`): reads of uninitialized fields are not

@@ -111,7 +111,7 @@ fn real_main(cli: Cli) -> Result<u8> {
                 println!("{}  ({})", h.name, h.thread);
                 println!("    {}", h.question);
                 for v in h.variants {
-                    println!("    {:<16} {:<22} {}", v.name, v.expected.to_string(), v.summary);
+                    println!("    {:<22} {:<31} {}", v.name, v.expected.to_string(), v.summary);
                 }
             }
             Ok(0)
@@ -273,12 +273,12 @@ fn run_all(args: &RunArgs) -> Result<u8> {
         println!("{}", serde_json::json!({"ok": all_ok, "variants": list}));
     } else {
         println!(
-            "{:<20} {:<16} {:<24} {:<24} {:>10} {:>9}  trace",
+            "{:<18} {:<22} {:<31} {:<31} {:>10} {:>9}  trace",
             "harness", "variant", "expected", "observed", "executions", "exec/s"
         );
         for (h, v, e, o, ok, n, r, p) in &rows {
             println!(
-                "{:<20} {:<16} {:<24} {:<24} {:>10} {:>9.0}  {}{}",
+                "{:<18} {:<22} {:<31} {:<31} {:>10} {:>9.0}  {}{}",
                 h,
                 v,
                 e.to_string(),
