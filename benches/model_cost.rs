@@ -104,7 +104,11 @@ fn main() {
     // Every passing variant runs its full budget, so its rate is the cost of an execution.
     println!("executions/s of each passing variant (portfolio, seed 1, 20,000 executions, median of 3):");
     for h in kgrace::harness::all() {
-        for v in h.variants.iter().filter(|v| v.expected == kgrace::harness::Expected::Passes) {
+        for v in h
+            .variants
+            .iter()
+            .filter(|v| v.expected == kgrace::harness::Expected::Passes)
+        {
             let mut rates = vec![];
             for _ in 0..3 {
                 let r = Explorer::new(h.name, v.name)
