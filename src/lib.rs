@@ -109,6 +109,7 @@
 mod engine;
 pub mod explore;
 mod failure;
+pub mod fuzz;
 pub mod harness;
 pub mod kernel;
 pub mod sched;

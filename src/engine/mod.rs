@@ -8,6 +8,7 @@
 //! the hot path (one access) allocates nothing.
 
 pub(crate) mod adapter;
+pub(crate) mod cover;
 pub(crate) mod vclock;
 
 use std::cell::{Cell, RefCell};
@@ -74,6 +75,8 @@ struct Slot {
     /// The release clock the value carries: an acquire that reads it synchronizes with it.
     /// RMWs extend it (a release sequence); a non-RMW store replaces it.
     sync: VClock,
+    /// Site of the last write ([`cover::site`]), for interleaving coverage; 0 when it is off.
+    w_site: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -502,6 +505,15 @@ pub(crate) fn access(
         let time = m.cpus[cpu].vc.0[cpu];
         let c = &mut m.cpus[cpu];
         let s = &mut m.slots[slot];
+        if cover::enabled() {
+            let site = cover::site(caller, op);
+            if !write || is_rmw {
+                cover::reads_from(site, s.w_site, s.w.cpu as usize != cpu);
+            }
+            if write {
+                s.w_site = site;
+            }
+        }
         // Reads: acquire what the value carries.
         if !write || is_rmw {
             if matches!(kind, Kind::Acquire | Kind::RmwFull) {
