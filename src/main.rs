@@ -29,11 +29,19 @@ enum Command {
     /// Re-run a trace and print it as per-CPU columns. Exit 1: the recorded failure reproduces;
     /// 0: the execution finishes cleanly; 3: the run diverges from the trace.
     Replay {
-        /// The trace file (JSON, as written by `kgrace run`).
+        /// The trace file (JSON, as written by `kgrace run` or a fuzz target), or a raw fuzz input
+        /// (libFuzzer's `crash-*` artifact).
         trace: PathBuf,
         /// Print every event on its own line with its source line, instead of columns.
         #[arg(long)]
         list: bool,
+        /// For a raw fuzz input: the harness (default: the artifact's directory name, as in
+        /// `fuzz/artifacts/<harness>/`).
+        #[arg(long)]
+        harness: Option<String>,
+        /// For a raw fuzz input: the variant the target explored (default: the posted one).
+        #[arg(long)]
+        variant: Option<String>,
     },
 }
 
@@ -112,7 +120,12 @@ fn real_main(cli: Cli) -> Result<u8> {
         }
         Command::Run(args) if args.all => run_all(&args),
         Command::Run(args) => run_one(&args),
-        Command::Replay { trace, list } => replay(&trace, list),
+        Command::Replay {
+            trace,
+            list,
+            harness,
+            variant,
+        } => replay(&trace, list, harness.as_deref(), variant.as_deref()),
     }
 }
 
@@ -292,8 +305,36 @@ fn run_all(args: &RunArgs) -> Result<u8> {
     Ok(if all_ok { 0 } else { 1 })
 }
 
-fn replay(path: &std::path::Path, list: bool) -> Result<u8> {
-    let trace = Trace::load(path)?;
+/// A JSON trace, or the trace of a raw fuzz input. Anything that does not look like JSON is a raw
+/// input: libFuzzer's artifacts are arbitrary bytes, and every byte string is a schedule.
+fn load_trace(path: &std::path::Path, harness: Option<&str>, variant: Option<&str>) -> Result<Trace> {
+    let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let json = data.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if json || path.extension().is_some_and(|e| e == "json") {
+        if harness.is_some() || variant.is_some() {
+            anyhow::bail!(
+                "--harness and --variant are for raw fuzz inputs; {} is a JSON trace",
+                path.display()
+            );
+        }
+        return Ok(Trace::load(path)?);
+    }
+    let dir = path.parent().and_then(|d| d.file_name()).and_then(|d| d.to_str());
+    let harness = match harness.or(dir.filter(|d| harness::find(d).is_ok())) {
+        Some(h) => h,
+        None => anyhow::bail!(
+            "{} is not a JSON trace; as a raw fuzz input it needs --harness (it is not in a \
+             fuzz/artifacts/<harness>/ directory)",
+            path.display()
+        ),
+    };
+    let h = harness::find(harness)?;
+    let v = variant.unwrap_or(h.default_variant().name);
+    Ok(kgrace::fuzz::replay_input(h.name, v, &data)?)
+}
+
+fn replay(path: &std::path::Path, list: bool, harness: Option<&str>, variant: Option<&str>) -> Result<u8> {
+    let trace = load_trace(path, harness, variant)?;
     let result = trace
         .replay()
         .with_context(|| format!("replaying {}", path.display()))?;
