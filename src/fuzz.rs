@@ -256,7 +256,10 @@ fn bad_input(msg: &str) -> ! {
 /// Where libFuzzer writes its artifacts (`-artifact_prefix=`, which cargo-fuzz always passes),
 /// else `replay/`.
 fn trace_dir() -> PathBuf {
-    let prefix = std::env::args().find_map(|a| a.strip_prefix("-artifact_prefix=").map(String::from));
+    // The last one counts, as for libFuzzer: cargo-fuzz passes its own before the user's.
+    let prefix = std::env::args()
+        .filter_map(|a| a.strip_prefix("-artifact_prefix=").map(String::from))
+        .last();
     match prefix {
         Some(p) if p.ends_with('/') => PathBuf::from(p),
         Some(p) => PathBuf::from(p)

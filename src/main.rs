@@ -23,7 +23,11 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// List the harnesses, their variants, and each variant's expected verdict.
-    List,
+    List {
+        /// One JSON array (harness, variants, expected verdicts), for scripts such as ci/fuzz.sh.
+        #[arg(long)]
+        json: bool,
+    },
     /// Explore a harness variant (or, with --all, every one) and write a trace of the first failure.
     Run(RunArgs),
     /// Re-run a trace and print it as per-CPU columns. Exit 1: the recorded failure reproduces;
@@ -108,7 +112,25 @@ fn main() -> ExitCode {
 
 fn real_main(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::List => {
+        Command::List { json: true } => {
+            let list: Vec<_> = harness::all()
+                .iter()
+                .map(|h| {
+                    let variants: Vec<_> = h
+                        .variants
+                        .iter()
+                        .map(|v| {
+                            serde_json::json!({"name": v.name, "expected": v.expected.to_string(),
+                                "fails": v.expected != Expected::Passes})
+                        })
+                        .collect();
+                    serde_json::json!({"harness": h.name, "variants": variants})
+                })
+                .collect();
+            println!("{}", serde_json::Value::from(list));
+            Ok(0)
+        }
+        Command::List { json: false } => {
             for h in harness::all() {
                 println!("{}  ({})", h.name, h.thread);
                 println!("    {}", h.question);
