@@ -30,7 +30,7 @@ use crate::sched::{CpuId, Pct, SchedulerSpec, Strategy};
 use crate::trace::Trace;
 use crate::Error;
 
-pub use crate::sched::{FuzzInput, FuzzSchedule};
+pub use crate::sched::{ChangePoints, FuzzInput, FuzzSchedule, Priorities};
 
 /// Executions of a harness under one runner, one [`FuzzInput`] at a time.
 pub struct Session {

@@ -12,7 +12,7 @@ mod random;
 mod replay;
 mod rng;
 
-pub use fuzz::{FuzzInput, FuzzSchedule, MAX_CHANGE_POINTS};
+pub use fuzz::{ChangePoints, FuzzInput, FuzzSchedule, Priorities, MAX_CHANGE_POINTS};
 pub use pct::Pct;
 pub use random::RandomWalk;
 pub use replay::{Divergence, Replay};
