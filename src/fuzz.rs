@@ -258,8 +258,8 @@ fn bad_input(msg: &str) -> ! {
 fn trace_dir() -> PathBuf {
     // The last one counts, as for libFuzzer: cargo-fuzz passes its own before the user's.
     let prefix = std::env::args()
-        .filter_map(|a| a.strip_prefix("-artifact_prefix=").map(String::from))
-        .last();
+        .rev()
+        .find_map(|a| a.strip_prefix("-artifact_prefix=").map(String::from));
     match prefix {
         Some(p) if p.ends_with('/') => PathBuf::from(p),
         Some(p) => PathBuf::from(p)
