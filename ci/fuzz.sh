@@ -22,10 +22,10 @@ target=$1
 secs=$2
 shift 2
 
-command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+source ci/fuzz-common.sh
 cargo build --release --quiet --bin kgrace
 kgrace=target/release/kgrace
-cargo fuzz build --sanitizer none "$target"
+fuzz build "$target"
 
 if [ $# -gt 0 ]; then
     wanted=" $* "
@@ -41,8 +41,6 @@ fi
 
 artifacts=fuzz/artifacts/$target
 mkdir -p "$artifacts" "fuzz/corpus/$target"
-# 8 bytes of priorities and 16 change points of 2 bytes: longer inputs only add ignored bytes.
-flags=(-max_len=40 -timeout=10 -print_final_stats=1)
 status=0
 while read -r variant fails; do
     if [ -n "$wanted" ] && [[ $wanted != *" $variant "* ]]; then
@@ -59,8 +57,8 @@ while read -r variant fails; do
         corpora=("fuzz/corpus/$target" "corpus/$target")
     fi
     set +e
-    KGRACE_FUZZ_VARIANT=$variant cargo fuzz run --sanitizer none "$target" "${corpora[@]}" -- \
-        "${flags[@]}" -max_total_time="$secs" "-artifact_prefix=$artifacts/$variant-" >"$log" 2>&1
+    KGRACE_FUZZ_VARIANT=$variant fuzz run "$target" "${corpora[@]}" -- \
+        "${FUZZ_FLAGS[@]}" -max_total_time="$secs" "-artifact_prefix=$artifacts/$variant-" >"$log" 2>&1
     rc=$?
     set -e
     [ -n "$work" ] && rm -rf "$work"
