@@ -34,20 +34,24 @@ pub(crate) fn set_enabled(on: bool) {
     ENABLED.store(on, Relaxed);
 }
 
-/// A static access site: the harness line and the operation (`mutex_unlock`'s `atomic_set` and its
-/// `spin_lock` share a line but not an operation). Both are addresses of statics, fixed for a
+/// A static access site: the harness line, the innermost kernel function and the operation.
+/// Kernel functions are `#[track_caller]`, so the line alone is the harness's call of
+/// `mutex_unlock`; the function and operation tell its `atomic_set` in `__mutex_unlock_slowpath`
+/// from its `arch_spin_trylock` in `spin_lock`. All three are addresses of statics, fixed for a
 /// build, so the same input hashes the same way every time. Never 0: 0 is "no store yet".
 #[inline]
-pub(crate) fn site(caller: &'static Location<'static>, op: &'static str) -> u32 {
+pub(crate) fn site(caller: &'static Location<'static>, func: &'static str, op: &'static str) -> u32 {
     let a = caller as *const Location<'static> as u64;
-    let b = op.as_ptr() as u64;
-    ((a ^ b.rotate_left(29)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as u32 | 1
+    let b = func.as_ptr() as u64;
+    let c = op.as_ptr() as u64;
+    ((a ^ b.rotate_left(21) ^ c.rotate_left(42)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as u32 | 1
 }
 
-/// The load at `load` read the value of the store at `store`, made by another CPU or not.
+/// The load at `load` read, from the word at `offset` of its object (which field), the value of
+/// the store at `store`, made by another CPU or not.
 #[inline]
-pub(crate) fn reads_from(load: u32, store: u32, other_cpu: bool) {
-    let key = (u64::from(load) << 32 | u64::from(store)) ^ u64::from(other_cpu);
+pub(crate) fn reads_from(load: u32, store: u32, offset: u64, other_cpu: bool) {
+    let key = (u64::from(load) << 32 | u64::from(store)) ^ (offset << 1 | u64::from(other_cpu));
     let i = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - MAP_SIZE.trailing_zeros())) as usize;
     let c = &MAP[i];
     c.store(c.load(Relaxed).saturating_add(1), Relaxed);

@@ -506,9 +506,14 @@ pub(crate) fn access(
         let c = &mut m.cpus[cpu];
         let s = &mut m.slots[slot];
         if cover::enabled() {
-            let site = cover::site(caller, op);
+            let site = cover::site(caller, c.funcs.last().copied().unwrap_or(""), op);
             if !write || is_rmw {
-                cover::reads_from(site, s.w_site, s.w.cpu as usize != cpu);
+                cover::reads_from(
+                    site,
+                    s.w_site,
+                    addr & ((1 << SLOT_BITS) - 1),
+                    s.w.cpu as usize != cpu,
+                );
             }
             if write {
                 s.w_site = site;
