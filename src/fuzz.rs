@@ -11,8 +11,8 @@
 //! and the next input resumes it, so an input costs one execution and two stack switches.
 //!
 //! Environment of a target (read once, at its first input):
-//! * `KGRACE_FUZZ_VARIANT`: the variant to explore (default: the harness's first, the thread's
-//!   posted code);
+//! * `KGRACE_FUZZ_VARIANT`: the variant to explore (default: the one in a binary name
+//!   `<harness>--<variant>`, else the harness's first, the thread's posted code);
 //! * `KGRACE_FUZZ_RF=0`: no interleaving coverage (reads-from pairs), for comparisons.
 
 use std::cell::{Cell, RefCell};
@@ -233,7 +233,14 @@ pub fn run_target(harness: &'static str, input: &FuzzInput) {
 
 fn target_session(harness: &str) -> Session {
     let h = harness::find(harness).unwrap_or_else(|e| bad_input(&e.to_string()));
-    let variant = std::env::var("KGRACE_FUZZ_VARIANT").unwrap_or_else(|_| h.default_variant().name.into());
+    // A binary named `<harness>--<variant>` explores that variant: ClusterFuzzLite and OSS-Fuzz run
+    // binaries by name, with no way to set the environment.
+    let exe = std::env::args().next().unwrap_or_default();
+    let by_name = exe.rsplit('/').next().and_then(|n| n.split_once("--")).map(|(_, v)| v.to_string());
+    let variant = std::env::var("KGRACE_FUZZ_VARIANT")
+        .ok()
+        .or(by_name)
+        .unwrap_or_else(|| h.default_variant().name.into());
     let rf = std::env::var("KGRACE_FUZZ_RF").map_or(true, |v| v != "0");
     set_interleaving_coverage(rf);
     let s = Session::new(harness, &variant).unwrap_or_else(|e| bad_input(&e.to_string()));
