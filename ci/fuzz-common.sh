@@ -7,8 +7,15 @@
 # interleaving, cost libFuzzer more per input than the execution itself, while the reads-from
 # counters carry the interleaving signal. Stable toolchain: `--sanitizer none`.
 # A separate target dir, so that the README's plain `cargo fuzz run` does not rebuild after this.
-FUZZ_BUILD=(-O --debug-assertions --no-trace-compares --sanitizer none --target-dir fuzz/target/ci)
-FUZZ_RUSTFLAGS="${RUSTFLAGS:-} -Cllvm-args=-sanitizer-coverage-level=1"
+# KGRACE_FUZZ_PLAIN=1 uses the README's plain `cargo fuzz run --sanitizer none` build instead, for
+# comparisons.
+if [ "${KGRACE_FUZZ_PLAIN:-0}" = 1 ]; then
+    FUZZ_BUILD=(--sanitizer none)
+    FUZZ_RUSTFLAGS=${RUSTFLAGS:-}
+else
+    FUZZ_BUILD=(-O --debug-assertions --no-trace-compares --sanitizer none --target-dir fuzz/target/ci)
+    FUZZ_RUSTFLAGS="${RUSTFLAGS:-} -Cllvm-args=-sanitizer-coverage-level=1"
+fi
 # 8 bytes of priorities and 16 change points of 2 bytes: longer inputs only add ignored bytes.
 FUZZ_FLAGS=(-max_len=40 -timeout=10 -print_final_stats=1)
 
