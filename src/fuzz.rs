@@ -236,7 +236,11 @@ fn target_session(harness: &str) -> Session {
     // A binary named `<harness>--<variant>` explores that variant: ClusterFuzzLite and OSS-Fuzz run
     // binaries by name, with no way to set the environment.
     let exe = std::env::args().next().unwrap_or_default();
-    let by_name = exe.rsplit('/').next().and_then(|n| n.split_once("--")).map(|(_, v)| v.to_string());
+    let by_name = exe
+        .rsplit('/')
+        .next()
+        .and_then(|n| n.split_once("--"))
+        .map(|(_, v)| v.to_string());
     let variant = std::env::var("KGRACE_FUZZ_VARIANT")
         .ok()
         .or(by_name)

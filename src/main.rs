@@ -327,28 +327,32 @@ fn run_all(args: &RunArgs) -> Result<u8> {
     Ok(if all_ok { 0 } else { 1 })
 }
 
-/// A JSON trace, or the trace of a raw fuzz input. Anything that does not look like JSON is a raw
-/// input: libFuzzer's artifacts are arbitrary bytes, and every byte string is a schedule.
+/// A JSON trace, or the trace of a raw fuzz input. libFuzzer's artifacts are arbitrary bytes, and
+/// every byte string is a schedule: a file is a trace when it is named `.json`, or when it looks
+/// like JSON and nothing says it is a fuzz input (`--harness`, `--variant`, or a directory named
+/// after a harness, as cargo-fuzz's `fuzz/artifacts/<target>/`).
 fn load_trace(path: &std::path::Path, harness: Option<&str>, variant: Option<&str>) -> Result<Trace> {
     let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let json = data.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    if json || path.extension().is_some_and(|e| e == "json") {
-        if harness.is_some() || variant.is_some() {
-            anyhow::bail!(
-                "--harness and --variant are for raw fuzz inputs; {} is a JSON trace",
-                path.display()
-            );
-        }
+    let dir = path.parent().and_then(|d| d.file_name()).and_then(|d| d.to_str());
+    let dir_harness = dir.filter(|d| harness::find(d).is_ok());
+    let flags = harness.is_some() || variant.is_some();
+    let json_name = path.extension().is_some_and(|e| e == "json");
+    let looks_json = data.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if json_name && flags {
+        anyhow::bail!(
+            "--harness and --variant are for raw fuzz inputs; {} is a JSON trace",
+            path.display()
+        );
+    }
+    if json_name || (looks_json && !flags && dir_harness.is_none()) {
         return Ok(Trace::load(path)?);
     }
-    let dir = path.parent().and_then(|d| d.file_name()).and_then(|d| d.to_str());
-    let harness = match harness.or(dir.filter(|d| harness::find(d).is_ok())) {
-        Some(h) => h,
-        None => anyhow::bail!(
+    let Some(harness) = harness.or(dir_harness) else {
+        anyhow::bail!(
             "{} is not a JSON trace; as a raw fuzz input it needs --harness (it is not in a \
              fuzz/artifacts/<harness>/ directory)",
             path.display()
-        ),
+        );
     };
     let h = harness::find(harness)?;
     let v = variant.unwrap_or(h.default_variant().name);
