@@ -26,3 +26,7 @@ fuzz() { # cargo fuzz SUBCOMMAND [ARGS...] with the settings above
     shift
     RUSTFLAGS=$FUZZ_RUSTFLAGS cargo fuzz "$sub" "${FUZZ_BUILD[@]}" "$@"
 }
+
+median() { # the median of the numbers on stdin, one a line
+    sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'
+}

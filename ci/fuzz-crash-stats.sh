@@ -15,7 +15,6 @@ secs=${4:-120}
 source ci/fuzz-common.sh
 fuzz build "$target"
 
-median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 for rf in 1 0; do
     counts=()
     for seed in $(seq "$runs"); do

@@ -15,7 +15,6 @@ source ci/fuzz-common.sh
 cargo build --release --quiet --bin kgrace
 fuzz build "$target"
 
-median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 run_rates=()
 fuzz_rates=()
 for round in $(seq "$rounds"); do
