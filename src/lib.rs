@@ -25,7 +25,8 @@
 //!
 //! Search strategies implement the three-method [`sched::Strategy`] trait: [`sched::Pct`]
 //! (Burckhardt et al., ASPLOS 2010) and [`sched::RandomWalk`]; the same seed always explores the
-//! same executions.
+//! same executions. [`fuzz`] runs a harness under libFuzzer (`cargo fuzz run <harness>`), where
+//! [`sched::FuzzSchedule`] reads PCT's choices from the input bytes.
 //!
 //! # A failing example
 //!

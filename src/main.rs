@@ -332,7 +332,7 @@ fn run_all(args: &RunArgs) -> Result<u8> {
 /// like JSON and nothing says it is a fuzz input (`--harness`, `--variant`, or a directory named
 /// after a harness, as cargo-fuzz's `fuzz/artifacts/<target>/`).
 fn load_trace(path: &std::path::Path, harness: Option<&str>, variant: Option<&str>) -> Result<Trace> {
-    let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let data = std::fs::read(path).with_context(|| format!("cannot read trace {}", path.display()))?;
     let dir = path.parent().and_then(|d| d.file_name()).and_then(|d| d.to_str());
     let dir_harness = dir.filter(|d| harness::find(d).is_ok());
     let flags = harness.is_some() || variant.is_some();
