@@ -104,9 +104,16 @@ impl Session {
         }
     }
 
-    /// The execution of `input` as a trace (events recorded), failing or not.
+    /// The execution of `input` as a trace (events recorded), failing or not; the trace numbers it
+    /// as the session's latest execution.
     pub fn trace(&self, input: &FuzzInput) -> Trace {
-        input_trace(self.harness, self.variant, self.horizon, input)
+        input_trace(
+            self.harness,
+            self.variant,
+            self.horizon,
+            input,
+            self.executions.max(1),
+        )
     }
 }
 
@@ -181,14 +188,20 @@ fn horizon(h: &'static Harness, v: &'static Variant) -> u64 {
     longest.get()
 }
 
-fn input_trace(h: &'static Harness, v: &'static Variant, horizon: u64, input: &FuzzInput) -> Trace {
+fn input_trace(
+    h: &'static Harness,
+    v: &'static Variant,
+    horizon: u64,
+    input: &FuzzInput,
+    execution: u64,
+) -> Trace {
     let mut schedule = FuzzSchedule::new(horizon);
     schedule.set_input(input);
     let (adapter, outcome) = Adapter::new(schedule, Some(1), None, None);
     run_runner(adapter, h, v);
     engine::take_failure();
     let decisions = std::mem::take(&mut outcome.borrow_mut().decisions);
-    trace_of(h, v, SchedulerSpec::Fuzz, 1, decisions)
+    trace_of(h, v, SchedulerSpec::Fuzz, execution, decisions)
 }
 
 /// The execution of raw fuzzer bytes (a libFuzzer artifact) on `variant` of `harness`, as a
@@ -196,7 +209,7 @@ fn input_trace(h: &'static Harness, v: &'static Variant, horizon: u64, input: &F
 pub fn replay_input(harness: &str, variant: &str, data: &[u8]) -> Result<Trace, Error> {
     let h = harness::find(harness)?;
     let v = h.variant(variant)?;
-    Ok(input_trace(h, v, horizon(h, v), &FuzzInput::decode(data)))
+    Ok(input_trace(h, v, horizon(h, v), &FuzzInput::decode(data), 1))
 }
 
 /// Turn interleaving coverage (reads-from pairs into libFuzzer's extra counters) on or off.
