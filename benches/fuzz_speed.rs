@@ -1,6 +1,7 @@
 //! `cargo bench --bench fuzz_speed`: executions/s of `kgrace run` (the PCT explorer) against the
-//! fuzz target's session (one execution per input, the runner kept alive between inputs), and the
-//! session with and without interleaving coverage, side by side in one run. Rounds alternate, so
+//! fuzz target's session (one execution per input, the runner kept alive between inputs), the
+//! session with and without interleaving coverage, and a naive target that builds a runner per
+//! input, side by side in one run. Rounds alternate, so
 //! machine noise hits all alike; medians are reported.
 //!
 //! This measures kgrace's side of fuzzing only. Under `cargo fuzz run` every crate is also
@@ -9,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use kgrace::fuzz::{self, FuzzInput, Session};
+use kgrace::fuzz::{self, FuzzInput, FuzzSchedule, Session};
 use kgrace::sched::{SchedulerSpec, SplitMix64};
 use kgrace::{Budget, Explorer};
 
@@ -56,6 +57,26 @@ fn session_rate(session: &mut Session, inputs: &[FuzzInput], coverage: bool) -> 
     n as f64 / start.elapsed().as_secs_f64()
 }
 
+/// The naive target: a fresh shuttle runner (and pool of task stacks) for every input.
+fn runner_per_input_rate(session: &Session, inputs: &[FuzzInput]) -> f64 {
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < ROUND {
+        for input in inputs.iter().take(256) {
+            let mut schedule = FuzzSchedule::new(session.horizon());
+            schedule.set_input(input);
+            let report = Explorer::new(HARNESS, VARIANT)
+                .unwrap()
+                .scheduler(SchedulerSpec::Fuzz)
+                .budget(Budget::Executions(1))
+                .run_strategy(schedule, None);
+            assert!(report.failure.is_none(), "{VARIANT} fails");
+        }
+        n += 256;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -63,14 +84,15 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     let mut session = Session::new(HARNESS, VARIANT).unwrap();
-    let (mut run, mut plain, mut covered) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut run, mut plain, mut covered, mut naive) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 0..ROUNDS as u64 {
         let inputs = inputs(round);
         run.push(explorer_rate(round));
         plain.push(session_rate(&mut session, &inputs, false));
         covered.push(session_rate(&mut session, &inputs, true));
+        naive.push(runner_per_input_rate(&session, &inputs));
     }
-    let (run, plain, covered) = (median(run), median(plain), median(covered));
+    let (run, plain, covered, naive) = (median(run), median(plain), median(covered), median(naive));
     println!("{HARNESS} [{VARIANT}], median of {ROUNDS} alternating rounds of {ROUND:?}:");
     println!("  kgrace run (PCT explorer)           {run:>9.0} executions/s");
     println!(
@@ -80,5 +102,9 @@ fn main() {
     println!(
         "  fuzz session, reads-from coverage   {covered:>9.0} executions/s  ({:.2} of kgrace run)",
         covered / run
+    );
+    println!(
+        "  a new shuttle runner per input      {naive:>9.0} executions/s  ({:.2} of kgrace run)",
+        naive / run
     );
 }

@@ -5,10 +5,11 @@
 //! harness under a [`FuzzSchedule`]. A failing execution is written as a kgrace trace beside
 //! libFuzzer's artifact before the target crashes, and `kgrace replay` accepts either file.
 //!
-//! Speed: building a shuttle `Runner` per input allocates a fresh pool of task stacks every time
-//! and ran at a few thousand inputs/s. A [`Session`] keeps one runner alive for the whole fuzzing
-//! run inside a coroutine: between two executions the runner's scheduler suspends the coroutine,
-//! and the next input resumes it, so an input costs one execution and two stack switches.
+//! Speed: building a shuttle `Runner` per input allocates a fresh pool of task stacks every time,
+//! and runs at a quarter of the explorer's executions/s (`cargo bench --bench fuzz_speed`). A
+//! [`Session`] keeps one runner alive for the whole fuzzing run inside a coroutine: between two
+//! executions the runner's scheduler suspends the coroutine, and the next input resumes it, so an
+//! input costs one execution and two stack switches (about 0.8 of the explorer's rate).
 //!
 //! Environment of a target (read once, at its first input):
 //! * `KGRACE_FUZZ_VARIANT`: the variant to explore (default: the one in a binary name
@@ -78,6 +79,11 @@ impl Session {
     /// The variant.
     pub fn variant(&self) -> &'static Variant {
         self.variant
+    }
+
+    /// How many scheduling steps the input's change points spread over (see [`FuzzSchedule::new`]).
+    pub fn horizon(&self) -> u64 {
+        self.horizon
     }
 
     /// Executions run so far.
