@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Executions/s of `kgrace run` (PCT explorer) and of the fuzz target under libFuzzer, on the same
+# Executions/s of `kgrace run` (its default scheduler) and of the fuzz target under libFuzzer, on the same
 # harness variant, in alternating rounds of one run; prints the medians and their ratio.
 #
 #   ci/fuzz-speed.sh [TARGET] [VARIANT] [SECONDS] [ROUNDS]   (mutex_unlock_free fixed 10 3)
@@ -32,6 +32,6 @@ done
 run=$(printf '%s\n' "${run_rates[@]}" | median)
 fz=$(printf '%s\n' "${fuzz_rates[@]}" | median)
 echo "$target [$variant], median of $rounds alternating rounds of ${secs}s:"
-echo "  kgrace run (PCT):      $run executions/s"
+echo "  kgrace run:            $run executions/s"
 echo "  cargo fuzz run:        $fz executions/s"
 echo "  ratio fuzz/run:        $(awk -v a="$fz" -v b="$run" 'BEGIN {printf "%.2f", a / b}')"
