@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Executions/s of `kgrace run` (its default scheduler) and of the fuzz target under libFuzzer, on the same
-# harness variant, in alternating rounds of one run; prints the medians and their ratio.
+# Executions/s of `kgrace run` (its default scheduler) and of the fuzz target under libFuzzer, on
+# the same harness variant, in alternating rounds of one run; prints the medians and their ratio.
 #
 #   ci/fuzz-speed.sh [TARGET] [VARIANT] [SECONDS] [ROUNDS]   (mutex_unlock_free fixed 10 3)
 #
