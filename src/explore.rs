@@ -8,7 +8,7 @@ use shuttle::{Config as ShuttleConfig, FailurePersistence, MaxSteps, Runner};
 use crate::engine::{self, adapter::Adapter};
 use crate::failure::Failure;
 use crate::harness::{self, Harness, Variant};
-use crate::sched::{SchedulerSpec, Strategy};
+use crate::sched::{Decision, SchedulerSpec, Strategy};
 use crate::trace::{self, Trace};
 
 /// How long to explore.
@@ -138,20 +138,13 @@ impl Explorer {
         let out = outcome.borrow();
         let failure = if out.failed { engine::take_failure() } else { None };
         let trace = failure.as_ref().map(|_| {
-            let r = trace::replay_decisions(self.harness, self.variant, out.decisions.clone());
-            Trace {
-                format: trace::FORMAT.into(),
-                version: trace::VERSION,
-                kgrace_version: env!("CARGO_PKG_VERSION").into(),
-                shuttle_version: trace::SHUTTLE_VERSION.into(),
-                harness: self.harness.name.into(),
-                variant: self.variant.name.into(),
-                scheduler: self.scheduler,
-                execution: out.executions,
-                decisions: out.decisions.clone(),
-                events: r.events,
-                failure: r.failure,
-            }
+            trace_of(
+                self.harness,
+                self.variant,
+                self.scheduler,
+                out.executions,
+                out.decisions.clone(),
+            )
         });
         Report {
             executions: out.executions,
@@ -159,6 +152,30 @@ impl Explorer {
             failure,
             trace,
         }
+    }
+}
+
+/// The trace of one execution: its decisions, and the events and failure of replaying them.
+pub(crate) fn trace_of(
+    h: &'static Harness,
+    v: &'static Variant,
+    scheduler: SchedulerSpec,
+    execution: u64,
+    decisions: Vec<Decision>,
+) -> Trace {
+    let r = trace::replay_decisions(h, v, decisions.clone());
+    Trace {
+        format: trace::FORMAT.into(),
+        version: trace::VERSION,
+        kgrace_version: env!("CARGO_PKG_VERSION").into(),
+        shuttle_version: trace::SHUTTLE_VERSION.into(),
+        harness: h.name.into(),
+        variant: v.name.into(),
+        scheduler,
+        execution,
+        decisions,
+        events: r.events,
+        failure: r.failure,
     }
 }
 

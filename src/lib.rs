@@ -44,7 +44,9 @@
 //! [`sched::Pct`] (Burckhardt et al., ASPLOS 2010) with change points on shared steps only,
 //! [`sched::UniformWalk`] (the uniform interleaving sampling of SURW, Zhao et al., ASPLOS 2025),
 //! [`sched::Portfolio`] (the two taking turns: the default), and [`sched::RandomWalk`]; the same
-//! seed always explores the same executions.
+//! seed always explores the same executions. [`fuzz`] runs a harness under libFuzzer
+//! (`cargo fuzz run <harness>`), where [`sched::FuzzSchedule`] reads PCT's choices from the input
+//! bytes.
 //!
 //! # A failing example
 //!
@@ -140,6 +142,7 @@
 mod engine;
 pub mod explore;
 mod failure;
+pub mod fuzz;
 pub mod harness;
 pub mod kernel;
 pub mod sched;

@@ -23,17 +23,29 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// List the harnesses, their variants, and each variant's expected verdict.
-    List,
+    List {
+        /// One JSON array (harness, variants, expected verdicts), for scripts such as ci/fuzz.sh.
+        #[arg(long)]
+        json: bool,
+    },
     /// Explore a harness variant (or, with --all, every one) and write a trace of the first failure.
     Run(RunArgs),
     /// Re-run a trace and print it as per-CPU columns. Exit 1: the recorded failure reproduces;
     /// 0: the execution finishes cleanly; 3: the run diverges from the trace.
     Replay {
-        /// The trace file (JSON, as written by `kgrace run`).
+        /// The trace file (JSON, as written by `kgrace run` or a fuzz target), or a raw fuzz input
+        /// (libFuzzer's `crash-*` artifact).
         trace: PathBuf,
         /// Print every event on its own line with its source line, instead of columns.
         #[arg(long)]
         list: bool,
+        /// For a raw fuzz input: the harness (default: the artifact's directory name, as in
+        /// `fuzz/artifacts/<harness>/`).
+        #[arg(long)]
+        harness: Option<String>,
+        /// For a raw fuzz input: the variant the target explored (default: the posted one).
+        #[arg(long)]
+        variant: Option<String>,
     },
 }
 
@@ -106,7 +118,25 @@ fn main() -> ExitCode {
 
 fn real_main(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::List => {
+        Command::List { json: true } => {
+            let list: Vec<_> = harness::all()
+                .iter()
+                .map(|h| {
+                    let variants: Vec<_> = h
+                        .variants
+                        .iter()
+                        .map(|v| {
+                            serde_json::json!({"name": v.name, "expected": v.expected.to_string(),
+                                "fails": v.expected != Expected::Passes})
+                        })
+                        .collect();
+                    serde_json::json!({"harness": h.name, "variants": variants})
+                })
+                .collect();
+            println!("{}", serde_json::Value::from(list));
+            Ok(0)
+        }
+        Command::List { json: false } => {
             for h in harness::all() {
                 println!("{}  ({})", h.name, h.thread);
                 println!("    {}", h.question);
@@ -118,7 +148,12 @@ fn real_main(cli: Cli) -> Result<u8> {
         }
         Command::Run(args) if args.all => run_all(&args),
         Command::Run(args) => run_one(&args),
-        Command::Replay { trace, list } => replay(&trace, list),
+        Command::Replay {
+            trace,
+            list,
+            harness,
+            variant,
+        } => replay(&trace, list, harness.as_deref(), variant.as_deref()),
     }
 }
 
@@ -303,8 +338,40 @@ fn run_all(args: &RunArgs) -> Result<u8> {
     Ok(if all_ok { 0 } else { 1 })
 }
 
-fn replay(path: &std::path::Path, list: bool) -> Result<u8> {
-    let trace = Trace::load(path)?;
+/// A JSON trace, or the trace of a raw fuzz input. libFuzzer's artifacts are arbitrary bytes, and
+/// every byte string is a schedule: a file is a trace when it is named `.json`, or when it looks
+/// like JSON and nothing says it is a fuzz input (`--harness`, `--variant`, or a directory named
+/// after a harness, as cargo-fuzz's `fuzz/artifacts/<target>/`).
+fn load_trace(path: &std::path::Path, harness: Option<&str>, variant: Option<&str>) -> Result<Trace> {
+    let data = std::fs::read(path).with_context(|| format!("cannot read trace {}", path.display()))?;
+    let dir = path.parent().and_then(|d| d.file_name()).and_then(|d| d.to_str());
+    let dir_harness = dir.filter(|d| harness::find(d).is_ok());
+    let flags = harness.is_some() || variant.is_some();
+    let json_name = path.extension().is_some_and(|e| e == "json");
+    let looks_json = data.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if json_name && flags {
+        anyhow::bail!(
+            "--harness and --variant are for raw fuzz inputs; {} is a JSON trace",
+            path.display()
+        );
+    }
+    if json_name || (looks_json && !flags && dir_harness.is_none()) {
+        return Ok(Trace::load(path)?);
+    }
+    let Some(harness) = harness.or(dir_harness) else {
+        anyhow::bail!(
+            "{} is not a JSON trace; as a raw fuzz input it needs --harness (it is not in a \
+             fuzz/artifacts/<harness>/ directory)",
+            path.display()
+        );
+    };
+    let h = harness::find(harness)?;
+    let v = variant.unwrap_or(h.default_variant().name);
+    Ok(kgrace::fuzz::replay_input(h.name, v, &data)?)
+}
+
+fn replay(path: &std::path::Path, list: bool, harness: Option<&str>, variant: Option<&str>) -> Result<u8> {
+    let trace = load_trace(path, harness, variant)?;
     let result = trace
         .replay()
         .with_context(|| format!("replaying {}", path.display()))?;

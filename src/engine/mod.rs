@@ -8,6 +8,7 @@
 //! the hot path (one access) allocates nothing.
 
 pub(crate) mod adapter;
+pub(crate) mod cover;
 pub(crate) mod rcu;
 pub(crate) mod vclock;
 
@@ -77,6 +78,8 @@ struct Slot {
     /// The release clock the value carries: an acquire that reads it synchronizes with it.
     /// RMWs extend it (a release sequence); a non-RMW store replaces it.
     sync: VClock,
+    /// Site of the last write ([`cover::site`]), for interleaving coverage; 0 when it is off.
+    w_site: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -563,6 +566,20 @@ pub(crate) fn access(
         if kind == Kind::RmwFull {
             let p = c.pending_acq;
             c.vc.join(&p);
+        }
+        if cover::enabled() {
+            let site = cover::site(caller, c.funcs.last().copied().unwrap_or(""), op);
+            if !write || is_rmw {
+                cover::reads_from(
+                    site,
+                    s.w_site,
+                    addr & ((1 << SLOT_BITS) - 1),
+                    s.w.cpu as usize != cpu,
+                );
+            }
+            if write {
+                s.w_site = site;
+            }
         }
         // Reads: acquire what the value carries.
         if !write || is_rmw {

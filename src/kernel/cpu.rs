@@ -60,7 +60,8 @@ impl Task {
 
 impl Value for Task {
     fn to_word(self) -> u64 {
-        self.0 as u64 + 1
+        // NULL (`usize::MAX`) wraps to the word 0.
+        (self.0 as u64).wrapping_add(1)
     }
     fn from_word(w: u64) -> Self {
         Task((w as usize).wrapping_sub(1))

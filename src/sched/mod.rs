@@ -3,8 +3,10 @@
 //! The seam between the engine and a strategy is the three-method [`Strategy`] trait, shaped like
 //! shuttle's `Scheduler` but in kgrace's own terms (CPU indices, not shuttle tasks), so that a
 //! strategy can be unit-tested without shuttle and the fuzzer can plug in its own. One strategy a
-//! file: [`Pct`], [`RandomWalk`], and [`Replay`], which re-runs recorded decisions.
+//! file: [`Pct`], [`RandomWalk`], [`Replay`], which re-runs recorded decisions, and
+//! [`FuzzSchedule`], which reads them from a fuzzer's input.
 
+mod fuzz;
 mod pct;
 mod portfolio;
 mod random;
@@ -12,6 +14,7 @@ mod replay;
 mod rng;
 mod uniform;
 
+pub use fuzz::{ChangePoints, FuzzInput, FuzzSchedule, Priorities, MAX_CHANGE_POINTS};
 pub use pct::Pct;
 pub use portfolio::Portfolio;
 pub use random::RandomWalk;

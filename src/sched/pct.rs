@@ -55,6 +55,29 @@ impl Pct {
             max_steps_seen: 0,
         }
     }
+
+    /// Start an execution with these priorities and change points instead of drawn ones, and
+    /// `seed` for the values: the fuzzer's schedule ([`super::FuzzSchedule`]) is PCT with its
+    /// randomness read from the input.
+    pub(crate) fn new_execution_from(
+        &mut self,
+        priorities: [i64; MAX_CPUS],
+        change_points: &[u64],
+        seed: u64,
+    ) {
+        self.rng = SplitMix64::new(seed);
+        self.priorities = priorities;
+        self.change_points.clear();
+        self.change_points.extend_from_slice(change_points);
+        self.change_points.sort_unstable();
+        self.next_low = 0;
+        self.step = 0;
+    }
+
+    /// Scheduling steps of the current (or last) execution.
+    pub(crate) fn steps(&self) -> u64 {
+        self.step
+    }
 }
 
 /// Executions before the first are assumed this long, to place the first change points.

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Fuzz one target the way the nightly job does, on the stable toolchain:
+#
+#   ci/fuzz.sh TARGET SECONDS [VARIANT...]
+#
+# Every variant of the target's harness (or the ones named) runs under `cargo fuzz run` with its
+# own budget of SECONDS:
+# * a variant expected to fail (the posted, buggy code) must crash within the budget, starting
+#   from the checked-in seeds only (corpus/TARGET), and the kgrace trace and libFuzzer artifact it
+#   leaves must both replay with `kgrace replay` (exit 1: reproduced);
+# * a variant expected to pass fuzzes the working corpus fuzz/corpus/TARGET (kept between nightly
+#   runs), and any crash is a regression: its trace and artifact stay in fuzz/artifacts/TARGET/.
+# Exit 0 when every variant behaved as expected.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ $# -lt 2 ]; then
+    echo "usage: ci/fuzz.sh TARGET SECONDS [VARIANT...]" >&2
+    exit 2
+fi
+target=$1
+secs=$2
+shift 2
+
+source ci/fuzz-common.sh
+cargo build --release --quiet --bin kgrace
+kgrace=target/release/kgrace
+fuzz build "$target"
+
+if [ $# -gt 0 ]; then
+    wanted=" $* "
+else
+    wanted=""
+fi
+variants=$("$kgrace" list --json | jq -r --arg h "$target" \
+    '.[] | select(.harness == $h) | .variants[] | "\(.name) \(.fails)"')
+if [ -z "$variants" ]; then
+    echo "ci/fuzz.sh: no harness named $target (see kgrace list)" >&2
+    exit 2
+fi
+
+artifacts=fuzz/artifacts/$target
+mkdir -p "$artifacts" "fuzz/corpus/$target"
+status=0
+while read -r variant fails; do
+    if [ -n "$wanted" ] && [[ $wanted != *" $variant "* ]]; then
+        continue
+    fi
+    before=$(ls "$artifacts" | wc -l)
+    log=$(mktemp)
+    if [ "$fails" = true ]; then
+        # Found by exploring from the seeds: no corpus from earlier runs, which may hold the crash.
+        work=$(mktemp -d)
+        corpora=("$work" "corpus/$target")
+    else
+        work=
+        corpora=("fuzz/corpus/$target" "corpus/$target")
+    fi
+    set +e
+    KGRACE_FUZZ_VARIANT=$variant fuzz run "$target" "${corpora[@]}" -- \
+        "${FUZZ_FLAGS[@]}" -max_total_time="$secs" "-artifact_prefix=$artifacts/$variant-" >"$log" 2>&1
+    rc=$?
+    set -e
+    [ -n "$work" ] && rm -rf "$work"
+    crashed=$([ "$(ls "$artifacts" | wc -l)" -gt "$before" ] && echo true || echo false)
+    found=$(grep -o 'in execution [0-9]* of this process' "$log" | grep -o '[0-9]*' || true)
+    if [ "$fails" = true ]; then
+        if [ "$crashed" != true ]; then
+            tail -n 30 "$log"
+            echo "FAIL $target [$variant]: expected a failure, none found in ${secs}s (exit $rc)"
+            status=1
+            continue
+        fi
+        trace=$(grep -o 'replay it: kgrace replay .*' "$log" | sed 's/replay it: kgrace replay //')
+        artifact=$(ls -t "$artifacts"/"$variant"-crash-* | head -n 1)
+        set +e
+        "$kgrace" replay "$trace" >/dev/null
+        rc_trace=$?
+        "$kgrace" replay --harness "$target" --variant "$variant" "$artifact" >/dev/null
+        rc_raw=$?
+        set -e
+        if [ $rc_trace -eq 1 ] && [ $rc_raw -eq 1 ]; then
+            echo "ok   $target [$variant]: failure found in execution $found, trace $trace and artifact $artifact reproduce"
+        else
+            echo "FAIL $target [$variant]: replay of $trace exits $rc_trace, of $artifact exits $rc_raw (want 1)"
+            status=1
+        fi
+    else
+        if [ "$crashed" = true ] || [ $rc -ne 0 ]; then
+            tail -n 40 "$log"
+            echo "FAIL $target [$variant]: expected to pass, but the fuzzer crashed (exit $rc); see $artifacts"
+            status=1
+        else
+            execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')
+            echo "ok   $target [$variant]: no failure in ${secs}s ($execs executions)"
+        fi
+    fi
+    rm -f "$log"
+done <<<"$variants"
+exit $status

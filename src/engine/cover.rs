@@ -1,0 +1,70 @@
+//! Interleaving coverage for the fuzzer: which store each load read from.
+//!
+//! Code coverage barely moves on straight-line harness code: every interleaving runs the same
+//! lines. Reads-from pairs do move: RFF (Wolff et al., "Greybox Fuzzing for Concurrency Testing",
+//! ASPLOS 2024) keeps an input when it makes some load read from a store it never read from
+//! before. A lock hand-off is such a pair too (the acquiring RMW of `count` or `wait_lock` reads
+//! the releasing store of another CPU), so it needs no counter of its own. Each pair is hashed
+//! into a byte counter of a fixed array, which libFuzzer reads as extra counters: under
+//! `cargo fuzz` (`cfg(fuzzing)`) the array lives in the `__libfuzzer_extra_counters` section,
+//! which libFuzzer clears before each input and scans after it.
+
+use std::panic::Location;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
+
+/// Counters in the map: a harness has a few hundred access sites, so collisions stay rare.
+pub(crate) const MAP_SIZE: usize = 1 << 13;
+
+#[used]
+#[cfg_attr(
+    all(fuzzing, target_os = "linux"),
+    link_section = "__libfuzzer_extra_counters"
+)]
+static MAP: [AtomicU8; MAP_SIZE] = [const { AtomicU8::new(0) }; MAP_SIZE];
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Whether accesses feed the map; off outside fuzzing so that exploration pays nothing.
+#[inline]
+pub(crate) fn enabled() -> bool {
+    ENABLED.load(Relaxed)
+}
+
+pub(crate) fn set_enabled(on: bool) {
+    ENABLED.store(on, Relaxed);
+}
+
+/// A static access site: the harness line, the innermost kernel function and the operation.
+/// Kernel functions are `#[track_caller]`, so the line alone is the harness's call of
+/// `mutex_unlock`; the function and operation tell its `atomic_set` in `__mutex_unlock_slowpath`
+/// from its `arch_spin_trylock` in `spin_lock`. All three are addresses of statics, fixed for a
+/// build, so the same input hashes the same way every time. Never 0: 0 is "no store yet".
+#[inline]
+pub(crate) fn site(caller: &'static Location<'static>, func: &'static str, op: &'static str) -> u32 {
+    let a = caller as *const Location<'static> as u64;
+    let b = func.as_ptr() as u64;
+    let c = op.as_ptr() as u64;
+    ((a ^ b.rotate_left(21) ^ c.rotate_left(42)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as u32 | 1
+}
+
+/// The load at `load` read, from the word at `offset` of its object (which field), the value of
+/// the store at `store`, made by another CPU or not.
+#[inline]
+pub(crate) fn reads_from(load: u32, store: u32, offset: u64, other_cpu: bool) {
+    let key = (u64::from(load) << 32 | u64::from(store)) ^ (offset << 1 | u64::from(other_cpu));
+    let i = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - MAP_SIZE.trailing_zeros())) as usize;
+    let c = &MAP[i];
+    c.store(c.load(Relaxed).saturating_add(1), Relaxed);
+}
+
+/// Clear the map (libFuzzer does it itself; for measurements and tests outside libFuzzer).
+pub(crate) fn clear() {
+    for c in &MAP {
+        c.store(0, Relaxed);
+    }
+}
+
+/// Counters that are not zero: distinct reads-from pairs seen since the last clear.
+pub(crate) fn pairs_seen() -> usize {
+    MAP.iter().filter(|c| c.load(Relaxed) != 0).count()
+}

@@ -1,0 +1,327 @@
+//! Fuzzing with libFuzzer (`cargo fuzz run <harness>`): the input bytes decide the interleaving.
+//!
+//! A target in `fuzz/fuzz_targets/` is one line over [`run_target`]. Each input is a
+//! [`FuzzInput`] (PCT's priorities and change points as bytes) and runs one execution of the
+//! harness under a [`FuzzSchedule`]. A failing execution is written as a kgrace trace beside
+//! libFuzzer's artifact before the target crashes, and `kgrace replay` accepts either file.
+//!
+//! Speed: building a shuttle `Runner` per input allocates a fresh pool of task stacks every time,
+//! and runs at a quarter of the explorer's executions/s (`cargo bench --bench fuzz_speed`). A
+//! [`Session`] keeps one runner alive for the whole fuzzing run inside a coroutine: between two
+//! executions the runner's scheduler suspends the coroutine, and the next input resumes it, so an
+//! input costs one execution and two stack switches (about 0.8 of the explorer's rate).
+//!
+//! Environment of a target (read once, at its first input):
+//! * `KGRACE_FUZZ_VARIANT`: the variant to explore (default: the one in a binary name
+//!   `<harness>--<variant>`, else the harness's first, the thread's posted code);
+//! * `KGRACE_FUZZ_RF=0`: no interleaving coverage (reads-from pairs), for comparisons.
+
+use std::cell::{Cell, RefCell};
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use corosensei::stack::DefaultStack;
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+
+use crate::engine::{self, adapter::Adapter, cover};
+use crate::explore::{run_runner, trace_of};
+use crate::failure::Failure;
+use crate::harness::{self, Harness, Variant};
+use crate::sched::{CpuId, NextStep, Pct, SchedulerSpec, Strategy};
+use crate::trace::Trace;
+use crate::Error;
+
+pub use crate::sched::{ChangePoints, FuzzInput, FuzzSchedule, Priorities};
+
+/// Executions of a harness under one runner, one [`FuzzInput`] at a time.
+pub struct Session {
+    harness: &'static Harness,
+    variant: &'static Variant,
+    horizon: u64,
+    schedule: Rc<RefCell<FuzzSchedule>>,
+    /// The runner, suspended between two executions; `None` after a failure stopped it.
+    runner: Option<Coroutine<(), (), ()>>,
+    executions: u64,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("harness", &self.harness.name)
+            .field("variant", &self.variant.name)
+            .field("horizon", &self.horizon)
+            .field("executions", &self.executions)
+            .finish()
+    }
+}
+
+impl Session {
+    /// A session on `variant` of `harness` (names as `kgrace list` prints them).
+    pub fn new(harness: &str, variant: &str) -> Result<Session, Error> {
+        let h = harness::find(harness)?;
+        let v = h.variant(variant)?;
+        let horizon = horizon(h, v);
+        Ok(Session {
+            harness: h,
+            variant: v,
+            horizon,
+            schedule: Rc::new(RefCell::new(FuzzSchedule::new(horizon))),
+            runner: None,
+            executions: 0,
+        })
+    }
+
+    /// The harness.
+    pub fn harness(&self) -> &'static Harness {
+        self.harness
+    }
+
+    /// The variant.
+    pub fn variant(&self) -> &'static Variant {
+        self.variant
+    }
+
+    /// How many scheduling steps the input's change points spread over (see [`FuzzSchedule::new`]).
+    pub fn horizon(&self) -> u64 {
+        self.horizon
+    }
+
+    /// Executions run so far.
+    pub fn executions(&self) -> u64 {
+        self.executions
+    }
+
+    /// Run one execution under `input`; its failure, if it failed.
+    pub fn run(&mut self, input: &FuzzInput) -> Option<Failure> {
+        self.schedule.borrow_mut().set_input(input);
+        let (h, v, schedule) = (self.harness, self.variant, &self.schedule);
+        let runner = self
+            .runner
+            .get_or_insert_with(|| start_runner(h, v, schedule.clone()));
+        self.executions += 1;
+        match runner.resume(()) {
+            CoroutineResult::Yield(()) => None,
+            // The adapter stops the runner after a failing execution; the next input starts
+            // another.
+            CoroutineResult::Return(()) => {
+                self.runner = None;
+                engine::take_failure()
+            }
+        }
+    }
+
+    /// The execution of `input` as a trace (events recorded), failing or not; the trace numbers it
+    /// as the session's latest execution.
+    pub fn trace(&self, input: &FuzzInput) -> Trace {
+        input_trace(
+            self.harness,
+            self.variant,
+            self.horizon,
+            input,
+            self.executions.max(1),
+        )
+    }
+}
+
+/// The strategy inside a session's runner: a [`FuzzSchedule`] that waits for the next input
+/// before each execution but the first.
+struct Fed {
+    schedule: Rc<RefCell<FuzzSchedule>>,
+    yielder: *const Yielder<(), ()>,
+    first: bool,
+}
+
+impl Strategy for Fed {
+    fn new_execution(&mut self) {
+        if !std::mem::take(&mut self.first) {
+            // SAFETY: the yielder belongs to the coroutine this strategy runs in, and lives as
+            // long as the coroutine's body, which owns the runner that owns this strategy.
+            unsafe { (*self.yielder).suspend(()) };
+        }
+        self.schedule.borrow_mut().new_execution();
+    }
+    fn next_cpu(&mut self, runnable: &[CpuId], current: Option<CpuId>, next: NextStep) -> Option<CpuId> {
+        self.schedule.borrow_mut().next_cpu(runnable, current, next)
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.schedule.borrow_mut().next_u64()
+    }
+}
+
+/// Task stacks are shuttle's own; this one holds only the runner's frames.
+const RUNNER_STACK: usize = 1 << 20;
+
+fn start_runner(
+    h: &'static Harness,
+    v: &'static Variant,
+    schedule: Rc<RefCell<FuzzSchedule>>,
+) -> Coroutine<(), (), ()> {
+    let stack = DefaultStack::new(RUNNER_STACK).expect("cannot map a 1 MiB stack for the runner");
+    Coroutine::with_stack(stack, move |yielder: &Yielder<(), ()>, ()| {
+        let fed = Fed {
+            schedule,
+            yielder,
+            first: true,
+        };
+        let (adapter, _) = Adapter::new(fed, None, None, None);
+        run_runner(adapter, h, v);
+    })
+}
+
+/// How many scheduling steps a change point spreads over: the longest of a few PCT executions of
+/// the variant. A function of the build only, so that the fuzz target and `kgrace replay` decode
+/// an input into the same schedule.
+fn horizon(h: &'static Harness, v: &'static Variant) -> u64 {
+    struct Longest(Pct, Rc<Cell<u64>>);
+    impl Strategy for Longest {
+        fn new_execution(&mut self) {
+            self.1.set(self.1.get().max(self.0.steps()));
+            self.0.new_execution()
+        }
+        fn next_cpu(&mut self, r: &[CpuId], c: Option<CpuId>, y: NextStep) -> Option<CpuId> {
+            let next = self.0.next_cpu(r, c, y);
+            self.1.set(self.1.get().max(self.0.steps()));
+            next
+        }
+        fn next_u64(&mut self) -> u64 {
+            self.0.next_u64()
+        }
+    }
+    let longest = Rc::new(Cell::new(0));
+    let (adapter, _) = Adapter::new(Longest(Pct::new(3, 0), longest.clone()), Some(32), None, None);
+    run_runner(adapter, h, v);
+    engine::take_failure();
+    longest.get()
+}
+
+fn input_trace(
+    h: &'static Harness,
+    v: &'static Variant,
+    horizon: u64,
+    input: &FuzzInput,
+    execution: u64,
+) -> Trace {
+    let mut schedule = FuzzSchedule::new(horizon);
+    schedule.set_input(input);
+    let (adapter, outcome) = Adapter::new(schedule, Some(1), None, None);
+    run_runner(adapter, h, v);
+    engine::take_failure();
+    let decisions = std::mem::take(&mut outcome.borrow_mut().decisions);
+    trace_of(h, v, SchedulerSpec::Fuzz, execution, decisions)
+}
+
+/// The execution of raw fuzzer bytes (a libFuzzer artifact) on `variant` of `harness`, as a
+/// trace.
+pub fn replay_input(harness: &str, variant: &str, data: &[u8]) -> Result<Trace, Error> {
+    let h = harness::find(harness)?;
+    let v = h.variant(variant)?;
+    Ok(input_trace(h, v, horizon(h, v), &FuzzInput::decode(data), 1))
+}
+
+/// Turn interleaving coverage (reads-from pairs into libFuzzer's extra counters) on or off.
+pub fn set_interleaving_coverage(on: bool) {
+    cover::set_enabled(on);
+}
+
+/// Clear the interleaving coverage map, for measurements outside libFuzzer (libFuzzer clears it
+/// before each input).
+pub fn clear_interleaving_coverage() {
+    cover::clear();
+}
+
+/// Distinct reads-from pairs (counters hit) since the last clear.
+pub fn interleavings_seen() -> usize {
+    cover::pairs_seen()
+}
+
+thread_local! {
+    static TARGET: RefCell<Option<Session>> = const { RefCell::new(None) };
+}
+
+/// The body of the fuzz target of `harness`: run `input`, and on a failure write its trace,
+/// print how to replay it, and crash so that libFuzzer keeps the input as an artifact.
+pub fn run_target(harness: &'static str, input: &FuzzInput) {
+    TARGET.with(|t| {
+        let mut t = t.borrow_mut();
+        let session = t.get_or_insert_with(|| target_session(harness));
+        if let Some(failure) = session.run(input) {
+            crash(session, input, &failure);
+        }
+    });
+}
+
+fn target_session(harness: &str) -> Session {
+    let h = harness::find(harness).unwrap_or_else(|e| bad_input(&e.to_string()));
+    // A binary named `<harness>--<variant>` explores that variant: ClusterFuzzLite and OSS-Fuzz run
+    // binaries by name, with no way to set the environment.
+    let exe = std::env::args().next().unwrap_or_default();
+    let by_name = exe
+        .rsplit('/')
+        .next()
+        .and_then(|n| n.split_once("--"))
+        .map(|(_, v)| v.to_string());
+    let variant = std::env::var("KGRACE_FUZZ_VARIANT")
+        .ok()
+        .or(by_name)
+        .unwrap_or_else(|| h.default_variant().name.into());
+    let rf = std::env::var("KGRACE_FUZZ_RF").map_or(true, |v| v != "0");
+    set_interleaving_coverage(rf);
+    let s = Session::new(harness, &variant).unwrap_or_else(|e| bad_input(&e.to_string()));
+    eprintln!(
+        "kgrace: fuzzing {} [{}] (expected: {}), interleaving coverage {}; KGRACE_FUZZ_VARIANT \
+         picks another variant",
+        s.harness.name,
+        s.variant.name,
+        s.variant.expected,
+        if rf { "on" } else { "off (KGRACE_FUZZ_RF=0)" },
+    );
+    s
+}
+
+fn bad_input(msg: &str) -> ! {
+    eprintln!("kgrace: {msg}");
+    std::process::exit(2)
+}
+
+/// Where libFuzzer writes its artifacts (`-artifact_prefix=`, which cargo-fuzz always passes),
+/// else `replay/`.
+fn trace_dir() -> PathBuf {
+    // The last one counts, as for libFuzzer: cargo-fuzz passes its own before the user's.
+    let prefix = std::env::args()
+        .rev()
+        .find_map(|a| a.strip_prefix("-artifact_prefix=").map(String::from));
+    match prefix {
+        Some(p) if p.ends_with('/') => PathBuf::from(p),
+        Some(p) => PathBuf::from(p)
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(".")),
+        None => PathBuf::from("replay"),
+    }
+}
+
+fn crash(session: &Session, input: &FuzzInput, failure: &Failure) -> ! {
+    let (h, v) = (session.harness, session.variant);
+    let trace = session.trace(input);
+    let rule = "─".repeat(80);
+    eprintln!(
+        "\n{rule}\nkgrace: {} [{}] failed ({}) in execution {} of this process:\n{}",
+        h.name, v.name, failure.kind, session.executions, failure.message
+    );
+    let variant_flag = if v.name == h.default_variant().name {
+        String::new()
+    } else {
+        format!(" --variant {}", v.name)
+    };
+    match trace.save_new(&trace_dir()) {
+        Ok(path) => eprintln!(
+            "kgrace trace written to {p}\nreplay it: kgrace replay {p}\n(libFuzzer's crash-* artifact named below replays too: kgrace replay{variant_flag} ARTIFACT)",
+            p = path.display()
+        ),
+        Err(e) => eprintln!("kgrace: {e}"),
+    }
+    eprintln!("{rule}");
+    // libFuzzer turns SIGABRT into a crash artifact. A panic would too, but through shuttle's panic
+    // hook, which prints a misleading "test panicked in task" outside any execution.
+    std::process::abort()
+}
