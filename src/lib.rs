@@ -43,8 +43,9 @@
 //! whether the running CPU's next step is shared, local or a spin ([`sched::NextStep`]):
 //! [`sched::Pct`] (Burckhardt et al., ASPLOS 2010) with change points on shared steps only,
 //! [`sched::UniformWalk`] (the uniform interleaving sampling of SURW, Zhao et al., ASPLOS 2025),
-//! [`sched::Portfolio`] (the two taking turns: the default), and [`sched::RandomWalk`]; the same
-//! seed always explores the same executions. [`fuzz`] runs a harness under libFuzzer
+//! [`sched::Portfolio`] (the two taking turns, PCT at two depths: the default),
+//! [`sched::UniformStall`] (the uniform walk with PCT's stalls) and [`sched::RandomWalk`]; the
+//! same seed always explores the same executions. [`fuzz`] runs a harness under libFuzzer
 //! (`cargo fuzz run <harness>`), where [`sched::FuzzSchedule`] reads PCT's choices from the input
 //! bytes.
 //!
@@ -126,8 +127,9 @@
 //! * Steps on an object only the running CPU has touched count as local: the schedulers do not
 //!   preempt there, since the object is not yet reachable by other CPUs. A harness that hands an
 //!   object to another CPU through a channel the model cannot see would break that assumption.
-//! * A failed `cmpxchg` is modeled as ordered (the engine fixes an access's kind before it sees
-//!   the value); no modeled algorithm relies on a failed `cmpxchg` for ordering.
+//! * Lock acquisitions are acquire RMWs and releases release stores, as the LKMM has them, even
+//!   where an architecture's implementation is a fully ordered instruction; an RMW that does not
+//!   write (a failed `cmpxchg`, a lock found taken) orders nothing.
 //! * New memory is zeroed (`kmalloc` behaves as `kzalloc`): reads of uninitialized fields are not
 //!   flagged.
 //! * The mutex's `osq` spinner queue, signals and lockdep are not modeled; the rwsem is a counter

@@ -93,6 +93,8 @@ enum Sched {
     Random,
     /// A uniform random walk over interleavings (SURW, Zhao et al., ASPLOS 2025)
     Uniform,
+    /// The uniform walk with PCT's stalls
+    Stall,
 }
 
 /// Executions per variant for `run` without a budget, and for `run --all`.
@@ -165,6 +167,10 @@ fn spec(args: &RunArgs) -> SchedulerSpec {
         },
         Sched::Random => SchedulerSpec::Random { seed: args.seed },
         Sched::Uniform => SchedulerSpec::Uniform { seed: args.seed },
+        Sched::Stall => SchedulerSpec::Stall {
+            depth: args.depth,
+            seed: args.seed,
+        },
         Sched::Portfolio => SchedulerSpec::Portfolio {
             depth: args.depth,
             seed: args.seed,

@@ -182,3 +182,33 @@ fn spawn_and_join_order_accesses() {
     });
     assert!(f.is_none(), "{}", f.unwrap().message);
 }
+
+#[test]
+fn taking_a_lock_is_an_acquire_not_a_full_barrier() {
+    // `if (READ_ONCE(flag)) { spin_lock(); r = x; }` against `x = 1; smp_store_release(&flag, 1)`:
+    // the lock's acquire orders nothing before it, so the flag read (not an acquire) leaves the
+    // plain accesses to x unordered: an LKMM data race.
+    fn publish(d: Data) {
+        d.x().store(1);
+        smp_store_release(d.flag(), 1);
+    }
+    fn lock_then_read(d: Data) {
+        if read_once(d.flag()) == 1 {
+            spin_lock(d.lock());
+            let _ = d.x().load();
+            spin_unlock(d.lock());
+        }
+    }
+    fn acquire_then_read(d: Data) {
+        if smp_load_acquire(d.flag()) == 1 {
+            spin_lock(d.lock());
+            let _ = d.x().load();
+            spin_unlock(d.lock());
+        }
+    }
+    assert_race(
+        explore("lock-acquire", || two_cpus(new_data(), publish, lock_then_read)),
+        "data#",
+    );
+    assert!(explore("acquire", || two_cpus(new_data(), publish, acquire_then_read)).is_none());
+}

@@ -185,3 +185,56 @@ fn refetch_mode_reloads_a_marked_plain_load() {
     let r = explore("kcsan", Config::DEFAULT, refetched_use, 1);
     assert_eq!(r.failure.map(|f| f.kind), Some(FailureKind::DataRace));
 }
+
+/// A reader and one updater that synchronizes twice: the straggler shape (B1′) that only the scan
+/// of the inactive index catches.
+fn straggler(flavor: SrcuFlavor) {
+    let ssp = init_srcu_struct(flavor);
+    let reader = spawn_cpu("reader", move || {
+        let idx = srcu_read_lock(ssp);
+        cpu_relax();
+        srcu_read_unlock(ssp, idx);
+    });
+    let updater = spawn_cpu("updater", move || {
+        synchronize_srcu(ssp);
+        synchronize_srcu(ssp);
+    });
+    reader.join();
+    updater.join();
+    cleanup_srcu_struct(ssp);
+}
+
+#[test]
+fn dropping_the_straggler_scan_is_caught_and_the_real_scan_passes() {
+    let cases: [(&str, fn(), bool); 4] = [
+        ("classic", || straggler(SrcuFlavor::Classic), false),
+        (
+            "classic without the first wait_idx",
+            || straggler(SrcuFlavor::ClassicWithoutStragglerWait),
+            true,
+        ),
+        ("tree", || straggler(SrcuFlavor::Tree), false),
+        (
+            "tree without SCAN1's check",
+            || straggler(SrcuFlavor::TreeWithoutScan1Check),
+            true,
+        ),
+    ];
+    for (name, body, broken) in cases {
+        for seed in 1..=5 {
+            let r = explore("straggler", ORACLE, body, seed);
+            if broken {
+                let f = r
+                    .failure
+                    .unwrap_or_else(|| panic!("{name}, seed {seed}: not caught"));
+                assert_eq!(f.kind, FailureKind::GracePeriodViolation, "{name}: {}", f.message);
+            } else {
+                assert!(
+                    r.failure.is_none(),
+                    "{name}, seed {seed}: {}",
+                    r.failure.unwrap().message
+                );
+            }
+        }
+    }
+}

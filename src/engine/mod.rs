@@ -41,15 +41,28 @@ pub(crate) enum Kind {
     Acquire,
     /// `smp_store_release`, `rcu_assign_pointer`, or the release half of an unlock.
     Release,
-    /// Fully ordered value-returning RMW (`atomic_inc_return`, `xchg`, successful `cmpxchg`).
+    /// Fully ordered value-returning RMW (`atomic_inc_return`, `xchg`, successful `cmpxchg`):
+    /// an `smp_mb()` on each side.
     RmwFull,
-    /// Unordered RMW (`atomic_inc`, `atomic_dec`, failed `cmpxchg`).
+    /// An acquiring RMW: a lock taken (`arch_spin_trylock`, `down_read_trylock`), a completion
+    /// consumed.
+    RmwAcquire,
+    /// A releasing RMW (`atomic_long_add_return_release` in `up_read`, `complete`).
+    RmwRelease,
+    /// Unordered RMW (`atomic_inc`, `atomic_dec`, `this_cpu_inc`).
     RmwRelaxed,
 }
 
 impl Kind {
     fn is_plain(self) -> bool {
         self == Kind::Plain
+    }
+
+    fn is_rmw(self) -> bool {
+        matches!(
+            self,
+            Kind::RmwFull | Kind::RmwAcquire | Kind::RmwRelease | Kind::RmwRelaxed
+        )
     }
 }
 
@@ -553,7 +566,10 @@ pub(crate) fn access(
         let old = m.slots[slot].val;
         let (ret, new) = f(old);
         let write = new.is_some();
-        let is_rmw = matches!(kind, Kind::RmwFull | Kind::RmwRelaxed);
+        // An RMW that does not write (a failed cmpxchg, a lock found taken) orders nothing: it is
+        // a marked read.
+        let kind = if kind.is_rmw() && !write { Kind::Once } else { kind };
+        let is_rmw = kind.is_rmw();
         if m.config.kcsan {
             m.check_race(cpu, slot, kind, write, addr, op);
         }
@@ -583,7 +599,7 @@ pub(crate) fn access(
         }
         // Reads: acquire what the value carries.
         if !write || is_rmw {
-            if matches!(kind, Kind::Acquire | Kind::RmwFull) {
+            if matches!(kind, Kind::Acquire | Kind::RmwFull | Kind::RmwAcquire) {
                 c.vc.join(&s.sync);
             }
             c.pending_acq.join(&s.sync);
@@ -601,7 +617,7 @@ pub(crate) fn access(
                 s.w_plain = s.w;
             }
             match kind {
-                Kind::Release | Kind::RmwFull => {
+                Kind::Release | Kind::RmwFull | Kind::RmwRelease => {
                     if is_rmw {
                         s.sync.join(&c.vc);
                     } else {
@@ -609,7 +625,8 @@ pub(crate) fn access(
                     }
                     released = true;
                 }
-                Kind::RmwRelaxed => s.sync.join(&c.fence_rel),
+                // An RMW continues the release sequence of the value it replaces.
+                Kind::RmwRelaxed | Kind::RmwAcquire => s.sync.join(&c.fence_rel),
                 _ => s.sync = c.fence_rel,
             }
         }
@@ -624,6 +641,11 @@ pub(crate) fn access(
         m.record_event(cpu, op, addr, read, new, caller);
         let mut woken = 0u32;
         m.objects[obj].cpus |= 1 << cpu;
+        if let Some(v) = new {
+            // A stored pointer makes its object reachable by every CPU: steps on it are shared
+            // from now on, even by the CPU that allocated it (publish, then initialize).
+            m.escape(v);
+        }
         if write {
             m.objects[obj].wgen += 1;
             if m.object_waiters != 0 {
@@ -638,6 +660,19 @@ pub(crate) fn access(
 }
 
 impl Model {
+    /// `v`, just stored, may be a pointer: if it points into an object, that object is shared.
+    #[inline]
+    fn escape(&mut self, v: u64) {
+        let target = (v >> SLOT_BITS) as usize;
+        if target != 0 {
+            if let Some(o) = self.objects.get_mut(target) {
+                if (v & ((1 << SLOT_BITS) - 1)) < u64::from(o.len) {
+                    o.cpus = !0;
+                }
+            }
+        }
+    }
+
     /// Mark every CPU whose wait matches `pred` runnable again; returns them as a bit set for
     /// [`unblock_tasks`], which must run outside [`with`].
     fn unblock_where(&mut self, pred: impl Fn(Blocked) -> bool) -> u32 {
@@ -919,6 +954,11 @@ pub(crate) fn register_cpu(name: &'static str) -> usize {
         let id = m.cpus.len();
         assert!(id < MAX_CPUS, "a harness may use at most {} CPUs", MAX_CPUS - 1);
         let mut c = Cpu::new(name);
+        // The new CPU may reach anything its parent could (through the closure it runs): every
+        // existing object is shared from now on.
+        for o in &mut m.objects {
+            o.cpus = !0;
+        }
         // Spawn is a release by the parent and an acquire by the child.
         c.vc = m.cpus[parent].vc;
         c.vc.0[id] = 1;

@@ -26,12 +26,10 @@ pub(crate) struct CpuRcu {
     /// Outermost RCU read-side sections ended so far. A `synchronize_rcu` that saw this CPU
     /// inside a section waits until this grows past what it saw.
     ended: u32,
-    /// The CPU's clock when its last outermost section ended: the grace period's end happens
-    /// after it.
-    exit_vc: VClock,
-    /// SRCU sections the CPU is inside: the `srcu_struct` address and the step at which the
-    /// reader entered (its counter increment). Invariant: only the first `srcu_n` are live.
-    srcu: [(u64, u64); MAX_SRCU_NESTING],
+    /// SRCU sections the CPU is inside: the `srcu_struct` address, the index its lock returned,
+    /// and the step at which the reader entered (its counter increment). Invariant: only the
+    /// first `srcu_n` are live.
+    srcu: [(u64, usize, u64); MAX_SRCU_NESTING],
     srcu_n: u8,
 }
 
@@ -42,6 +40,12 @@ pub(crate) struct RcuState {
     /// begins later happens after them: the half of RCU's guarantee that says a reader which
     /// starts after a grace period began sees every store made before it.
     gp_vc: VClock,
+    /// Per `synchronize_rcu` caller (by CPU), per CPU it waits for: the count of ended sections
+    /// that CPU had when the grace period began. Cleared when that section ends.
+    waits: [[Option<u32>; MAX_CPUS]; MAX_CPUS],
+    /// Per caller, the clocks of the section ends it waited for: exactly those happen before
+    /// the grace period's end, not later sections of the same CPUs.
+    ends: [VClock; MAX_CPUS],
 }
 
 /// `rcu_read_lock()`.
@@ -79,8 +83,14 @@ pub(crate) fn rcu_read_unlock(caller: &'static Location<'static>) {
             return 0;
         }
         c.rcu.ended += 1;
-        c.rcu.exit_vc = c.vc;
+        let (ended, vc) = (c.rcu.ended, c.vc);
         c.vc.0[cpu] += 1;
+        for w in 0..MAX_CPUS {
+            if m.rcu.waits[w][cpu].is_some_and(|e| ended > e) {
+                m.rcu.waits[w][cpu] = None;
+                m.rcu.ends[w].join(&vc);
+            }
+        }
         m.unblock_where(|b| b == Blocked::GracePeriod)
     });
     unblock_tasks(woken);
@@ -91,36 +101,25 @@ pub(crate) fn rcu_read_unlock(caller: &'static Location<'static>) {
 pub(crate) fn synchronize_rcu(caller: &'static Location<'static>) {
     schedule_point();
     let cpu = me();
-    // Per CPU: the count of ended sections it must exceed, for those inside a section now.
-    let waits: [Option<u32>; MAX_CPUS] = with(|m| {
+    with(|m| {
         m.step += 1;
         m.record_event(cpu, "synchronize_rcu", 0, None, None, caller);
-        let mut w = [None; MAX_CPUS];
-        for (i, c) in m.cpus.iter().enumerate() {
-            if c.rcu.nesting > 0 {
-                w[i] = Some(c.rcu.ended);
-            }
+        // The CPUs inside a section now, and how many sections each has ended so far.
+        for i in 0..MAX_CPUS {
+            m.rcu.waits[cpu][i] = m.cpus.get(i).filter(|c| c.rcu.nesting > 0).map(|c| c.rcu.ended);
         }
+        m.rcu.ends[cpu] = VClock::default();
         let vc = m.cpus[cpu].vc;
         m.rcu.gp_vc.join(&vc);
         m.cpus[cpu].vc.0[cpu] += 1;
-        w
     });
     loop {
         // Checking and blocking happen with no scheduling point between them, so an unlock
         // cannot slip in unseen.
         let blocked = with(|m| {
-            let pending = waits
-                .iter()
-                .enumerate()
-                .any(|(i, w)| w.is_some_and(|e| m.cpus[i].rcu.ended <= e));
-            if !pending {
-                for (i, w) in waits.iter().enumerate() {
-                    if w.is_some() {
-                        let vc = m.cpus[i].rcu.exit_vc;
-                        m.cpus[cpu].vc.join(&vc);
-                    }
-                }
+            if m.rcu.waits[cpu].iter().all(Option::is_none) {
+                let ends = m.rcu.ends[cpu];
+                m.cpus[cpu].vc.join(&ends);
                 return None;
             }
             m.cpus[cpu].blocked = Blocked::GracePeriod;
@@ -150,25 +149,33 @@ pub(crate) fn step() -> u64 {
 
 /// The running CPU has entered an SRCU read-side section of the `srcu_struct` at `ssp`: called
 /// right after its counter increment, the moment O2.1 counts a reader as entered.
-pub(crate) fn srcu_enter(ssp: Ptr) {
+pub(crate) fn srcu_enter(ssp: Ptr, idx: usize) {
     let cpu = me();
     with(|m| {
         let step = m.step;
         let r = &mut m.cpus[cpu].rcu;
         if (r.srcu_n as usize) < MAX_SRCU_NESTING {
-            r.srcu[r.srcu_n as usize] = (ssp.0, step);
+            r.srcu[r.srcu_n as usize] = (ssp.0, idx, step);
             r.srcu_n += 1;
+        } else {
+            let msg = format!(
+                "{} is inside more than {MAX_SRCU_NESTING} SRCU read-side sections at once, more \
+                 than the grace-period oracle tracks",
+                m.cpu_label(cpu)
+            );
+            m.record_failure(FailureKind::Bug, cpu, msg);
         }
     });
 }
 
-/// The running CPU has left its innermost SRCU section of `ssp` (its counter update is done).
-pub(crate) fn srcu_exit(ssp: Ptr) {
+/// The running CPU has left an SRCU section of `ssp` entered with `idx` (its counter update is
+/// done). Sections need not nest: the latest one with this `idx` ends.
+pub(crate) fn srcu_exit(ssp: Ptr, idx: usize) {
     let cpu = me();
     with(|m| {
         let r = &mut m.cpus[cpu].rcu;
         let n = r.srcu_n as usize;
-        if let Some(i) = r.srcu[..n].iter().rposition(|e| e.0 == ssp.0) {
+        if let Some(i) = r.srcu[..n].iter().rposition(|e| e.0 == ssp.0 && e.1 == idx) {
             r.srcu.copy_within(i + 1..n, i);
             r.srcu_n -= 1;
         }
@@ -185,7 +192,7 @@ pub(crate) fn srcu_gp_check(ssp: Ptr, invoked: u64, what: &'static str) {
         }
         for (i, c) in m.cpus.iter().enumerate() {
             let n = c.rcu.srcu_n as usize;
-            if let Some(&(_, entered)) = c.rcu.srcu[..n].iter().find(|e| e.0 == ssp.0 && e.1 <= invoked) {
+            if let Some(&(_, _, entered)) = c.rcu.srcu[..n].iter().find(|e| e.0 == ssp.0 && e.2 <= invoked) {
                 let mut msg = String::new();
                 let _ = write!(
                     msg,

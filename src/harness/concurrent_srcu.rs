@@ -45,6 +45,9 @@
 //!   straggler is inside, before any use-after-free.
 //! * `naive-fixed`: naive SRCU with Hao's patch (synchronize inside `kvm->lock`): B1′ remains.
 //! * `classic`, `tree`: the kernel's SRCUs, two writers, no caller-side serialization: safe.
+//! * `classic-straggler`, `tree-straggler`: the kernel's SRCUs under B1′'s single writer: the
+//!   scan of the inactive index catches the straggler. (`tests/rcu_srcu.rs` runs this shape on
+//!   mutants without that scan, and the grace-period oracle fails them.)
 //! * `fixed`: Hao's patch on tree SRCU: safe, as `tree` already is.
 //!
 //! The passing variants run with the grace-period oracle on: every `synchronize_srcu` return is
@@ -86,9 +89,21 @@ pub(super) const HARNESS: Harness = Harness {
             config: ORACLE,
         },
         Variant {
+            name: "classic-straggler",
+            expected: Expected::Passes,
+            summary: "classic SRCU, one writer twice: the straggler that breaks naive SRCU (B1')",
+            config: ORACLE,
+        },
+        Variant {
             name: "tree",
             expected: Expected::Passes,
             summary: "tree SRCU (v6.0), two writers synchronizing concurrently (upstream KVM)",
+            config: ORACLE,
+        },
+        Variant {
+            name: "tree-straggler",
+            expected: Expected::Passes,
+            summary: "tree SRCU, one writer twice: the straggler that breaks naive SRCU (B1')",
             config: ORACLE,
         },
         Variant {
@@ -144,6 +159,8 @@ fn setup(variant: &str) -> Setup {
         "naive-straggler" => (SrcuFlavor::Naive, false, false),
         "naive-fixed" => (SrcuFlavor::Naive, true, true),
         "classic" => (SrcuFlavor::Classic, false, true),
+        "classic-straggler" => (SrcuFlavor::Classic, false, false),
+        "tree-straggler" => (SrcuFlavor::Tree, false, false),
         "tree" => (SrcuFlavor::Tree, false, true),
         "fixed" => (SrcuFlavor::Tree, true, true),
         other => unreachable!("variant {other} is not in HARNESS"),

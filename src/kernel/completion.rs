@@ -34,9 +34,14 @@ pub fn init_completion(x: Completion) {
 #[track_caller]
 pub fn complete(x: Completion) {
     let _f = KFunc::enter("complete");
-    engine::access(x.0 .0, Kind::RmwFull, "complete", true, Location::caller(), |v| {
-        (v, Some(v + 1))
-    });
+    engine::access(
+        x.0 .0,
+        Kind::RmwRelease,
+        "complete",
+        true,
+        Location::caller(),
+        |v| (v, Some(v + 1)),
+    );
     engine::wake_word(x.0 .0);
 }
 
@@ -46,13 +51,20 @@ pub fn wait_for_completion(x: Completion) {
     let _f = KFunc::enter("wait_for_completion");
     let caller = Location::caller();
     loop {
-        let got = engine::access(x.0 .0, Kind::RmwFull, "wait_for_completion", true, caller, |v| {
-            if v > 0 {
-                (v, Some(v - 1))
-            } else {
-                (v, None)
-            }
-        });
+        let got = engine::access(
+            x.0 .0,
+            Kind::RmwAcquire,
+            "wait_for_completion",
+            true,
+            caller,
+            |v| {
+                if v > 0 {
+                    (v, Some(v - 1))
+                } else {
+                    (v, None)
+                }
+            },
+        );
         if got > 0 || engine::failed() {
             return;
         }

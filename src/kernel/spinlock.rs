@@ -46,13 +46,20 @@ pub fn spin_lock(lock: Spinlock) {
     let _f = KFunc::enter("spin_lock");
     let caller = Location::caller();
     loop {
-        let old = engine::access(lock.0 .0, Kind::RmwFull, "arch_spin_trylock", true, caller, |v| {
-            if v == 0 {
-                (0, Some(1))
-            } else {
-                (v, None)
-            }
-        });
+        let old = engine::access(
+            lock.0 .0,
+            Kind::RmwAcquire,
+            "arch_spin_trylock",
+            true,
+            caller,
+            |v| {
+                if v == 0 {
+                    (0, Some(1))
+                } else {
+                    (v, None)
+                }
+            },
+        );
         if old == 0 || engine::failed() {
             return;
         }
@@ -103,7 +110,7 @@ pub fn init_rwsem(sem: RwSemaphore) {
 #[track_caller]
 fn cmpxchg_acquire(sem: RwSemaphore, old: i64, new: i64, op: &'static str) -> bool {
     let (o, n) = (old as u64, new as u64);
-    let got = engine::access(sem.0 .0, Kind::RmwFull, op, true, Location::caller(), |v| {
+    let got = engine::access(sem.0 .0, Kind::RmwAcquire, op, true, Location::caller(), |v| {
         if v == o {
             (v, Some(n))
         } else {
@@ -165,7 +172,7 @@ pub fn up_read(sem: RwSemaphore) {
     let _f = KFunc::enter("up_read");
     let left = engine::access(
         sem.0 .0,
-        Kind::RmwFull,
+        Kind::RmwRelease,
         "rwsem_up_read",
         true,
         Location::caller(),

@@ -7,6 +7,7 @@
 //! [`FuzzSchedule`], which reads them from a fuzzer's input.
 
 mod fuzz;
+mod hybrid;
 mod pct;
 mod portfolio;
 mod random;
@@ -15,6 +16,7 @@ mod rng;
 mod uniform;
 
 pub use fuzz::{ChangePoints, FuzzInput, FuzzSchedule, Priorities, MAX_CHANGE_POINTS};
+pub use hybrid::UniformStall;
 pub use pct::Pct;
 pub use portfolio::Portfolio;
 pub use random::RandomWalk;
@@ -92,6 +94,13 @@ pub enum SchedulerSpec {
         /// Seed of the whole run.
         seed: u64,
     },
+    /// The uniform walk with PCT's stalls.
+    Stall {
+        /// `depth - 1` stalls per execution.
+        depth: u32,
+        /// Seed of the whole run.
+        seed: u64,
+    },
     /// A uniform random walk over interleavings (SURW's sampling, Zhao et al., ASPLOS 2025).
     Uniform {
         /// Seed of the whole run.
@@ -111,6 +120,7 @@ impl SchedulerSpec {
             SchedulerSpec::Pct { depth, seed } => Some(Box::new(Pct::new(depth, seed))),
             SchedulerSpec::Random { seed } => Some(Box::new(RandomWalk::new(seed))),
             SchedulerSpec::Uniform { seed } => Some(Box::new(UniformWalk::new(seed))),
+            SchedulerSpec::Stall { depth, seed } => Some(Box::new(UniformStall::new(depth, seed))),
             SchedulerSpec::Portfolio { depth, seed } => Some(Box::new(Portfolio::new(depth, seed))),
             SchedulerSpec::Fuzz | SchedulerSpec::Replay => None,
         }
@@ -123,8 +133,13 @@ impl std::fmt::Display for SchedulerSpec {
             SchedulerSpec::Pct { depth, seed } => write!(f, "pct (depth {depth}, seed {seed})"),
             SchedulerSpec::Random { seed } => write!(f, "random (seed {seed})"),
             SchedulerSpec::Uniform { seed } => write!(f, "uniform (seed {seed})"),
+            SchedulerSpec::Stall { depth, seed } => write!(f, "stall (depth {depth}, seed {seed})"),
             SchedulerSpec::Portfolio { depth, seed } => {
-                write!(f, "portfolio of pct (depth {depth}) and uniform, seed {seed}")
+                write!(
+                    f,
+                    "portfolio of pct (depths {depth}, {}) and uniform, seed {seed}",
+                    depth + 1
+                )
             }
             SchedulerSpec::Fuzz => write!(f, "fuzz input"),
             SchedulerSpec::Replay => write!(f, "replay"),

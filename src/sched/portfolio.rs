@@ -1,43 +1,48 @@
-use super::{CpuId, NextStep, Pct, Strategy, UniformWalk};
+use super::{CpuId, NextStep, Pct, SplitMix64, Strategy, UniformWalk};
 
-/// PCT and the uniform walk taking turns, one execution each.
+/// PCT and the uniform walk taking turns: every other execution is the uniform walk's, and PCT's
+/// turns alternate between bug depth `depth` and `depth + 1`.
 ///
 /// The two fail on opposite bugs. PCT (priorities, few change points) is good at long stalls: a
 /// CPU that stops for the whole of another CPU's grace period and teardown, as a reader must for
 /// a use-after-free after `synchronize_srcu` returned. It is poor when a bug needs several
 /// one-step windows, since each costs a change point on the exact step. The uniform walk is the
 /// reverse: it makes every interleaving about equally likely, so fine-grained ones are cheap and
-/// long stalls rare. Alternating costs each at most half its executions and finds both kinds.
+/// long stalls rare. A bug's depth is not known in advance, and PCT's odds drop by a factor of
+/// `k` for each change point too many or too few, so two neighbouring depths share its turns.
 #[derive(Clone, Debug)]
 pub struct Portfolio {
     pct: Pct,
+    deeper: Pct,
     uniform: UniformWalk,
-    /// Whether the current execution is PCT's.
-    pct_turn: bool,
+    /// Executions begun: selects whose turn it is.
+    turn: u64,
 }
 
 impl Portfolio {
-    /// PCT of bug depth `depth` and the uniform walk, both seeded from `seed`.
+    /// PCT of bug depths `depth` and `depth + 1` and the uniform walk, seeded from `seed`.
     pub fn new(depth: u32, seed: u64) -> Self {
+        let mut seeds = SplitMix64::new(seed);
         Portfolio {
-            pct: Pct::new(depth, seed),
-            uniform: UniformWalk::new(seed),
-            pct_turn: false,
+            pct: Pct::new(depth, seeds.next_u64()),
+            deeper: Pct::new(depth + 1, seeds.next_u64()),
+            uniform: UniformWalk::new(seeds.next_u64()),
+            turn: 0,
         }
     }
 
     fn current(&mut self) -> &mut dyn Strategy {
-        if self.pct_turn {
-            &mut self.pct
-        } else {
-            &mut self.uniform
+        match self.turn % 4 {
+            1 => &mut self.pct,
+            3 => &mut self.deeper,
+            _ => &mut self.uniform,
         }
     }
 }
 
 impl Strategy for Portfolio {
     fn new_execution(&mut self) {
-        self.pct_turn = !self.pct_turn;
+        self.turn += 1;
         self.current().new_execution()
     }
 

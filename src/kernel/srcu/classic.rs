@@ -22,7 +22,7 @@ pub(super) fn init(ssp: SrcuStruct) {
 pub(super) fn read_lock(ssp: SrcuStruct) -> usize {
     let idx = (read_once(ssp.sp.completed()) & 1) as usize;
     ssp.this_cpu_add(C, idx, 1);
-    entered(ssp);
+    entered(ssp, idx);
     smp_mb(); // B
     ssp.this_cpu_add(SEQ, idx, 1);
     idx
@@ -33,7 +33,7 @@ pub(super) fn read_lock(ssp: SrcuStruct) -> usize {
 pub(super) fn read_unlock(ssp: SrcuStruct, idx: usize) {
     smp_mb(); // C
     ssp.this_cpu_add(C, idx, -1);
-    exited(ssp);
+    exited(ssp, idx);
 }
 
 /// `srcu_readers_active_idx_check`: the `seq` sum, (A), no reader counted in `c`, (D), and the
@@ -60,7 +60,9 @@ pub(super) fn synchronize(ssp: SrcuStruct) {
     mutex_lock(ssp.sp.mutex());
     let completed = ssp.sp.completed().load();
     let busy_idx = (completed & 1) as usize;
-    wait_idx(ssp, 1 - busy_idx);
+    if ssp.flavor() != super::SrcuFlavor::ClassicWithoutStragglerWait {
+        wait_idx(ssp, 1 - busy_idx);
+    }
     // srcu_flip
     write_once(ssp.sp.completed(), completed + 1);
     wait_idx(ssp, busy_idx);

@@ -45,6 +45,25 @@ pub enum SrcuFlavor {
     Tree,
     /// Single-phase flip-and-wait, callers unserialized (§2.6): broken.
     Naive,
+    /// A mutant for testing the tests: classic SRCU without its first `wait_idx` (the wait for
+    /// stragglers on the inactive index). Harnesses that pass on `Classic` should catch it.
+    #[doc(hidden)]
+    ClassicWithoutStragglerWait,
+    /// A mutant for testing the tests: tree SRCU whose SCAN1 flips without checking the inactive
+    /// index for stragglers.
+    #[doc(hidden)]
+    TreeWithoutScan1Check,
+}
+
+impl SrcuFlavor {
+    /// The implementation a mutant is a variation of.
+    fn base(self) -> SrcuFlavor {
+        match self {
+            SrcuFlavor::ClassicWithoutStragglerWait => SrcuFlavor::Classic,
+            SrcuFlavor::TreeWithoutScan1Check => SrcuFlavor::Tree,
+            f => f,
+        }
+    }
 }
 
 crate::kstruct! {
@@ -178,18 +197,18 @@ impl SrcuStruct {
 pub fn init_srcu_struct(flavor: SrcuFlavor) -> SrcuStruct {
     let caller = Location::caller();
     let sp: SrcuObj = super::define_static();
-    let layout = match flavor {
+    let layout = match flavor.base() {
         SrcuFlavor::Classic => CLASSIC_COUNTERS,
         SrcuFlavor::Tree => TREE_COUNTERS,
-        SrcuFlavor::Naive => NAIVE_COUNTERS,
+        _ => NAIVE_COUNTERS,
     };
     debug_assert_eq!(layout.len(), MAX_CPUS * PER_CPU);
     let percpu = engine::alloc(layout, ObjKind::Static, "DEFINE", caller);
     let ssp = SrcuStruct { sp, percpu, flavor };
-    match flavor {
+    match flavor.base() {
         SrcuFlavor::Classic => classic::init(ssp),
         SrcuFlavor::Tree => tree::init(ssp),
-        SrcuFlavor::Naive => {}
+        _ => {}
     }
     ssp
 }
@@ -197,7 +216,7 @@ pub fn init_srcu_struct(flavor: SrcuFlavor) -> SrcuStruct {
 /// `cleanup_srcu_struct(ssp)`: a tree domain's kworker finishes.
 #[track_caller]
 pub fn cleanup_srcu_struct(ssp: SrcuStruct) {
-    if ssp.flavor == SrcuFlavor::Tree {
+    if ssp.flavor.base() == SrcuFlavor::Tree {
         tree::cleanup(ssp)
     }
 }
@@ -207,10 +226,10 @@ pub fn cleanup_srcu_struct(ssp: SrcuStruct) {
 #[track_caller]
 pub fn srcu_read_lock(ssp: SrcuStruct) -> usize {
     let _f = KFunc::enter("srcu_read_lock");
-    match ssp.flavor {
+    match ssp.flavor.base() {
         SrcuFlavor::Classic => classic::read_lock(ssp),
         SrcuFlavor::Tree => tree::read_lock(ssp),
-        SrcuFlavor::Naive => naive::read_lock(ssp),
+        _ => naive::read_lock(ssp),
     }
 }
 
@@ -218,10 +237,10 @@ pub fn srcu_read_lock(ssp: SrcuStruct) -> usize {
 #[track_caller]
 pub fn srcu_read_unlock(ssp: SrcuStruct, idx: usize) {
     let _f = KFunc::enter("srcu_read_unlock");
-    match ssp.flavor {
+    match ssp.flavor.base() {
         SrcuFlavor::Classic => classic::read_unlock(ssp, idx),
         SrcuFlavor::Tree => tree::read_unlock(ssp, idx),
-        SrcuFlavor::Naive => naive::read_unlock(ssp, idx),
+        _ => naive::read_unlock(ssp, idx),
     }
 }
 
@@ -231,10 +250,10 @@ pub fn srcu_read_unlock(ssp: SrcuStruct, idx: usize) {
 pub fn synchronize_srcu(ssp: SrcuStruct) {
     let _f = KFunc::enter("synchronize_srcu");
     let invoked = engine::rcu::step();
-    match ssp.flavor {
+    match ssp.flavor.base() {
         SrcuFlavor::Classic => classic::synchronize(ssp),
         SrcuFlavor::Tree => tree::synchronize(ssp),
-        SrcuFlavor::Naive => naive::synchronize(ssp),
+        _ => naive::synchronize(ssp),
     }
     if !engine::failed() {
         engine::rcu::srcu_gp_check(ssp.sp.0, invoked, "synchronize_srcu");
@@ -248,14 +267,14 @@ pub fn srcu_dereference<T: Value>(p: Word<T>, _ssp: SrcuStruct) -> T {
     super::rcu::dereference(p, "srcu_dereference", Location::caller())
 }
 
-/// The reader has counted itself in (after its increment).
-fn entered(ssp: SrcuStruct) {
-    engine::rcu::srcu_enter(ssp.sp.0)
+/// The reader has counted itself in on `idx` (after its increment).
+fn entered(ssp: SrcuStruct, idx: usize) {
+    engine::rcu::srcu_enter(ssp.sp.0, idx)
 }
 
-/// The reader has counted itself out.
-fn exited(ssp: SrcuStruct) {
-    engine::rcu::srcu_exit(ssp.sp.0)
+/// The reader has counted itself out of `idx`.
+fn exited(ssp: SrcuStruct, idx: usize) {
+    engine::rcu::srcu_exit(ssp.sp.0, idx)
 }
 
 /// Retry `check` until it holds, sleeping until a reader writes a counter between tries (a

@@ -15,7 +15,7 @@ use crate::kernel::{read_once, smp_mb, write_once};
 pub(super) fn read_lock(ssp: SrcuStruct) -> usize {
     let i = (read_once(ssp.sp.idx()) & 1) as usize;
     ssp.this_cpu_add(0, i, 1);
-    entered(ssp);
+    entered(ssp, i);
     smp_mb();
     i
 }
@@ -25,7 +25,7 @@ pub(super) fn read_lock(ssp: SrcuStruct) -> usize {
 pub(super) fn read_unlock(ssp: SrcuStruct, i: usize) {
     smp_mb();
     ssp.this_cpu_add(0, i, -1);
-    exited(ssp);
+    exited(ssp, i);
 }
 
 /// sync: `i = idx & 1`, `idx = idx + 1`, wait until `cnt[i]` sums to zero. The full barriers

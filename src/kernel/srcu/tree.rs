@@ -97,7 +97,7 @@ pub(super) fn cleanup(ssp: SrcuStruct) {
 pub(super) fn read_lock(ssp: SrcuStruct) -> usize {
     let idx = (read_once(ssp.sp.srcu_idx()) & 1) as usize;
     ssp.this_cpu_add(LOCK_COUNT, idx, 1);
-    entered(ssp);
+    entered(ssp, idx);
     smp_mb(); // B
     idx
 }
@@ -107,7 +107,7 @@ pub(super) fn read_lock(ssp: SrcuStruct) -> usize {
 pub(super) fn read_unlock(ssp: SrcuStruct, idx: usize) {
     smp_mb(); // C
     ssp.this_cpu_add(UNLOCK_COUNT, idx, 1);
-    exited(ssp);
+    exited(ssp, idx);
 }
 
 /// `__synchronize_srcu`: queue `wakeme_after_rcu` and sleep until it runs.
@@ -257,9 +257,11 @@ fn srcu_advance_state(ssp: SrcuStruct) -> Option<u64> {
     }
     if rcu_seq_state(read_once(sp.srcu_gp_seq())) == SRCU_STATE_SCAN1 {
         let idx = (1 ^ (sp.srcu_idx().load() & 1)) as usize;
-        if let Err(seen) = try_check_zero(ssp, idx) {
-            mutex_unlock(sp.srcu_gp_mutex());
-            return Some(seen); // Readers present: retry later.
+        if ssp.flavor() != super::SrcuFlavor::TreeWithoutScan1Check {
+            if let Err(seen) = try_check_zero(ssp, idx) {
+                mutex_unlock(sp.srcu_gp_mutex());
+                return Some(seen); // Readers present: retry later.
+            }
         }
         srcu_flip(ssp);
         spin_lock(sp.lock());
