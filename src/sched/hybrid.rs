@@ -1,3 +1,4 @@
+use super::uniform::StepWeights;
 use super::{CpuId, NextStep, SplitMix64, Strategy};
 use crate::engine::vclock::MAX_CPUS;
 
@@ -14,9 +15,7 @@ use crate::engine::vclock::MAX_CPUS;
 pub struct UniformStall {
     depth: u32,
     rng: SplitMix64,
-    taken: [u32; MAX_CPUS],
-    /// Invariant: `expected[c] >= 1`.
-    expected: [u32; MAX_CPUS],
+    steps: StepWeights,
     /// 0 for a CPU not stalled; otherwise the order of its stall, later stalls lower.
     stalled: [u32; MAX_CPUS],
     stalls: u32,
@@ -31,8 +30,7 @@ impl UniformStall {
         UniformStall {
             depth: depth.max(1),
             rng: SplitMix64::new(seed),
-            taken: [0; MAX_CPUS],
-            expected: [1; MAX_CPUS],
+            steps: StepWeights::new(),
             stalled: [0; MAX_CPUS],
             stalls: 0,
             change_points: Vec::with_capacity(depth as usize),
@@ -40,18 +38,11 @@ impl UniformStall {
             max_steps_seen: 0,
         }
     }
-
-    fn remaining(&self, c: CpuId) -> u64 {
-        u64::from(self.expected[c].saturating_sub(self.taken[c]).max(1))
-    }
 }
 
 impl Strategy for UniformStall {
     fn new_execution(&mut self) {
-        for c in 0..MAX_CPUS {
-            self.expected[c] = self.expected[c].max(self.taken[c]);
-        }
-        self.taken = [0; MAX_CPUS];
+        self.steps.new_execution();
         self.stalled = [0; MAX_CPUS];
         self.stalls = 0;
         self.max_steps_seen = self.max_steps_seen.max(self.step);
@@ -82,28 +73,15 @@ impl Strategy for UniformStall {
         } else {
             None
         };
-        let candidates = || runnable.iter().copied().filter(|&c| Some(c) != skip);
+        let candidates = || runnable.iter().copied().filter(move |&c| Some(c) != skip);
         // Unstalled CPUs first; if all are stalled, the one stalled first (PCT's order).
-        let free = candidates().filter(|&c| self.stalled[c] == 0);
-        let total: u64 = free.clone().map(|c| self.remaining(c)).sum();
-        let chosen = if total == 0 {
-            candidates()
-                .min_by_key(|&c| self.stalled[c])
-                .unwrap_or(runnable[0])
-        } else {
-            let mut pick = self.rng.next_u64() % total;
-            let mut chosen = runnable[0];
-            for c in free {
-                let w = self.remaining(c);
-                if pick < w {
-                    chosen = c;
-                    break;
-                }
-                pick -= w;
-            }
-            chosen
-        };
-        self.taken[chosen] += 1;
+        let stalled = self.stalled;
+        let chosen = self
+            .steps
+            .pick(&mut self.rng, candidates().filter(move |&c| stalled[c] == 0))
+            .or_else(|| candidates().min_by_key(|&c| self.stalled[c]))
+            .unwrap_or(runnable[0]);
+        self.steps.took(chosen);
         Some(chosen)
     }
 

@@ -11,16 +11,10 @@ use crate::engine::vclock::MAX_CPUS;
 /// short CPU finishes early; PCT needs one change point per ordering constraint and one exact step
 /// for each, which is what bugs with a one-step window and three constraints (a reader preempted
 /// between loading the index and counting itself in) make expensive.
-///
-/// The remaining steps are not known in advance: each CPU's count is the most it took in any
-/// execution so far, as SURW estimates them from earlier runs.
 #[derive(Clone, Debug)]
 pub struct UniformWalk {
     rng: SplitMix64,
-    /// Shared steps each CPU took in this execution.
-    taken: [u32; MAX_CPUS],
-    /// Invariant: `expected[c] >= 1`; the most shared steps CPU `c` took in any execution.
-    expected: [u32; MAX_CPUS],
+    steps: StepWeights,
 }
 
 impl UniformWalk {
@@ -28,56 +22,92 @@ impl UniformWalk {
     pub fn new(seed: u64) -> Self {
         UniformWalk {
             rng: SplitMix64::new(seed),
-            taken: [0; MAX_CPUS],
-            expected: [1; MAX_CPUS],
+            steps: StepWeights::new(),
         }
-    }
-
-    fn remaining(&self, c: CpuId) -> u64 {
-        u64::from(self.expected[c].saturating_sub(self.taken[c]).max(1))
     }
 }
 
 impl Strategy for UniformWalk {
     fn new_execution(&mut self) {
+        self.steps.new_execution();
+    }
+
+    fn next_cpu(&mut self, runnable: &[CpuId], current: Option<CpuId>, next: NextStep) -> Option<CpuId> {
+        let cur_runnable = current.filter(|c| runnable.contains(c));
+        if next == NextStep::Local && cur_runnable.is_some() {
+            return cur_runnable;
+        }
+        let skip = (next == NextStep::Spin && runnable.len() > 1)
+            .then_some(cur_runnable)
+            .flatten();
+        let chosen = self
+            .steps
+            .pick(
+                &mut self.rng,
+                runnable.iter().copied().filter(|&c| Some(c) != skip),
+            )
+            .unwrap_or(runnable[0]);
+        self.steps.took(chosen);
+        Some(chosen)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.rng.next_u64()
+    }
+}
+
+/// Each CPU's shared steps in this execution, and an estimate of its total: the weights of a
+/// uniform pick among interleavings. The totals are not known in advance; each is the most the
+/// CPU took in any execution so far, as SURW estimates them from earlier runs.
+#[derive(Clone, Debug)]
+pub(super) struct StepWeights {
+    taken: [u32; MAX_CPUS],
+    /// Invariant: `expected[c] >= 1`.
+    expected: [u32; MAX_CPUS],
+}
+
+impl StepWeights {
+    pub(super) fn new() -> Self {
+        StepWeights {
+            taken: [0; MAX_CPUS],
+            expected: [1; MAX_CPUS],
+        }
+    }
+
+    pub(super) fn new_execution(&mut self) {
         for c in 0..MAX_CPUS {
             self.expected[c] = self.expected[c].max(self.taken[c]);
         }
         self.taken = [0; MAX_CPUS];
     }
 
-    fn next_cpu(&mut self, runnable: &[CpuId], current: Option<CpuId>, next: NextStep) -> Option<CpuId> {
-        let cur_runnable = current.filter(|c| runnable.contains(c));
-        if next == NextStep::Local {
-            if let Some(cur) = cur_runnable {
-                return Some(cur);
-            }
+    fn remaining(&self, c: CpuId) -> u64 {
+        u64::from(self.expected[c].saturating_sub(self.taken[c]).max(1))
+    }
+
+    /// One of `candidates`, with probability proportional to the steps it has left; `None` if
+    /// there are none.
+    pub(super) fn pick(
+        &self,
+        rng: &mut SplitMix64,
+        candidates: impl Iterator<Item = CpuId> + Clone,
+    ) -> Option<CpuId> {
+        let total: u64 = candidates.clone().map(|c| self.remaining(c)).sum();
+        if total == 0 {
+            return None;
         }
-        let skip = if next == NextStep::Spin && runnable.len() > 1 {
-            cur_runnable
-        } else {
-            None
-        };
-        let total: u64 = runnable
-            .iter()
-            .filter(|&&c| Some(c) != skip)
-            .map(|&c| self.remaining(c))
-            .sum();
-        let mut pick = self.rng.next_u64() % total.max(1);
-        let mut chosen = runnable[0];
-        for &c in runnable.iter().filter(|&&c| Some(c) != skip) {
+        let mut pick = rng.next_u64() % total;
+        for c in candidates {
             let w = self.remaining(c);
             if pick < w {
-                chosen = c;
-                break;
+                return Some(c);
             }
             pick -= w;
         }
-        self.taken[chosen] += 1;
-        Some(chosen)
+        None
     }
 
-    fn next_u64(&mut self) -> u64 {
-        self.rng.next_u64()
+    pub(super) fn took(&mut self, c: CpuId) {
+        self.taken[c] += 1;
     }
 }
