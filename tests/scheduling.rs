@@ -45,6 +45,7 @@ fn every_scheduler_finds_a_reader_between_publish_and_initialize() {
         SchedulerSpec::Portfolio { depth: 3, seed: 1 },
         SchedulerSpec::Pct { depth: 3, seed: 1 },
         SchedulerSpec::Uniform { seed: 1 },
+        SchedulerSpec::Stall { depth: 3, seed: 1 },
         SchedulerSpec::Random { seed: 1 },
     ] {
         let r = Explorer::from_fn("publish-then-init", publish_then_init)
