@@ -124,23 +124,16 @@ fn without_the_oracle_the_same_naive_run_is_silent() {
 
 #[test]
 fn synchronize_srcu_inside_its_own_read_section_is_a_deadlock() {
-    for flavor in [SrcuFlavor::Classic, SrcuFlavor::Tree] {
-        fn classic() {
-            self_deadlock(SrcuFlavor::Classic)
-        }
-        fn tree() {
-            self_deadlock(SrcuFlavor::Tree)
-        }
-        let body: fn() = if flavor == SrcuFlavor::Classic {
-            classic
-        } else {
-            tree
-        };
+    let cases: [(&str, fn()); 2] = [
+        ("classic", || self_deadlock(SrcuFlavor::Classic)),
+        ("tree", || self_deadlock(SrcuFlavor::Tree)),
+    ];
+    for (name, body) in cases {
         let r = explore("self", Config::DEFAULT, body, 1);
         let f = r
             .failure
             .expect("a synchronize inside its own read side never returns");
-        assert_eq!(f.kind, FailureKind::Deadlock, "{flavor:?}: {}", f.message);
+        assert_eq!(f.kind, FailureKind::Deadlock, "{name}: {}", f.message);
     }
 }
 

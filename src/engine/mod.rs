@@ -228,6 +228,17 @@ fn local_point() {
     schedule_point();
 }
 
+/// The scheduling point before `cpu` operates on object `obj`: local if no other CPU has touched
+/// the object (or can reach it: see [`Model::escape`]), shared otherwise, and for bad addresses.
+#[inline]
+fn point_on(obj: usize, cpu: usize) {
+    if with(|m| m.objects.get(obj).is_none_or(|o| o.cpus & !(1 << cpu) != 0)) {
+        schedule_point();
+    } else {
+        local_point();
+    }
+}
+
 /// The address bits that select a slot inside an object.
 pub(crate) const SLOT_BITS: u32 = 16;
 
@@ -541,12 +552,7 @@ pub(crate) fn access(
 ) -> u64 {
     let cpu = me();
     let obj = (addr >> SLOT_BITS) as usize;
-    let shared = with(|m| m.objects.get(obj).is_none_or(|o| o.cpus & !(1 << cpu) != 0));
-    if shared {
-        schedule_point();
-    } else {
-        local_point();
-    }
+    point_on(obj, cpu);
     let ret = with(|m| {
         m.step += 1;
         if m.step > MAX_STEPS {
@@ -823,12 +829,7 @@ pub(crate) fn alloc(
 
 pub(crate) fn free(p: Ptr, op: &'static str, caller: &'static Location<'static>) {
     let cpu = me();
-    let obj = (p.0 >> SLOT_BITS) as usize;
-    if with(|m| m.objects.get(obj).is_none_or(|o| o.cpus & !(1 << cpu) != 0)) {
-        schedule_point();
-    } else {
-        local_point();
-    }
+    point_on((p.0 >> SLOT_BITS) as usize, cpu);
     with(|m| {
         m.step += 1;
         let obj = (p.0 >> SLOT_BITS) as usize;

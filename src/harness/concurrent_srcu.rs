@@ -182,24 +182,27 @@ fn body(variant: &'static str) {
 
     let vcpu0 = spawn_cpu("vcpu0", move || vcpu_run(kvm, srcu));
     let vcpu1 = spawn_cpu("vcpu1", move || vcpu_run(kvm, srcu));
-    let writers = if s.two_writers {
+    // Two writers, or one writer that replaces the filter twice (B1′).
+    let (writer_a, writer_b) = if s.two_writers {
         let a = spawn_cpu("writer A", move || {
             kvm_vm_ioctl_set_pmu_event_filter(s, kvm, srcu, KVM_PMU_EVENT_DENY)
         });
         let b = spawn_cpu("writer B", move || {
             kvm_vm_ioctl_set_pmu_event_filter(s, kvm, srcu, KVM_PMU_EVENT_ALLOW)
         });
-        vec![a, b]
+        (a, Some(b))
     } else {
-        vec![spawn_cpu("writer", move || {
+        let w = spawn_cpu("writer", move || {
             kvm_vm_ioctl_set_pmu_event_filter(s, kvm, srcu, KVM_PMU_EVENT_DENY);
             kvm_vm_ioctl_set_pmu_event_filter(s, kvm, srcu, KVM_PMU_EVENT_ALLOW);
-        })]
+        });
+        (w, None)
     };
     vcpu0.join();
     vcpu1.join();
-    for w in writers {
-        w.join();
+    writer_a.join();
+    if let Some(b) = writer_b {
+        b.join();
     }
     // kvm_destroy_vm.
     kfree(kvm.pmu_event_filter().load());

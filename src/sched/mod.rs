@@ -7,21 +7,21 @@
 //! [`FuzzSchedule`], which reads them from a fuzzer's input.
 
 mod fuzz;
-mod hybrid;
 mod pct;
 mod portfolio;
 mod random;
 mod replay;
 mod rng;
+mod stall;
 mod uniform;
 
 pub use fuzz::{ChangePoints, FuzzInput, FuzzSchedule, Priorities, MAX_CHANGE_POINTS};
-pub use hybrid::UniformStall;
 pub use pct::Pct;
 pub use portfolio::Portfolio;
 pub use random::RandomWalk;
 pub use replay::{Divergence, Replay};
 pub use rng::SplitMix64;
+pub use stall::UniformStall;
 pub use uniform::UniformWalk;
 
 use serde::{Deserialize, Serialize};
