@@ -3,13 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use shuttle::{Config as ShuttleConfig, FailurePersistence, MaxSteps, Runner};
-
-use crate::engine::{self, adapter::Adapter};
+use crate::config::MemoryModel;
+use crate::exec::{self, Limits, Target};
 use crate::failure::Failure;
 use crate::harness::{self, Harness, Variant};
-use crate::sched::{Decision, SchedulerSpec, Strategy};
-use crate::trace::{self, Trace};
+use crate::sched::{SchedulerSpec, Strategy};
+use crate::trace::Trace;
 
 /// How long to explore.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +27,7 @@ pub struct Explorer {
     variant: &'static Variant,
     scheduler: SchedulerSpec,
     budget: Budget,
+    memory: MemoryModel,
 }
 
 /// What an exploration found.
@@ -41,6 +41,11 @@ pub struct Report {
     pub failure: Option<Failure>,
     /// The failing execution as a trace, if any.
     pub trace: Option<Trace>,
+    /// The strategy ran out of executions to try before the budget (`dfs` explored every
+    /// execution within its bounds): with no failure, the variant is proved for those bounds.
+    pub exhausted: bool,
+    /// The memory model the executions ran under.
+    pub memory: MemoryModel,
 }
 
 impl Report {
@@ -61,6 +66,7 @@ impl Explorer {
             variant: v,
             scheduler: SchedulerSpec::Portfolio { depth: 3, seed: 0 },
             budget: Budget::Executions(1_000),
+            memory: MemoryModel::Sc,
         })
     }
 
@@ -91,12 +97,19 @@ impl Explorer {
             variant: &h.variants[0],
             scheduler: SchedulerSpec::Portfolio { depth: 3, seed: 0 },
             budget: Budget::Executions(1_000),
+            memory: MemoryModel::Sc,
         }
     }
 
     /// Use this strategy and seed.
     pub fn scheduler(mut self, s: SchedulerSpec) -> Self {
         self.scheduler = s;
+        self
+    }
+
+    /// Run under this memory model (default `sc`; a variant that pins one keeps its own).
+    pub fn memory(mut self, m: MemoryModel) -> Self {
+        self.memory = m;
         self
     }
 
@@ -127,69 +140,37 @@ impl Explorer {
         strategy: S,
         progress: Option<Box<dyn FnMut(u64)>>,
     ) -> Report {
-        let (max, time) = match self.budget {
-            Budget::Executions(n) => (Some(n), None),
-            Budget::Time(t) => (None, Some(t)),
+        let limits = match self.budget {
+            Budget::Executions(n) => Limits {
+                executions: Some(n),
+                time: None,
+            },
+            Budget::Time(t) => Limits {
+                executions: None,
+                time: Some(t),
+            },
         };
-        let (adapter, outcome) = Adapter::new(strategy, max, time, progress);
+        let target = Target {
+            harness: self.harness,
+            variant: self.variant,
+            memory: self.memory,
+        };
         let start = Instant::now();
-        run_runner(adapter, self.harness, self.variant);
+        let explored = exec::explore(target, strategy, limits, progress);
         let elapsed = start.elapsed();
-        let out = outcome.borrow();
-        let failure = if out.failed { engine::take_failure() } else { None };
-        let trace = failure.as_ref().map(|_| {
-            trace_of(
-                self.harness,
-                self.variant,
-                self.scheduler,
-                out.executions,
-                out.decisions.clone(),
-            )
-        });
+        let out = explored.outcome;
+        let exhausted = out.exhausted && explored.failure.is_none();
+        let trace = explored
+            .failure
+            .as_ref()
+            .map(|_| Trace::record(target, self.scheduler, out.executions, out.decisions.clone()));
         Report {
             executions: out.executions,
             elapsed,
-            failure,
+            failure: explored.failure,
             trace,
+            exhausted,
+            memory: target.memory(),
         }
     }
-}
-
-/// The trace of one execution: its decisions, and the events and failure of replaying them.
-pub(crate) fn trace_of(
-    h: &'static Harness,
-    v: &'static Variant,
-    scheduler: SchedulerSpec,
-    execution: u64,
-    decisions: Vec<Decision>,
-) -> Trace {
-    let r = trace::replay_decisions(h, v, decisions.clone());
-    Trace {
-        format: trace::FORMAT.into(),
-        version: trace::VERSION,
-        kgrace_version: env!("CARGO_PKG_VERSION").into(),
-        shuttle_version: trace::SHUTTLE_VERSION.into(),
-        harness: h.name.into(),
-        variant: v.name.into(),
-        scheduler,
-        execution,
-        decisions,
-        events: r.events,
-        failure: r.failure,
-    }
-}
-
-/// Run executions of `v` under the adapter until it says stop.
-pub(crate) fn run_runner<S: Strategy + 'static>(
-    adapter: Adapter<S>,
-    h: &'static Harness,
-    v: &'static Variant,
-) {
-    let mut config = ShuttleConfig::new();
-    config.failure_persistence = FailurePersistence::None;
-    config.silence_warnings = true;
-    // kgrace bounds executions in model steps and reports livelock itself.
-    config.max_steps = MaxSteps::None;
-    let runner = Runner::new(adapter, config);
-    runner.run(move || harness::execute(h, v));
 }

@@ -23,8 +23,10 @@ use std::rc::Rc;
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
-use crate::engine::{self, adapter::Adapter, cover};
-use crate::explore::{run_runner, trace_of};
+use crate::config::MemoryModel;
+use crate::engine::runtime::Adapter;
+use crate::engine::{self, cover};
+use crate::exec::{self, Target};
 use crate::failure::Failure;
 use crate::harness::{self, Harness, Variant};
 use crate::sched::{CpuId, NextStep, Pct, SchedulerSpec, Strategy};
@@ -35,8 +37,7 @@ pub use crate::sched::{ChangePoints, FuzzInput, FuzzSchedule, Priorities};
 
 /// Executions of a harness under one runner, one [`FuzzInput`] at a time.
 pub struct Session {
-    harness: &'static Harness,
-    variant: &'static Variant,
+    target: Target,
     horizon: u64,
     schedule: Rc<RefCell<FuzzSchedule>>,
     /// The runner, suspended between two executions; `None` after a failure stopped it.
@@ -47,8 +48,9 @@ pub struct Session {
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
-            .field("harness", &self.harness.name)
-            .field("variant", &self.variant.name)
+            .field("harness", &self.target.harness.name)
+            .field("variant", &self.target.variant.name)
+            .field("memory", &self.target.memory())
             .field("horizon", &self.horizon)
             .field("executions", &self.executions)
             .finish()
@@ -58,12 +60,21 @@ impl std::fmt::Debug for Session {
 impl Session {
     /// A session on `variant` of `harness` (names as `kgrace list` prints them).
     pub fn new(harness: &str, variant: &str) -> Result<Session, Error> {
+        Session::with_memory(harness, variant, MemoryModel::Sc)
+    }
+
+    /// A session under memory model `memory` (a variant that pins one keeps its own).
+    pub fn with_memory(harness: &str, variant: &str, memory: MemoryModel) -> Result<Session, Error> {
         let h = harness::find(harness)?;
         let v = h.variant(variant)?;
-        let horizon = horizon(h, v);
-        Ok(Session {
+        let target = Target {
             harness: h,
             variant: v,
+            memory,
+        };
+        let horizon = horizon(target);
+        Ok(Session {
+            target,
             horizon,
             schedule: Rc::new(RefCell::new(FuzzSchedule::new(horizon))),
             runner: None,
@@ -73,12 +84,12 @@ impl Session {
 
     /// The harness.
     pub fn harness(&self) -> &'static Harness {
-        self.harness
+        self.target.harness
     }
 
     /// The variant.
     pub fn variant(&self) -> &'static Variant {
-        self.variant
+        self.target.variant
     }
 
     /// How many scheduling steps the input's change points spread over (see [`FuzzSchedule::new`]).
@@ -94,10 +105,10 @@ impl Session {
     /// Run one execution under `input`; its failure, if it failed.
     pub fn run(&mut self, input: &FuzzInput) -> Option<Failure> {
         self.schedule.borrow_mut().set_input(input);
-        let (h, v, schedule) = (self.harness, self.variant, &self.schedule);
+        let (target, schedule) = (self.target, &self.schedule);
         let runner = self
             .runner
-            .get_or_insert_with(|| start_runner(h, v, schedule.clone()));
+            .get_or_insert_with(|| start_runner(target, schedule.clone()));
         self.executions += 1;
         match runner.resume(()) {
             CoroutineResult::Yield(()) => None,
@@ -113,13 +124,7 @@ impl Session {
     /// The execution of `input` as a trace (events recorded), failing or not; the trace numbers it
     /// as the session's latest execution.
     pub fn trace(&self, input: &FuzzInput) -> Trace {
-        input_trace(
-            self.harness,
-            self.variant,
-            self.horizon,
-            input,
-            self.executions.max(1),
-        )
+        input_trace(self.target, self.horizon, input, self.executions.max(1))
     }
 }
 
@@ -132,30 +137,26 @@ struct Fed {
 }
 
 impl Strategy for Fed {
-    fn new_execution(&mut self) {
+    fn new_execution(&mut self) -> bool {
         if !std::mem::take(&mut self.first) {
             // SAFETY: the yielder belongs to the coroutine this strategy runs in, and lives as
             // long as the coroutine's body, which owns the runner that owns this strategy.
             unsafe { (*self.yielder).suspend(()) };
         }
-        self.schedule.borrow_mut().new_execution();
+        self.schedule.borrow_mut().new_execution()
     }
     fn next_cpu(&mut self, runnable: &[CpuId], current: Option<CpuId>, next: NextStep) -> Option<CpuId> {
         self.schedule.borrow_mut().next_cpu(runnable, current, next)
     }
-    fn next_u64(&mut self) -> u64 {
-        self.schedule.borrow_mut().next_u64()
+    fn next_read(&mut self, choices: usize) -> usize {
+        self.schedule.borrow_mut().next_read(choices)
     }
 }
 
 /// Task stacks are shuttle's own; this one holds only the runner's frames.
 const RUNNER_STACK: usize = 1 << 20;
 
-fn start_runner(
-    h: &'static Harness,
-    v: &'static Variant,
-    schedule: Rc<RefCell<FuzzSchedule>>,
-) -> Coroutine<(), (), ()> {
+fn start_runner(target: Target, schedule: Rc<RefCell<FuzzSchedule>>) -> Coroutine<(), (), ()> {
     let stack = DefaultStack::new(RUNNER_STACK).expect("cannot map a 1 MiB stack for the runner");
     Coroutine::with_stack(stack, move |yielder: &Yielder<(), ()>, ()| {
         let fed = Fed {
@@ -164,17 +165,17 @@ fn start_runner(
             first: true,
         };
         let (adapter, _) = Adapter::new(fed, None, None, None);
-        run_runner(adapter, h, v);
+        exec::run(adapter, target);
     })
 }
 
 /// How many scheduling steps a change point spreads over: the longest of a few PCT executions of
 /// the variant. A function of the build only, so that the fuzz target and `kgrace replay` decode
 /// an input into the same schedule.
-fn horizon(h: &'static Harness, v: &'static Variant) -> u64 {
+fn horizon(target: Target) -> u64 {
     struct Longest(Pct, Rc<Cell<u64>>);
     impl Strategy for Longest {
-        fn new_execution(&mut self) {
+        fn new_execution(&mut self) -> bool {
             self.1.set(self.1.get().max(self.0.steps()));
             self.0.new_execution()
         }
@@ -183,39 +184,40 @@ fn horizon(h: &'static Harness, v: &'static Variant) -> u64 {
             self.1.set(self.1.get().max(self.0.steps()));
             next
         }
-        fn next_u64(&mut self) -> u64 {
-            self.0.next_u64()
+        fn next_read(&mut self, choices: usize) -> usize {
+            self.0.next_read(choices)
         }
     }
     let longest = Rc::new(Cell::new(0));
     let (adapter, _) = Adapter::new(Longest(Pct::new(3, 0), longest.clone()), Some(32), None, None);
-    run_runner(adapter, h, v);
+    exec::run(adapter, target);
     engine::take_failure();
     longest.get()
 }
 
-fn input_trace(
-    h: &'static Harness,
-    v: &'static Variant,
-    horizon: u64,
-    input: &FuzzInput,
-    execution: u64,
-) -> Trace {
+fn input_trace(target: Target, horizon: u64, input: &FuzzInput, execution: u64) -> Trace {
     let mut schedule = FuzzSchedule::new(horizon);
     schedule.set_input(input);
     let (adapter, outcome) = Adapter::new(schedule, Some(1), None, None);
-    run_runner(adapter, h, v);
+    exec::run(adapter, target);
     engine::take_failure();
     let decisions = std::mem::take(&mut outcome.borrow_mut().decisions);
-    trace_of(h, v, SchedulerSpec::Fuzz, execution, decisions)
+    Trace::record(target, SchedulerSpec::Fuzz, execution, decisions)
 }
 
 /// The execution of raw fuzzer bytes (a libFuzzer artifact) on `variant` of `harness`, as a
 /// trace.
-pub fn replay_input(harness: &str, variant: &str, data: &[u8]) -> Result<Trace, Error> {
+/// `memory` is the memory model the target ran under (`KGRACE_FUZZ_MEMORY`; a variant that pins
+/// one keeps its own).
+pub fn replay_input(harness: &str, variant: &str, memory: MemoryModel, data: &[u8]) -> Result<Trace, Error> {
     let h = harness::find(harness)?;
     let v = h.variant(variant)?;
-    Ok(input_trace(h, v, horizon(h, v), &FuzzInput::decode(data), 1))
+    let target = Target {
+        harness: h,
+        variant: v,
+        memory,
+    };
+    Ok(input_trace(target, horizon(target), &FuzzInput::decode(data), 1))
 }
 
 /// Turn interleaving coverage (reads-from pairs into libFuzzer's extra counters) on or off.
@@ -266,13 +268,20 @@ fn target_session(harness: &str) -> Session {
         .unwrap_or_else(|| h.default_variant().name.into());
     let rf = std::env::var("KGRACE_FUZZ_RF").map_or(true, |v| v != "0");
     set_interleaving_coverage(rf);
-    let s = Session::new(harness, &variant).unwrap_or_else(|e| bad_input(&e.to_string()));
+    let memory = match std::env::var("KGRACE_FUZZ_MEMORY") {
+        Ok(m) => m
+            .parse()
+            .unwrap_or_else(|e: String| bad_input(&format!("KGRACE_FUZZ_MEMORY: {e}"))),
+        Err(_) => MemoryModel::Sc,
+    };
+    let s = Session::with_memory(harness, &variant, memory).unwrap_or_else(|e| bad_input(&e.to_string()));
     eprintln!(
-        "kgrace: fuzzing {} [{}] (expected: {}), interleaving coverage {}; KGRACE_FUZZ_VARIANT \
-         picks another variant",
-        s.harness.name,
-        s.variant.name,
-        s.variant.expected,
+        "kgrace: fuzzing {} [{}] under {} (expected: {}), interleaving coverage {}; \
+         KGRACE_FUZZ_VARIANT picks another variant, KGRACE_FUZZ_MEMORY=lkmm weak memory",
+        s.target.harness.name,
+        s.target.variant.name,
+        s.target.memory(),
+        s.target.variant.expected,
         if rf { "on" } else { "off (KGRACE_FUZZ_RF=0)" },
     );
     s
@@ -301,7 +310,7 @@ fn trace_dir() -> PathBuf {
 }
 
 fn crash(session: &Session, input: &FuzzInput, failure: &Failure) -> ! {
-    let (h, v) = (session.harness, session.variant);
+    let (h, v) = (session.target.harness, session.target.variant);
     let trace = session.trace(input);
     let rule = "─".repeat(80);
     eprintln!(

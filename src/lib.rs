@@ -141,7 +141,9 @@
 //! * At most 7 CPUs per execution, 20,000 modeled operations per execution.
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+pub mod config;
 mod engine;
+mod exec;
 pub mod explore;
 mod failure;
 pub mod fuzz;
@@ -150,6 +152,7 @@ pub mod kernel;
 pub mod sched;
 pub mod trace;
 
+pub use config::MemoryModel;
 pub use explore::{Budget, Explorer, Report};
 pub use failure::{Failure, FailureKind};
 pub use trace::{Trace, Verdict};

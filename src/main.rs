@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use kgrace::harness::{self, Expected};
 use kgrace::sched::SchedulerSpec;
-use kgrace::{Budget, Explorer, Trace, Verdict};
+use kgrace::{Budget, Explorer, MemoryModel, Trace, Verdict};
 
 /// kgrace: a deterministic concurrency fuzzer for kernel-style synchronization.
 #[derive(Parser, Debug)]
@@ -46,6 +46,9 @@ enum Command {
         /// For a raw fuzz input: the variant the target explored (default: the posted one).
         #[arg(long)]
         variant: Option<String>,
+        /// For a raw fuzz input: the memory model the target ran under (its KGRACE_FUZZ_MEMORY).
+        #[arg(long, value_enum, default_value_t = Memory::Sc)]
+        memory: Memory,
     },
 }
 
@@ -63,6 +66,14 @@ struct RunArgs {
     /// The search strategy.
     #[arg(long, value_enum, default_value_t = Sched::Portfolio)]
     scheduler: Sched,
+    /// The memory model: `sc` (every load reads the newest store) or `lkmm` (a load may read an
+    /// older store where the Linux-kernel memory model allows it). Default `sc`; `run --all`
+    /// without it checks every variant under both.
+    #[arg(long, value_enum)]
+    memory: Option<Memory>,
+    /// For `--scheduler dfs`: at most this many preemptions per execution.
+    #[arg(long, default_value_t = 2)]
+    preemptions: u32,
     /// PCT bug depth.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=16))]
     depth: u32,
@@ -95,6 +106,25 @@ enum Sched {
     Uniform,
     /// The uniform walk with PCT's stalls
     Stall,
+    /// Exhaustive depth-first search within --preemptions (reports whether it finished)
+    Dfs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Memory {
+    /// Sequential consistency
+    Sc,
+    /// The Linux-kernel memory model (view-based weak memory)
+    Lkmm,
+}
+
+impl From<Memory> for MemoryModel {
+    fn from(m: Memory) -> Self {
+        match m {
+            Memory::Sc => MemoryModel::Sc,
+            Memory::Lkmm => MemoryModel::Lkmm,
+        }
+    }
 }
 
 /// Executions per variant for `run` without a budget, and for `run --all`.
@@ -155,7 +185,14 @@ fn real_main(cli: Cli) -> Result<u8> {
             list,
             harness,
             variant,
-        } => replay(&trace, list, harness.as_deref(), variant.as_deref()),
+            memory,
+        } => replay(
+            &trace,
+            list,
+            harness.as_deref(),
+            variant.as_deref(),
+            memory.into(),
+        ),
     }
 }
 
@@ -174,6 +211,9 @@ fn spec(args: &RunArgs) -> SchedulerSpec {
         Sched::Portfolio => SchedulerSpec::Portfolio {
             depth: args.depth,
             seed: args.seed,
+        },
+        Sched::Dfs => SchedulerSpec::Dfs {
+            preemptions: Some(args.preemptions),
         },
     }
 }
@@ -206,15 +246,17 @@ fn progress_bar(enabled: bool, budget: Budget, label: String) -> Option<indicati
 fn explore(
     h: &'static harness::Harness,
     v: &'static harness::Variant,
+    memory: MemoryModel,
     args: &RunArgs,
 ) -> Result<(kgrace::Report, Option<PathBuf>)> {
     let budget = budget(args);
-    let pb = progress_bar(!args.json, budget, format!("{} [{}]", h.name, v.name));
+    let pb = progress_bar(!args.json, budget, format!("{} [{}] {memory}", h.name, v.name));
     let cb = pb
         .clone()
         .map(|pb| Box::new(move |n: u64| pb.set_position(n)) as Box<dyn FnMut(u64)>);
     let report = Explorer::new(h.name, v.name)?
         .scheduler(spec(args))
+        .memory(memory)
         .budget(budget)
         .run_with_progress(cb);
     if let Some(pb) = pb {
@@ -237,12 +279,15 @@ fn run_one(args: &RunArgs) -> Result<u8> {
         Some(v) => h.variant(v)?,
         None => h.default_variant(),
     };
-    let (report, path) = explore(h, v, args)?;
+    let memory = args.memory.map_or(MemoryModel::Sc, MemoryModel::from);
+    let (report, path) = explore(h, v, memory, args)?;
     if args.json {
         let summary = serde_json::json!({
             "harness": h.name,
             "variant": v.name,
             "scheduler": spec(args),
+            "memory": report.memory,
+            "exhausted": report.exhausted,
             "executions": report.executions,
             "executions_per_sec": report.rate().round(),
             "expected": v.expected.to_string(),
@@ -253,10 +298,11 @@ fn run_one(args: &RunArgs) -> Result<u8> {
         println!("{summary}");
     } else {
         println!(
-            "{} [{}] under {}: {} executions in {:.2}s ({:.0}/s)",
+            "{} [{}] under {}, memory model {}: {} executions in {:.2}s ({:.0}/s)",
             h.name,
             v.name,
             spec(args),
+            report.memory,
             report.executions,
             report.elapsed.as_secs_f64(),
             report.rate()
@@ -273,64 +319,106 @@ fn run_one(args: &RunArgs) -> Result<u8> {
                     p.display()
                 );
             }
+            _ if report.exhausted => println!(
+                "passed: no failure in any execution; the search explored every execution within \
+                 its bounds"
+            ),
+            _ if matches!(args.scheduler, Sched::Dfs) => println!(
+                "passed: no failure found, but the search did not finish within the budget (not \
+                 exhaustive)"
+            ),
             _ => println!("passed: no failure found"),
         }
     }
     Ok(if report.failure.is_some() { 1 } else { 0 })
 }
 
+/// One cell of `run --all`: a variant under one memory model.
+struct Cell {
+    memory: MemoryModel,
+    observed: Expected,
+    ok: bool,
+    executions: u64,
+    rate: f64,
+    trace: Option<PathBuf>,
+}
+
 fn run_all(args: &RunArgs) -> Result<u8> {
+    let models: Vec<MemoryModel> = match args.memory {
+        Some(m) => vec![m.into()],
+        None => MemoryModel::ALL.to_vec(),
+    };
     let mut rows = Vec::new();
     let mut all_ok = true;
     for h in harness::all() {
         for v in h.variants {
-            let (report, path) = explore(h, v, args)?;
-            let observed = match &report.failure {
-                Some(f) => Expected::Fails(f.kind),
-                None => Expected::Passes,
-            };
-            let ok = observed == v.expected;
-            all_ok &= ok;
-            rows.push((
-                h.name,
-                v.name,
-                v.expected,
-                observed,
-                ok,
-                report.executions,
-                report.rate(),
-                path,
-            ));
+            let mut cells = Vec::new();
+            for &m in &models {
+                // A variant that pins its memory model runs once, under it.
+                if v.config.memory.is_some_and(|p| p != m) {
+                    continue;
+                }
+                let (report, path) = explore(h, v, m, args)?;
+                let observed = match &report.failure {
+                    Some(f) => Expected::Fails(f.kind),
+                    None => Expected::Passes,
+                };
+                let ok = observed == v.expected;
+                all_ok &= ok;
+                cells.push(Cell {
+                    memory: m,
+                    observed,
+                    ok,
+                    executions: report.executions,
+                    rate: report.rate(),
+                    trace: path,
+                });
+            }
+            rows.push((h.name, v.name, v.expected, cells));
         }
     }
     if args.json {
         let list: Vec<_> = rows
             .iter()
-            .map(|(h, v, e, o, ok, n, r, p)| {
+            .map(|(h, v, e, cells)| {
+                let by_model: serde_json::Map<String, serde_json::Value> = cells
+                    .iter()
+                    .map(|c| {
+                        (c.memory.to_string(), serde_json::json!({"observed": c.observed.to_string(), "ok": c.ok,
+                            "executions": c.executions, "executions_per_sec": c.rate.round(), "trace": c.trace}))
+                    })
+                    .collect();
                 serde_json::json!({"harness": h, "variant": v, "expected": e.to_string(),
-                    "observed": o.to_string(), "ok": ok, "executions": n, "executions_per_sec": r.round(), "trace": p})
+                    "ok": cells.iter().all(|c| c.ok), "memory": by_model})
             })
             .collect();
         println!("{}", serde_json::json!({"ok": all_ok, "variants": list}));
     } else {
-        println!(
-            "{:<18} {:<22} {:<31} {:<31} {:>10} {:>9}  trace",
-            "harness", "variant", "expected", "observed", "executions", "exec/s"
-        );
-        for (h, v, e, o, ok, n, r, p) in &rows {
-            println!(
-                "{:<18} {:<22} {:<31} {:<31} {:>10} {:>9.0}  {}{}",
-                h,
-                v,
-                e.to_string(),
-                o.to_string(),
-                n,
-                r,
-                p.as_ref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_else(|| "-".into()),
-                if *ok { "" } else { "   <-- UNEXPECTED" }
-            );
+        let mut header = format!("{:<18} {:<24} {:<29}", "harness", "variant", "expected");
+        for m in &models {
+            header.push_str(&format!(" {:<29} {:>7}", format!("observed ({m})"), "exec/s"));
+        }
+        println!("{header}");
+        for (h, v, e, cells) in &rows {
+            let mut line = format!("{:<18} {:<24} {:<29}", h, v, e.to_string());
+            for m in &models {
+                match cells.iter().find(|c| c.memory == *m) {
+                    Some(c) => line.push_str(&format!(
+                        " {:<29} {:>7.0}",
+                        format!("{}{}", c.observed, if c.ok { "" } else { " <-- UNEXPECTED" }),
+                        c.rate
+                    )),
+                    None => line.push_str(&format!(" {:<29} {:>7}", "- (variant pins the other)", "")),
+                }
+            }
+            println!("{}", line.trim_end());
+        }
+        let traces: Vec<_> = rows
+            .iter()
+            .flat_map(|(_, _, _, cells)| cells.iter().filter_map(|c| c.trace.as_ref()))
+            .collect();
+        if !traces.is_empty() {
+            println!("traces of the failures are in {}", args.trace_dir.display());
         }
         println!(
             "{}",
@@ -348,7 +436,12 @@ fn run_all(args: &RunArgs) -> Result<u8> {
 /// every byte string is a schedule: a file is a trace when it is named `.json`, or when it looks
 /// like JSON and nothing says it is a fuzz input (`--harness`, `--variant`, or a directory named
 /// after a harness, as cargo-fuzz's `fuzz/artifacts/<target>/`).
-fn load_trace(path: &std::path::Path, harness: Option<&str>, variant: Option<&str>) -> Result<Trace> {
+fn load_trace(
+    path: &std::path::Path,
+    harness: Option<&str>,
+    variant: Option<&str>,
+    memory: MemoryModel,
+) -> Result<Trace> {
     let data = std::fs::read(path).with_context(|| format!("cannot read trace {}", path.display()))?;
     let dir = path.parent().and_then(|d| d.file_name()).and_then(|d| d.to_str());
     let dir_harness = dir.filter(|d| harness::find(d).is_ok());
@@ -373,11 +466,17 @@ fn load_trace(path: &std::path::Path, harness: Option<&str>, variant: Option<&st
     };
     let h = harness::find(harness)?;
     let v = variant.unwrap_or(h.default_variant().name);
-    Ok(kgrace::fuzz::replay_input(h.name, v, &data)?)
+    Ok(kgrace::fuzz::replay_input(h.name, v, memory, &data)?)
 }
 
-fn replay(path: &std::path::Path, list: bool, harness: Option<&str>, variant: Option<&str>) -> Result<u8> {
-    let trace = load_trace(path, harness, variant)?;
+fn replay(
+    path: &std::path::Path,
+    list: bool,
+    harness: Option<&str>,
+    variant: Option<&str>,
+    memory: MemoryModel,
+) -> Result<u8> {
+    let trace = load_trace(path, harness, variant, memory)?;
     let result = trace
         .replay()
         .with_context(|| format!("replaying {}", path.display()))?;

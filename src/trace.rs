@@ -10,44 +10,25 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine;
-use crate::engine::adapter::Adapter;
+use crate::config::MemoryModel;
+use crate::exec::{self, Target};
 use crate::failure::Failure;
-use crate::harness::{self, Harness, Variant};
-use crate::sched::{Decision, Divergence, Replay, SchedulerSpec};
+use crate::harness;
+use crate::sched::{Decision, SchedulerSpec};
 use crate::Error;
+
+pub use crate::engine::{Event, StaleRead};
+pub use crate::exec::ReplayResult;
 
 /// The `format` field of every trace.
 pub const FORMAT: &str = "kgrace-trace";
-/// The trace format version this kgrace reads and writes.
-pub const VERSION: u32 = 1;
+/// The trace format version this kgrace writes. Version 2 added the memory model and read
+/// decisions; version 1 traces (sequentially consistent, CPU decisions only) still replay.
+pub const VERSION: u32 = 2;
+/// The oldest trace format version this kgrace reads.
+pub const OLDEST_VERSION: u32 = 1;
 /// The shuttle version kgrace was built with (from `Cargo.lock`).
 pub const SHUTTLE_VERSION: &str = env!("KGRACE_SHUTTLE_VERSION");
-
-/// One modeled operation of an execution.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Event {
-    /// Model step (1-based).
-    pub step: u64,
-    /// CPU index.
-    pub cpu: u32,
-    /// CPU label, `CPU1 hmm_notifier_release`.
-    pub cpu_name: String,
-    /// Innermost kernel function (`mutex_unlock`), empty in harness code.
-    pub func: String,
-    /// The operation (`atomic_inc_return`, `load`, `kfree`, ...).
-    pub op: String,
-    /// The location accessed, `hmm_device#1.mutex.count`; empty if none.
-    pub location: String,
-    /// The value read, if the operation read.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub read: Option<u64>,
-    /// The value written, if the operation wrote.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub wrote: Option<u64>,
-    /// The harness source line that led to it.
-    pub source: String,
-}
 
 /// A replayable record of one execution.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +47,9 @@ pub struct Trace {
     pub variant: String,
     /// The strategy and seed that found it.
     pub scheduler: SchedulerSpec,
+    /// The memory model it ran under (`sc` for version 1 traces, which predate the choice).
+    #[serde(default)]
+    pub memory: MemoryModel,
     /// Which execution of the run it was (1-based).
     pub execution: u64,
     /// Every scheduling decision, in order.
@@ -74,17 +58,6 @@ pub struct Trace {
     pub events: Vec<Event>,
     /// How it failed; `None` for a clean execution.
     pub failure: Option<Failure>,
-}
-
-/// How a replay ended.
-#[derive(Clone, Debug)]
-pub struct ReplayResult {
-    /// The events of the replayed execution.
-    pub events: Vec<Event>,
-    /// Its failure.
-    pub failure: Option<Failure>,
-    /// Where it left the trace, if it did.
-    pub divergence: Option<Divergence>,
 }
 
 /// The verdict of replaying a trace against what it recorded.
@@ -126,10 +99,10 @@ impl Trace {
             None => return Err(format!("no \"format\": {FORMAT:?} field: not a kgrace trace")),
         }
         match v.get("version").and_then(|f| f.as_u64()) {
-            Some(x) if x == VERSION as u64 => {}
+            Some(x) if (u64::from(OLDEST_VERSION)..=u64::from(VERSION)).contains(&x) => {}
             Some(x) => {
                 return Err(format!(
-                    "trace format version {x}; this kgrace reads version {VERSION} (re-record it with this kgrace)"
+                    "trace format version {x}; this kgrace reads versions {OLDEST_VERSION} to {VERSION} (re-record it with this kgrace)"
                 ))
             }
             None => return Err("no numeric \"version\" field".into()),
@@ -169,11 +142,41 @@ impl Trace {
         unreachable!()
     }
 
-    /// Re-run the trace's decisions on its harness and variant.
+    /// The trace of one execution of `target` under `decisions`: its events and failure come
+    /// from replaying them once with recording on.
+    pub(crate) fn record(
+        target: Target,
+        scheduler: SchedulerSpec,
+        execution: u64,
+        decisions: Vec<Decision>,
+    ) -> Trace {
+        let r = exec::replay(target, decisions.clone());
+        Trace {
+            format: FORMAT.into(),
+            version: VERSION,
+            kgrace_version: env!("CARGO_PKG_VERSION").into(),
+            shuttle_version: SHUTTLE_VERSION.into(),
+            harness: target.harness.name.into(),
+            variant: target.variant.name.into(),
+            scheduler,
+            memory: target.memory(),
+            execution,
+            decisions,
+            events: r.events,
+            failure: r.failure,
+        }
+    }
+
+    /// Re-run the trace's decisions on its harness and variant, under its memory model.
     pub fn replay(&self) -> Result<ReplayResult, Error> {
         let h = harness::find(&self.harness)?;
         let v = h.variant(&self.variant)?;
-        Ok(replay_decisions(h, v, self.decisions.clone()))
+        let target = Target {
+            harness: h,
+            variant: v,
+            memory: self.memory,
+        };
+        Ok(exec::replay(target, self.decisions.clone()))
     }
 
     /// Compare a replay with what the trace recorded.
@@ -203,45 +206,6 @@ impl Trace {
     /// failure.
     pub fn render(&self, events: &[Event], failure: Option<&Failure>) -> String {
         render_columns(&self.harness, &self.variant, events, failure)
-    }
-}
-
-/// Run one execution under `decisions` with recording on.
-pub(crate) fn replay_decisions(
-    h: &'static Harness,
-    v: &'static Variant,
-    decisions: Vec<Decision>,
-) -> ReplayResult {
-    let replay = std::rc::Rc::new(std::cell::RefCell::new(Replay::new(decisions)));
-    struct Shared(std::rc::Rc<std::cell::RefCell<Replay>>);
-    impl crate::sched::Strategy for Shared {
-        fn new_execution(&mut self) {
-            self.0.borrow_mut().new_execution()
-        }
-        fn next_cpu(&mut self, r: &[usize], c: Option<usize>, y: crate::sched::NextStep) -> Option<usize> {
-            self.0.borrow_mut().next_cpu(r, c, y)
-        }
-        fn next_u64(&mut self) -> u64 {
-            self.0.borrow_mut().next_u64()
-        }
-    }
-    let (adapter, _outcome) = Adapter::new(Shared(replay.clone()), Some(1), None, None);
-    engine::set_recording(true);
-    crate::explore::run_runner(adapter, h, v);
-    engine::set_recording(false);
-    let failure = engine::take_failure();
-    let events = engine::take_events();
-    let mut rp = replay.borrow_mut();
-    // A failure stops the execution early on purpose: only a clean end must use every decision.
-    let divergence = if failure.is_some() {
-        rp.divergence().cloned()
-    } else {
-        rp.finish().cloned()
-    };
-    ReplayResult {
-        events,
-        failure,
-        divergence,
     }
 }
 
@@ -308,6 +272,26 @@ fn render_columns(harness: &str, variant: &str, events: &[Event], failure: Optio
         line.push_str(&" ".repeat(COL * col));
         line.push_str(&cell(&text));
         let _ = writeln!(out, "{}", line.trim_end());
+        if let Some(st) = &e.stale {
+            // Which store the load read, and the newer one it missed (lkmm).
+            let from = if st.read_from_step == 0 {
+                "initial value".to_string()
+            } else {
+                format!("store of step {}", st.read_from_step)
+            };
+            let mut line = format!("{:>5}  ", "");
+            line.push_str(&" ".repeat(COL * col));
+            line.push_str(&cell(&format!("  stale: read the {from}")));
+            let _ = writeln!(out, "{}", line.trim_end());
+            let mut line = format!("{:>5}  ", "");
+            line.push_str(&" ".repeat(COL * col));
+            line.push_str(&cell(&format!(
+                "  missed {} stored at step {}",
+                show(st.newest_value),
+                st.newest_step
+            )));
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
     }
     if let Some(f) = failure {
         let _ = writeln!(out, "\n{}", f.message);

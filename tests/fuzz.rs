@@ -28,7 +28,7 @@ fn random_inputs_find_the_buggy_use_after_free_and_its_trace_reproduces() {
     );
     assert_eq!(trace.verdict(&trace.replay().unwrap()), Verdict::Reproduced);
     // The raw bytes, as libFuzzer saves them, give the same execution.
-    let raw = replay_input("mutex_unlock_free", "buggy", &bytes).unwrap();
+    let raw = replay_input("mutex_unlock_free", "buggy", kgrace::MemoryModel::Sc, &bytes).unwrap();
     assert_eq!(raw.decisions, trace.decisions);
 }
 
@@ -73,5 +73,5 @@ fn the_same_input_gives_the_same_execution() {
 fn unknown_names_are_errors() {
     assert!(Session::new("no_such_harness", "buggy").is_err());
     assert!(Session::new("mutex_unlock_free", "no_such_variant").is_err());
-    assert!(replay_input("mutex_unlock_free", "nope", b"").is_err());
+    assert!(replay_input("mutex_unlock_free", "nope", kgrace::MemoryModel::Sc, b"").is_err());
 }

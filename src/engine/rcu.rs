@@ -9,11 +9,12 @@
 use std::fmt::Write as _;
 use std::panic::Location;
 
+use super::runtime::{self, switch as schedule_point};
+use super::task::{report_deadlock, unblock_tasks};
 use super::vclock::{VClock, MAX_CPUS};
-use super::{me, report_deadlock, schedule_point, stop_if_failed, unblock_tasks, with, Blocked};
+use super::{me, stop_if_failed, with, Blocked};
 use crate::failure::FailureKind;
 use crate::kernel::Ptr;
-use shuttle_engine::runtime::execution::ExecutionState;
 
 /// SRCU read-side sections one CPU can be inside at once (nested or in different domains).
 const MAX_SRCU_NESTING: usize = 4;
@@ -34,18 +35,21 @@ pub(crate) struct CpuRcu {
 }
 
 /// RCU's global state.
+///
+/// The race detector gets no happens-before from a grace period's *start* to a reader that merely
+/// began later in the interleaving: that would be ordering from step order, and would hide races
+/// LKMM reports. Under `lkmm` the machine's views carry that half of the guarantee instead
+/// (`lkmm::Machine::rcu_reader_enter`), which only restricts which stores a reader may read.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct RcuState {
-    /// Join of the clocks of every `synchronize_rcu` invocation so far. A read-side section that
-    /// begins later happens after them: the half of RCU's guarantee that says a reader which
-    /// starts after a grace period began sees every store made before it.
-    gp_vc: VClock,
     /// Per `synchronize_rcu` caller (by CPU), per CPU it waits for: the count of ended sections
     /// that CPU had when the grace period began. Cleared when that section ends.
     waits: [[Option<u32>; MAX_CPUS]; MAX_CPUS],
     /// Per caller, the clocks of the section ends it waited for: exactly those happen before
     /// the grace period's end, not later sections of the same CPUs.
     ends: [VClock; MAX_CPUS],
+    /// Per caller, under `lkmm`: the join of the views of those section ends.
+    end_views: [u32; MAX_CPUS],
 }
 
 /// `rcu_read_lock()`.
@@ -55,12 +59,13 @@ pub(crate) fn rcu_read_lock(caller: &'static Location<'static>) {
     with(|m| {
         m.step += 1;
         m.record_event(cpu, "rcu_read_lock", 0, None, None, caller);
-        let gp = m.rcu.gp_vc;
         let c = &mut m.cpus[cpu];
         if c.rcu.nesting == 0 {
-            c.vc.join(&gp);
+            if let Some(w) = m.mem.lkmm() {
+                w.rcu_reader_enter(cpu);
+            }
         }
-        c.rcu.nesting += 1;
+        m.cpus[cpu].rcu.nesting += 1;
     });
     stop_if_failed();
 }
@@ -85,10 +90,12 @@ pub(crate) fn rcu_read_unlock(caller: &'static Location<'static>) {
         c.rcu.ended += 1;
         let (ended, vc) = (c.rcu.ended, c.vc);
         c.vc.0[cpu] += 1;
+        let view = m.mem.lkmm().map_or(0, |w| w.exit_view(cpu));
         for w in 0..MAX_CPUS {
             if m.rcu.waits[w][cpu].is_some_and(|e| ended > e) {
                 m.rcu.waits[w][cpu] = None;
                 m.rcu.ends[w].join(&vc);
+                m.rcu.end_views[w] = m.rcu.end_views[w].max(view);
             }
         }
         m.unblock_where(|b| b == Blocked::GracePeriod)
@@ -109,9 +116,12 @@ pub(crate) fn synchronize_rcu(caller: &'static Location<'static>) {
             m.rcu.waits[cpu][i] = m.cpus.get(i).filter(|c| c.rcu.nesting > 0).map(|c| c.rcu.ended);
         }
         m.rcu.ends[cpu] = VClock::default();
-        let vc = m.cpus[cpu].vc;
-        m.rcu.gp_vc.join(&vc);
-        m.cpus[cpu].vc.0[cpu] += 1;
+        m.rcu.end_views[cpu] = 0;
+        // A grace period is a full fence on each side of its wait.
+        m.fence_effects(cpu, super::memory::Fence::Mb);
+        if let Some(w) = m.mem.lkmm() {
+            w.rcu_gp_start(cpu);
+        }
     });
     loop {
         // Checking and blocking happen with no scheduling point between them, so an unlock
@@ -120,6 +130,11 @@ pub(crate) fn synchronize_rcu(caller: &'static Location<'static>) {
             if m.rcu.waits[cpu].iter().all(Option::is_none) {
                 let ends = m.rcu.ends[cpu];
                 m.cpus[cpu].vc.join(&ends);
+                let view = m.rcu.end_views[cpu];
+                if let Some(w) = m.mem.lkmm() {
+                    w.rcu_gp_end(cpu, view);
+                }
+                m.fence_effects(cpu, super::memory::Fence::Mb);
                 return None;
             }
             m.cpus[cpu].blocked = Blocked::GracePeriod;
@@ -132,8 +147,7 @@ pub(crate) fn synchronize_rcu(caller: &'static Location<'static>) {
                 return;
             }
             Some(false) => {
-                ExecutionState::with(|s| s.current_mut().block(false));
-                schedule_point();
+                runtime::block_current();
                 if super::failed() {
                     return;
                 }
@@ -199,7 +213,7 @@ pub(crate) fn srcu_gp_check(ssp: Ptr, invoked: u64, what: &'static str) {
                     "grace-period violation: {what}({}) by {} was invoked at step {invoked} and \
                      returned at step {}\nwhile {} is still inside the read-side critical section it \
                      entered at step {entered}",
-                    m.describe(ssp.0),
+                    m.heap.describe(ssp.0),
                     m.cpu_label(cpu),
                     m.step,
                     m.cpu_label(i),

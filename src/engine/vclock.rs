@@ -19,24 +19,4 @@ impl VClock {
             *a = (*a).max(*b);
         }
     }
-
-    /// Whether the event `(cpu, time)` happens-before the owner of this clock.
-    #[inline]
-    pub fn covers(&self, e: Epoch) -> bool {
-        e.time <= self.0[e.cpu as usize]
-    }
-}
-
-/// One event: CPU `cpu` at its own clock value `time`. `time == 0` means "no event".
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Epoch {
-    pub cpu: u8,
-    pub time: u32,
-}
-
-impl Epoch {
-    #[inline]
-    pub fn is_none(self) -> bool {
-        self.time == 0
-    }
 }

@@ -5,7 +5,8 @@ mod concurrent_srcu;
 mod mutex_unlock_free;
 mod state_in_sysfs;
 
-use crate::engine::{self, ModelConfig};
+pub use crate::config::{Config, MemoryModel};
+use crate::engine;
 use crate::failure::FailureKind;
 use crate::Error;
 
@@ -63,51 +64,6 @@ impl std::fmt::Display for Expected {
     }
 }
 
-/// Kernel configuration a variant runs under.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Config {
-    /// `CONFIG_DEBUG_MUTEXES`: no mutex fast path, no optimistic spinning, unlock inside
-    /// `wait_lock`.
-    pub debug_mutexes: bool,
-    /// Check the grace-period guarantee (`kernel-models.md` §2.7, O2.1) whenever a
-    /// `synchronize_srcu` returns: a stronger oracle than waiting for the use-after-free.
-    pub gp_oracle: bool,
-    /// The compiler re-loads plain loads the harness marks refetchable (`Word::refetch`), as it
-    /// may when a plain value is used in two places (§1.4 a).
-    pub refetch: bool,
-    /// `CONFIG_KCSAN`: report data races. Off only to show what a race leads to further on.
-    pub kcsan: bool,
-}
-
-impl Config {
-    /// The default configuration: KCSAN on, everything else off.
-    pub const DEFAULT: Config = Config {
-        debug_mutexes: false,
-        gp_oracle: false,
-        refetch: false,
-        kcsan: true,
-    };
-
-    /// This configuration with the grace-period oracle on or off.
-    pub const fn with_gp_oracle(mut self, on: bool) -> Config {
-        self.gp_oracle = on;
-        self
-    }
-
-    /// This configuration with refetching on or off.
-    pub const fn with_refetch(mut self, on: bool) -> Config {
-        self.refetch = on;
-        self
-    }
-
-    /// This configuration with KCSAN on or off.
-    pub const fn with_kcsan(mut self, on: bool) -> Config {
-        self.kcsan = on;
-        self
-    }
-}
-
 impl Harness {
     /// The variant called `name`.
     pub fn variant(&self, name: &str) -> Result<&'static Variant, Error> {
@@ -154,14 +110,10 @@ pub fn find(name: &str) -> Result<&'static Harness, Error> {
         })
 }
 
-/// One execution of a harness variant, as CPU0: set up, run, check for leaks.
-pub(crate) fn execute(h: &'static Harness, v: &'static Variant) {
-    engine::reset(ModelConfig {
-        debug_mutexes: v.config.debug_mutexes,
-        gp_oracle: v.config.gp_oracle,
-        refetch: v.config.refetch,
-        kcsan: v.config.kcsan,
-    });
+/// One execution of a harness variant, as CPU0: set up, run, check for leaks. `memory` is the
+/// run's memory model; a variant that pins one runs under its own.
+pub(crate) fn execute(h: &'static Harness, v: &'static Variant, memory: MemoryModel) {
+    engine::reset(v.config, v.config.memory_for(memory));
     match h.body {
         Body::Variants(f) => f(v.name),
         Body::Plain(f) => f(),

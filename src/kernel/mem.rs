@@ -392,10 +392,9 @@ pub fn cmpxchg<T: Value>(x: Word<T>, old: T, new: T) -> T {
 
 #[track_caller]
 fn cmpxchg_word(addr: Ptr, old: u64, new: u64, op: &'static str) -> u64 {
-    // A failed cmpxchg is a plain atomic read in LKMM: unordered. The engine decides the kind
-    // before it sees the value, so the model orders both outcomes fully; this only ever adds
-    // happens-before, never hides a race the kernel would have, except through a failed
-    // cmpxchg, which no modeled algorithm relies on for ordering.
+    // A failed cmpxchg is an unordered marked read in LKMM: the engine drops the ordering of an
+    // RMW that stores nothing. It reads the newest value (under `lkmm` too: stronger than LKMM,
+    // which lets it read an older one).
     rmw(addr, Kind::RmwFull, op, |o| {
         if o == old {
             (o, Some(new))
@@ -423,8 +422,23 @@ pub fn smp_wmb() {
     engine::fence(Fence::Wmb, "smp_wmb", Location::caller())
 }
 
-/// `barrier()`: restrains the compiler only; under the sequentially consistent model, a
-/// scheduling point that orders nothing.
+/// `smp_mb__before_atomic()`: orders what comes before against the RMW that follows. Modeled as
+/// `smp_mb()`, which is stronger when no RMW follows.
+#[allow(non_snake_case)]
+#[track_caller]
+pub fn smp_mb__before_atomic() {
+    engine::fence(Fence::Mb, "smp_mb__before_atomic", Location::caller())
+}
+
+/// `smp_mb__after_atomic()`: orders the RMW before it against what follows (also after a failed
+/// `cmpxchg`). Modeled as `smp_mb()`.
+#[allow(non_snake_case)]
+#[track_caller]
+pub fn smp_mb__after_atomic() {
+    engine::fence(Fence::Mb, "smp_mb__after_atomic", Location::caller())
+}
+
+/// `barrier()`: restrains the compiler only; a scheduling point that orders nothing.
 #[track_caller]
 pub fn barrier() {
     engine::fence(Fence::Barrier, "barrier", Location::caller())

@@ -17,9 +17,9 @@
 //! * Lists: [`ListHead`], [`HlistHead`]/[`HlistNode`].
 //! * Oracles: [`bug_on`], [`warn_on`].
 //!
-//! Every operation is a scheduling point. Execution is sequentially consistent; each access still
-//! records its kind, which drives the data-race detector (KCSAN's rule over happens-before) and
-//! is what a weak memory model will need.
+//! Every operation is a scheduling point. Each access records its kind, which drives the
+//! data-race detector (KCSAN's rule over happens-before) and, under the `lkmm` memory model, which
+//! stores a load may read.
 
 mod completion;
 mod cpu;
@@ -55,8 +55,9 @@ pub use list::{
 };
 pub use mem::{
     atomic_cmpxchg, atomic_dec, atomic_dec_and_test, atomic_dec_return, atomic_inc, atomic_inc_return,
-    atomic_read, atomic_set, atomic_xchg, barrier, cmpxchg, read_once, smp_load_acquire, smp_mb, smp_rmb,
-    smp_store_release, smp_wmb, this_cpu_add, write_once, xchg, Embed, Field, Layout, Ptr, Value, Word,
+    atomic_read, atomic_set, atomic_xchg, barrier, cmpxchg, read_once, smp_load_acquire, smp_mb,
+    smp_mb__after_atomic, smp_mb__before_atomic, smp_rmb, smp_store_release, smp_wmb, this_cpu_add,
+    write_once, xchg, Embed, Field, Layout, Ptr, Value, Word,
 };
 pub use mutex::{mutex_init, mutex_lock, mutex_unlock, Mutex, MutexWaiter};
 pub use spinlock::{

@@ -6,9 +6,10 @@
 //! no thread here argues about RCU's internals. SRCU, which the threads do argue about, is in
 //! [`crate::kernel::srcu`] word by word.
 //!
-//! `rcu_dereference` is modeled as an acquire load. The kernel only orders later accesses whose
-//! address depends on the loaded pointer; an acquire also orders the rest, so a harness that
-//! reads unrelated data after `rcu_dereference` gets no data-race report it would deserve.
+//! `rcu_dereference` is a `READ_ONCE` load, not an acquire: what orders the accesses through the
+//! pointer it returns is the address dependency, which the engine tracks by itself (it knows which
+//! load produced a pointer). An access not made through that pointer is unordered: under `lkmm`
+//! it may read an older value, and the race detector treats it as unordered.
 
 use std::panic::Location;
 
@@ -53,21 +54,17 @@ pub fn rcu_assign_pointer<T: Value>(p: Word<T>, v: T) {
     );
 }
 
-/// `rcu_dereference(p)`: load a published pointer (modeled as an acquire; see the module docs).
+/// `rcu_dereference(p)`: load a published pointer (`READ_ONCE` plus the address dependency; see
+/// the module docs).
 #[track_caller]
 pub fn rcu_dereference<T: Value>(p: Word<T>) -> T {
     dereference(p, "rcu_dereference", Location::caller())
 }
 
 pub(crate) fn dereference<T: Value>(p: Word<T>, op: &'static str, caller: &'static Location<'static>) -> T {
-    T::from_word(engine::access(
-        p.addr().0,
-        Kind::Acquire,
-        op,
-        false,
-        caller,
-        |v| (v, None),
-    ))
+    T::from_word(engine::access(p.addr().0, Kind::Once, op, false, caller, |v| {
+        (v, None)
+    }))
 }
 
 /// `rcu_dereference_protected(p, c)`: the updater's plain load under the lock that serializes

@@ -123,20 +123,22 @@ impl FuzzSchedule {
 }
 
 impl Strategy for FuzzSchedule {
-    fn new_execution(&mut self) {
+    fn new_execution(&mut self) -> bool {
         self.pct.new_execution_from(
             self.priorities,
             &self.change_points[..self.n_change_points],
             self.seed,
         );
+        true
     }
 
     fn next_cpu(&mut self, runnable: &[CpuId], current: Option<CpuId>, next: NextStep) -> Option<CpuId> {
         self.pct.next_cpu(runnable, current, next)
     }
 
-    fn next_u64(&mut self) -> u64 {
-        self.pct.next_u64()
+    // Read choices come from the input too: the PCT generator is seeded with its hash.
+    fn next_read(&mut self, choices: usize) -> usize {
+        self.pct.next_read(choices)
     }
 }
 

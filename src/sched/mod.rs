@@ -6,6 +6,7 @@
 //! file: [`Pct`], [`RandomWalk`], [`Replay`], which re-runs recorded decisions, and
 //! [`FuzzSchedule`], which reads them from a fuzzer's input.
 
+mod dfs;
 mod fuzz;
 mod pct;
 mod portfolio;
@@ -15,6 +16,7 @@ mod rng;
 mod stall;
 mod uniform;
 
+pub use dfs::Dfs;
 pub use fuzz::{ChangePoints, FuzzInput, FuzzSchedule, Priorities, MAX_CHANGE_POINTS};
 pub use pct::Pct;
 pub use portfolio::Portfolio;
@@ -44,29 +46,32 @@ pub enum NextStep {
     Spin,
 }
 
-/// Decides the interleaving of one execution after another.
+/// Decides the interleaving of one execution after another, and under the `lkmm` memory model
+/// which store each load reads.
 pub trait Strategy {
-    /// A new execution is about to begin.
-    fn new_execution(&mut self);
+    /// A new execution is about to begin. `false` ends the exploration: the strategy has nothing
+    /// left to try (an exhaustive search that is done).
+    fn new_execution(&mut self) -> bool;
 
     /// Pick the CPU that runs the next step. `runnable` is sorted and never empty; `current` is the
     /// CPU that ran the last step (`None` before the first), and `next` says what it would do next.
     /// `None` abandons the execution.
     fn next_cpu(&mut self, runnable: &[CpuId], current: Option<CpuId>, next: NextStep) -> Option<CpuId>;
 
-    /// A value for a nondeterministic choice of the model other than the next CPU.
-    fn next_u64(&mut self) -> u64;
+    /// Which of `choices` stores (`choices > 1`) the load being executed reads: 0 is the newest
+    /// (what sequential consistency reads), `k` the `k`-th older one the memory model allows.
+    fn next_read(&mut self, choices: usize) -> usize;
 }
 
 impl<S: Strategy + ?Sized> Strategy for Box<S> {
-    fn new_execution(&mut self) {
+    fn new_execution(&mut self) -> bool {
         (**self).new_execution()
     }
     fn next_cpu(&mut self, runnable: &[CpuId], current: Option<CpuId>, next: NextStep) -> Option<CpuId> {
         (**self).next_cpu(runnable, current, next)
     }
-    fn next_u64(&mut self) -> u64 {
-        (**self).next_u64()
+    fn next_read(&mut self, choices: usize) -> usize {
+        (**self).next_read(choices)
     }
 }
 
@@ -106,6 +111,12 @@ pub enum SchedulerSpec {
         /// Seed of the whole run.
         seed: u64,
     },
+    /// Exhaustive depth-first search over every decision, with at most `preemptions`
+    /// preemptions per execution ([`Dfs`]).
+    Dfs {
+        /// The preemption bound; `None` for none.
+        preemptions: Option<u32>,
+    },
     /// Decisions read from a fuzzer's input bytes (see the `fuzz/` targets).
     Fuzz,
     /// Decisions read back from a trace.
@@ -122,6 +133,7 @@ impl SchedulerSpec {
             SchedulerSpec::Uniform { seed } => Some(Box::new(UniformWalk::new(seed))),
             SchedulerSpec::Stall { depth, seed } => Some(Box::new(UniformStall::new(depth, seed))),
             SchedulerSpec::Portfolio { depth, seed } => Some(Box::new(Portfolio::new(depth, seed))),
+            SchedulerSpec::Dfs { preemptions } => Some(Box::new(Dfs::new(preemptions))),
             SchedulerSpec::Fuzz | SchedulerSpec::Replay => None,
         }
     }
@@ -141,6 +153,8 @@ impl std::fmt::Display for SchedulerSpec {
                     depth + 1
                 )
             }
+            SchedulerSpec::Dfs { preemptions: Some(p) } => write!(f, "dfs (at most {p} preemptions)"),
+            SchedulerSpec::Dfs { preemptions: None } => write!(f, "dfs (no preemption bound)"),
             SchedulerSpec::Fuzz => write!(f, "fuzz input"),
             SchedulerSpec::Replay => write!(f, "replay"),
         }
@@ -153,7 +167,12 @@ impl std::fmt::Display for SchedulerSpec {
 pub enum Decision {
     /// The CPU chosen at a scheduling point.
     Cpu(CpuId),
-    /// A value returned by [`Strategy::next_u64`].
+    /// Which store a load read, counted back from the newest ([`Strategy::next_read`]).
+    Read {
+        /// 0 is the newest store.
+        read: u32,
+    },
+    /// A value choice of version 1 traces (never written: kept so that they still load).
     Value {
         /// The value.
         value: u64,

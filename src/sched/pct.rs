@@ -84,7 +84,7 @@ impl Pct {
 const INITIAL_STEP_ESTIMATE: u64 = 64;
 
 impl Strategy for Pct {
-    fn new_execution(&mut self) {
+    fn new_execution(&mut self) -> bool {
         self.max_steps_seen = self.max_steps_seen.max(self.step);
         let k = if self.max_steps_seen == 0 {
             INITIAL_STEP_ESTIMATE
@@ -99,6 +99,7 @@ impl Strategy for Pct {
         self.change_points.sort_unstable();
         self.next_low = 0;
         self.step = 0;
+        true
     }
 
     fn next_cpu(&mut self, runnable: &[CpuId], current: Option<CpuId>, next: NextStep) -> Option<CpuId> {
@@ -132,7 +133,7 @@ impl Strategy for Pct {
             .max_by_key(|&c| (self.priorities[c], std::cmp::Reverse(c)))
     }
 
-    fn next_u64(&mut self) -> u64 {
-        self.rng.next_u64()
+    fn next_read(&mut self, choices: usize) -> usize {
+        self.rng.read_choice(choices)
     }
 }

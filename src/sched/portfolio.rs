@@ -41,7 +41,7 @@ impl Portfolio {
 }
 
 impl Strategy for Portfolio {
-    fn new_execution(&mut self) {
+    fn new_execution(&mut self) -> bool {
         self.turn += 1;
         self.current().new_execution()
     }
@@ -50,7 +50,7 @@ impl Strategy for Portfolio {
         self.current().next_cpu(runnable, current, next)
     }
 
-    fn next_u64(&mut self) -> u64 {
-        self.current().next_u64()
+    fn next_read(&mut self, choices: usize) -> usize {
+        self.current().next_read(choices)
     }
 }

@@ -18,7 +18,9 @@ impl RandomWalk {
 }
 
 impl Strategy for RandomWalk {
-    fn new_execution(&mut self) {}
+    fn new_execution(&mut self) -> bool {
+        true
+    }
 
     fn next_cpu(&mut self, runnable: &[CpuId], current: Option<CpuId>, next: NextStep) -> Option<CpuId> {
         if next == NextStep::Local {
@@ -36,7 +38,7 @@ impl Strategy for RandomWalk {
         Some(runnable[self.rng.below(runnable.len())])
     }
 
-    fn next_u64(&mut self) -> u64 {
-        self.rng.next_u64()
+    fn next_read(&mut self, choices: usize) -> usize {
+        self.rng.read_choice(choices)
     }
 }

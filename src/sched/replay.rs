@@ -59,8 +59,9 @@ impl Replay {
 }
 
 impl Strategy for Replay {
-    fn new_execution(&mut self) {
+    fn new_execution(&mut self) -> bool {
         self.next = 0;
+        true
     }
 
     fn next_cpu(&mut self, runnable: &[CpuId], _current: Option<CpuId>, _next: NextStep) -> Option<CpuId> {
@@ -76,8 +77,8 @@ impl Strategy for Replay {
                 self.diverge(format!("the trace runs CPU{c}, but only {runnable:?} can run"));
                 None
             }
-            Some(Decision::Value { .. }) => {
-                self.diverge("the trace has a value choice where the execution schedules a CPU".into());
+            Some(Decision::Read { .. } | Decision::Value { .. }) => {
+                self.diverge("the trace has a read choice where the execution schedules a CPU".into());
                 None
             }
             None => {
@@ -90,14 +91,22 @@ impl Strategy for Replay {
         }
     }
 
-    fn next_u64(&mut self) -> u64 {
+    fn next_read(&mut self, choices: usize) -> usize {
         match self.decisions.get(self.next).copied() {
-            Some(Decision::Value { value }) => {
+            Some(Decision::Read { read }) if (read as usize) < choices => {
                 self.next += 1;
-                value
+                read as usize
+            }
+            Some(Decision::Read { read }) => {
+                self.diverge(format!(
+                    "the trace's load reads the store {read} back from the newest, but only {choices} may be read"
+                ));
+                0
             }
             _ => {
-                self.diverge("the execution asks for a value where the trace schedules a CPU".into());
+                self.diverge(
+                    "the execution chooses which store a load reads where the trace schedules a CPU".into(),
+                );
                 0
             }
         }

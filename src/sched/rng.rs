@@ -19,6 +19,17 @@ impl SplitMix64 {
         z ^ (z >> 31)
     }
 
+    /// Which of `choices` stores a load reads (0: the newest): the newest half the time, else
+    /// any older one uniformly. Stale reads are what weak memory adds; reading the newest keeps
+    /// the sequentially consistent behaviours as likely as under `sc`.
+    pub fn read_choice(&mut self, choices: usize) -> usize {
+        if choices <= 1 || self.next_u64() & 1 == 0 {
+            0
+        } else {
+            1 + self.below(choices - 1)
+        }
+    }
+
     /// A number in `0..n` (`n > 0`), by Lemire's multiply-shift (bias below 2^-32 for small `n`).
     pub fn below(&mut self, n: usize) -> usize {
         (((self.next_u64() >> 32) * n as u64) >> 32) as usize

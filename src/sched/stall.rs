@@ -41,7 +41,7 @@ impl UniformStall {
 }
 
 impl Strategy for UniformStall {
-    fn new_execution(&mut self) {
+    fn new_execution(&mut self) -> bool {
         self.steps.new_execution();
         self.stalled = [0; MAX_CPUS];
         self.stalls = 0;
@@ -52,6 +52,7 @@ impl Strategy for UniformStall {
             self.change_points.push(1 + self.rng.next_u64() % k);
         }
         self.step = 0;
+        true
     }
 
     fn next_cpu(&mut self, runnable: &[CpuId], current: Option<CpuId>, next: NextStep) -> Option<CpuId> {
@@ -85,7 +86,7 @@ impl Strategy for UniformStall {
         Some(chosen)
     }
 
-    fn next_u64(&mut self) -> u64 {
-        self.rng.next_u64()
+    fn next_read(&mut self, choices: usize) -> usize {
+        self.rng.read_choice(choices)
     }
 }

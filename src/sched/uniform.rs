@@ -28,8 +28,9 @@ impl UniformWalk {
 }
 
 impl Strategy for UniformWalk {
-    fn new_execution(&mut self) {
+    fn new_execution(&mut self) -> bool {
         self.steps.new_execution();
+        true
     }
 
     fn next_cpu(&mut self, runnable: &[CpuId], current: Option<CpuId>, next: NextStep) -> Option<CpuId> {
@@ -51,8 +52,8 @@ impl Strategy for UniformWalk {
         Some(chosen)
     }
 
-    fn next_u64(&mut self) -> u64 {
-        self.rng.next_u64()
+    fn next_read(&mut self, choices: usize) -> usize {
+        self.rng.read_choice(choices)
     }
 }
 

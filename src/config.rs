@@ -1,0 +1,129 @@
+//! What an execution runs under: the kernel configuration of a variant, and the memory model.
+
+use serde::{Deserialize, Serialize};
+
+/// The memory model an execution runs under.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MemoryModel {
+    /// Sequential consistency: every load reads the newest store, an execution is one
+    /// interleaving of its CPUs' steps. The default.
+    #[default]
+    Sc,
+    /// The Linux-kernel memory model, as a view-based machine (promise-free Promising-ARM): a load
+    /// may read an older store where LKMM allows it, and which one is a decision of the search
+    /// (see the crate docs, "Weak memory").
+    Lkmm,
+}
+
+impl MemoryModel {
+    /// Both models, `sc` first.
+    pub const ALL: [MemoryModel; 2] = [MemoryModel::Sc, MemoryModel::Lkmm];
+
+    /// `sc` or `lkmm`, as the command line and traces spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            MemoryModel::Sc => "sc",
+            MemoryModel::Lkmm => "lkmm",
+        }
+    }
+}
+
+impl std::fmt::Display for MemoryModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for MemoryModel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "sc" => Ok(MemoryModel::Sc),
+            "lkmm" => Ok(MemoryModel::Lkmm),
+            _ => Err(format!("unknown memory model `{s}`; use `sc` or `lkmm`")),
+        }
+    }
+}
+
+/// Kernel configuration a variant runs under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// `CONFIG_DEBUG_MUTEXES`: no mutex fast path, no optimistic spinning, unlock inside
+    /// `wait_lock`.
+    pub debug_mutexes: bool,
+    /// Check the grace-period guarantee whenever a `synchronize_srcu` returns: a stronger oracle
+    /// than waiting for the use-after-free (`docs/concurrent_srcu.md`, oracle O2.1).
+    pub gp_oracle: bool,
+    /// The compiler re-loads plain loads the harness marks refetchable (`Word::refetch`), as it
+    /// may when a plain value is used in two places.
+    pub refetch: bool,
+    /// `CONFIG_KCSAN`: report data races. Off only to show what a race leads to further on.
+    pub kcsan: bool,
+    /// The memory model this variant must run under, whatever the run asks for (`None`: the
+    /// run's choice).
+    pub memory: Option<MemoryModel>,
+    /// Mutants of the SRCU implementations: bit `i` removes the `i`-th `smp_mb` of the flavour
+    /// (see `kernel::srcu`), to show that the barrier is needed. 0 in every real variant.
+    pub srcu_drop_mb: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::DEFAULT
+    }
+}
+
+impl Config {
+    /// The default configuration: KCSAN on, everything else off.
+    pub const DEFAULT: Config = Config {
+        debug_mutexes: false,
+        gp_oracle: false,
+        refetch: false,
+        kcsan: true,
+        memory: None,
+        srcu_drop_mb: 0,
+    };
+
+    /// This configuration with the grace-period oracle on or off.
+    pub const fn with_gp_oracle(mut self, on: bool) -> Config {
+        self.gp_oracle = on;
+        self
+    }
+
+    /// This configuration with refetching on or off.
+    pub const fn with_refetch(mut self, on: bool) -> Config {
+        self.refetch = on;
+        self
+    }
+
+    /// This configuration with KCSAN on or off.
+    pub const fn with_kcsan(mut self, on: bool) -> Config {
+        self.kcsan = on;
+        self
+    }
+
+    /// This configuration with `CONFIG_DEBUG_MUTEXES` on or off.
+    pub const fn with_debug_mutexes(mut self, on: bool) -> Config {
+        self.debug_mutexes = on;
+        self
+    }
+
+    /// This configuration pinned to a memory model.
+    pub const fn with_memory(mut self, m: MemoryModel) -> Config {
+        self.memory = Some(m);
+        self
+    }
+
+    /// This configuration with the SRCU barriers in the bit set `mask` removed (a mutant).
+    pub const fn with_srcu_drop_mb(mut self, mask: u32) -> Config {
+        self.srcu_drop_mb = mask;
+        self
+    }
+
+    /// The memory model an execution of this variant runs under when the run asks for `run`.
+    pub fn memory_for(&self, run: MemoryModel) -> MemoryModel {
+        self.memory.unwrap_or(run)
+    }
+}

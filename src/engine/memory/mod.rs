@@ -1,0 +1,398 @@
+//! Memory accesses and fences, behind the memory-model seam.
+//!
+//! [`Memory`] is the one interface; its two implementations are [`sc`] (every load reads the
+//! newest store: today's sequentially consistent execution, and still the default) and [`lkmm`]
+//! (a view-based machine in which a load may read an older store, chosen by the search strategy
+//! like the choice of CPU). [`access`] is the one path every load, store and RMW takes: the
+//! scheduling point, the use-after-free check, the race detector, the happens-before bookkeeping,
+//! and then the memory model.
+
+pub(crate) mod lkmm;
+pub(crate) mod sc;
+
+use std::cell::Cell;
+use std::panic::Location;
+
+use super::vclock::VClock;
+use super::{cover, me, point_on, runtime, stop_if_failed, task, with, Blocked, Model, StaleRead, SLOT_BITS};
+use crate::config::MemoryModel;
+
+/// How an access orders and how the race detector treats it (the access legend of
+/// `docs/memory-model.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A plain C access: racy unless ordered by happens-before.
+    Plain,
+    /// `READ_ONCE`/`WRITE_ONCE`, `atomic_read`/`atomic_set`, `rcu_dereference`: marked, unordered.
+    Once,
+    /// `smp_load_acquire`.
+    Acquire,
+    /// `smp_store_release`, `rcu_assign_pointer`, or the release half of an unlock.
+    Release,
+    /// Fully ordered value-returning RMW (`atomic_inc_return`, `xchg`, successful `cmpxchg`):
+    /// an `smp_mb()` on each side.
+    RmwFull,
+    /// An acquiring RMW: a lock taken (`arch_spin_trylock`, `down_read_trylock`), a completion
+    /// consumed, `atomic_*_acquire`.
+    RmwAcquire,
+    /// A releasing RMW (`atomic_long_add_return_release` in `up_read`, `complete`).
+    RmwRelease,
+    /// Unordered RMW (`atomic_inc`, `atomic_dec`, `this_cpu_inc`, `_relaxed` forms).
+    RmwRelaxed,
+}
+
+impl Kind {
+    #[inline]
+    pub(crate) fn is_rmw(self) -> bool {
+        matches!(
+            self,
+            Kind::RmwFull | Kind::RmwAcquire | Kind::RmwRelease | Kind::RmwRelaxed
+        )
+    }
+
+    #[inline]
+    fn acquires(self) -> bool {
+        matches!(self, Kind::Acquire | Kind::RmwFull | Kind::RmwAcquire)
+    }
+}
+
+/// Fences.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fence {
+    /// `smp_mb`, and the `smp_mb__{before,after}_atomic` family (modeled as full fences even
+    /// without an adjacent RMW: stronger than LKMM, never weaker).
+    Mb,
+    /// `smp_rmb`: earlier loads before later loads.
+    Rmb,
+    /// `smp_wmb`: earlier stores before later stores.
+    Wmb,
+    /// `barrier()`: the compiler only.
+    Barrier,
+}
+
+/// One store as a load sees it.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Msg {
+    pub val: u64,
+    /// The release clock the value carries: an acquire that reads it synchronizes with it. RMWs
+    /// extend it (a release sequence); a non-RMW store replaces it.
+    pub sync: VClock,
+    /// Site of the store ([`cover::site`]), for interleaving coverage; 0 when it is off.
+    pub site: u32,
+    /// The CPU that stored it.
+    pub cpu: u8,
+    /// The step that stored it (for traces: which store a load read).
+    pub step: u32,
+}
+
+/// The memory of one execution under its memory model.
+#[derive(Debug, Default)]
+pub(crate) struct Memory {
+    model: MemoryModel,
+    newest: sc::Newest,
+    weak: lkmm::Machine,
+}
+
+thread_local! {
+    /// Whether the running execution is under `lkmm`: read before each load without borrowing the
+    /// model, so that `sc` pays nothing for the read choice.
+    static WEAK: Cell<bool> = const { Cell::new(false) };
+}
+
+impl Memory {
+    pub fn reset(&mut self, model: MemoryModel) {
+        self.model = model;
+        WEAK.with(|w| w.set(model == MemoryModel::Lkmm));
+        self.newest.reset();
+        if model == MemoryModel::Lkmm {
+            self.weak.reset();
+        }
+    }
+
+    #[inline]
+    pub fn is_weak(&self) -> bool {
+        self.model == MemoryModel::Lkmm
+    }
+
+    pub fn alloc(&mut self, base: usize, len: usize, obj: usize, cpu: usize, step: u64) {
+        let init = Msg {
+            cpu: cpu as u8,
+            step: step as u32,
+            ..Msg::default()
+        };
+        self.newest.alloc(base, len, init);
+        if self.is_weak() {
+            self.weak.alloc(base, len, obj, init, cpu);
+        }
+    }
+
+    /// The LKMM machine, if this execution runs under it.
+    #[inline]
+    pub fn lkmm(&mut self) -> Option<&mut lkmm::Machine> {
+        if self.is_weak() {
+            Some(&mut self.weak)
+        } else {
+            None
+        }
+    }
+
+    pub fn fence(&mut self, cpu: usize, f: Fence) {
+        if let Some(w) = self.lkmm() {
+            w.fence(cpu, f);
+        }
+    }
+}
+
+/// One checked access to the word at `addr`: a scheduling point, the use-after-free and race
+/// checks, the happens-before bookkeeping, then `f(old) -> (result, new value to store)`.
+/// `writes` says whether the operation is a store or RMW; an RMW whose `f` stores nothing (a
+/// failed `cmpxchg`, a lock found taken) is a marked load and orders nothing.
+#[inline]
+pub(crate) fn access(
+    addr: u64,
+    kind: Kind,
+    op: &'static str,
+    writes: bool,
+    caller: &'static Location<'static>,
+    f: impl FnOnce(u64) -> (u64, Option<u64>),
+) -> u64 {
+    let cpu = me();
+    let obj = (addr >> SLOT_BITS) as usize;
+    point_on(obj, cpu);
+    // Under lkmm a load that is not part of an RMW may read one of several stores: which one is
+    // the strategy's decision, asked outside the model's borrow.
+    let back = if !writes && WEAK.with(|w| w.get()) {
+        let n = with(|m| m.load_choices(cpu, addr, kind));
+        if n > 1 {
+            runtime::choose_read(n)
+        } else {
+            0
+        }
+    } else {
+        0
+    };
+    let (ret, woken) = with(|m| m.access(cpu, addr, obj, kind, op, writes, back, caller, f));
+    task::unblock_tasks(woken);
+    stop_if_failed();
+    ret
+}
+
+impl Model {
+    /// How many stores a load of `addr` may read (1 when there is no choice or no such word).
+    fn load_choices(&self, cpu: usize, addr: u64, kind: Kind) -> usize {
+        let obj = (addr >> SLOT_BITS) as usize;
+        let off = (addr & ((1 << SLOT_BITS) - 1)) as u32;
+        match self.heap.get(obj) {
+            Some(o) if obj != 0 && off < o.len && o.freed.is_none() => {
+                self.mem.weak.choices(cpu, (o.base + off) as usize, obj, kind)
+            }
+            _ => 1,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn access(
+        &mut self,
+        cpu: usize,
+        addr: u64,
+        obj: usize,
+        kind: Kind,
+        op: &'static str,
+        writes: bool,
+        back: usize,
+        caller: &'static Location<'static>,
+        f: impl FnOnce(u64) -> (u64, Option<u64>),
+    ) -> (u64, u32) {
+        if !self.tick(cpu, op) {
+            return (0, 0);
+        }
+        let Some((slot, _)) = self.resolve(cpu, addr, op, writes) else {
+            self.record_event(cpu, op, addr, None, None, caller);
+            return (0, 0);
+        };
+        let reads = !writes || kind.is_rmw();
+        // The store this access reads: an RMW reads the newest (atomicity), a load what the
+        // strategy chose among those the memory model allows.
+        let (msg, ts) = if writes || !self.mem.is_weak() {
+            (*self.mem.newest.get(slot), 0)
+        } else {
+            self.mem.weak.pick(cpu, slot, obj, kind, back)
+        };
+        let old = msg.val;
+        let (ret, new) = f(old);
+        let write = new.is_some();
+        // An RMW that does not write orders nothing: it is a marked read.
+        let kind = if kind.is_rmw() && !write { Kind::Once } else { kind };
+        let is_rmw = kind.is_rmw();
+        if kind == Kind::RmwFull {
+            // The smp_mb() before a fully ordered RMW.
+            self.fence_effects(cpu, Fence::Mb);
+        }
+        if self.config.kcsan {
+            self.check_race(cpu, slot, obj, kind, reads, write, addr, op);
+        }
+        let time = self.cpus[cpu].vc.0[cpu];
+        let plain = kind == Kind::Plain;
+        self.race.record(slot, cpu, time, plain, reads, write);
+        let site = if cover::enabled() {
+            cover::site(caller, self.cpus[cpu].funcs.last().copied().unwrap_or(""), op)
+        } else {
+            0
+        };
+        if reads {
+            let c = &mut self.cpus[cpu];
+            if kind.acquires() {
+                c.vc.join(&msg.sync);
+            }
+            c.pending_acq.join(&msg.sync);
+            if site != 0 {
+                cover::reads_from(
+                    site,
+                    msg.site,
+                    addr & ((1 << SLOT_BITS) - 1),
+                    msg.cpu as usize != cpu,
+                );
+            }
+            // The value read may be a pointer: accesses through it depend on this load.
+            let target = self.heap.pointee(old);
+            if self.mem.is_weak() {
+                let ts = if is_rmw || writes {
+                    self.mem.weak.pick(cpu, slot, obj, kind, 0).1
+                } else {
+                    ts
+                };
+                let post = self.mem.weak.after_load(cpu, slot, obj, kind, ts);
+                if let Some(t) = target {
+                    self.mem.weak.note_dep(cpu, t, post);
+                }
+            }
+            if let (Some(t), false) = (target, plain) {
+                self.race.note_dep(t, cpu, &msg.sync);
+            }
+        }
+        let mut released = false;
+        let mut marked_store = false;
+        if let Some(v) = new {
+            let c = &self.cpus[cpu];
+            // A marked store reads-from into another CPU's marked load is happens-before in LKMM
+            // (`rfe` is part of `hb`): whatever acquires the value is ordered after the store
+            // itself, though not after the writer's earlier accesses unless a fence or release
+            // put them in.
+            let mut own = VClock::default();
+            own.0[cpu] = time;
+            let sync = match kind {
+                Kind::Release | Kind::RmwFull | Kind::RmwRelease => {
+                    released = true;
+                    if is_rmw {
+                        let mut s = msg.sync;
+                        s.join(&c.vc);
+                        s
+                    } else {
+                        c.vc
+                    }
+                }
+                // An RMW continues the release sequence of the value it replaces.
+                Kind::RmwRelaxed | Kind::RmwAcquire => {
+                    marked_store = true;
+                    let mut s = msg.sync;
+                    s.join(&c.fence_rel);
+                    s.join(&own);
+                    s
+                }
+                Kind::Once => {
+                    marked_store = true;
+                    let mut s = c.fence_rel;
+                    s.join(&own);
+                    s
+                }
+                _ => c.fence_rel,
+            };
+            let stored = Msg {
+                val: v,
+                sync,
+                site,
+                cpu: cpu as u8,
+                step: self.step as u32,
+            };
+            self.mem.newest.set(slot, stored);
+            if let Some(w) = self.mem.lkmm() {
+                w.store(cpu, slot, kind, stored);
+            }
+        }
+        if kind == Kind::RmwFull {
+            // The smp_mb() after: later marked stores carry everything up to here.
+            self.fence_effects(cpu, Fence::Mb);
+        }
+        // The CPU's later accesses are not covered by what this store carries.
+        if released || marked_store {
+            self.cpus[cpu].vc.0[cpu] += 1;
+        }
+        if self.events.is_some() {
+            let read = reads.then_some(old);
+            let stale = (back > 0 && !writes).then(|| {
+                let newest = self.mem.newest.get(slot);
+                StaleRead {
+                    read_from_step: u64::from(msg.step),
+                    newest_step: u64::from(newest.step),
+                    newest_value: newest.val,
+                }
+            });
+            self.push_event(cpu, op, addr, read, new, stale, caller);
+        }
+        let mut woken = 0u32;
+        if let Some(o) = self.heap.get_mut(obj) {
+            o.cpus |= 1 << cpu;
+        }
+        if let Some(v) = new {
+            // A stored pointer makes its object reachable by every CPU.
+            self.heap.escape(v);
+            if let Some(o) = self.heap.get_mut(obj) {
+                o.wgen += 1;
+            }
+            if self.object_waiters != 0 {
+                woken = self.unblock_where(|b| b == Blocked::OnObject(obj as u32));
+            }
+        }
+        (ret, woken)
+    }
+
+    /// What a fence does to the race detector's clocks and to the memory model's views.
+    pub(super) fn fence_effects(&mut self, cpu: usize, f: Fence) {
+        let c = &mut self.cpus[cpu];
+        match f {
+            Fence::Mb => {
+                let p = c.pending_acq;
+                c.vc.join(&p);
+                c.fence_rel = c.vc;
+                c.vc.0[cpu] += 1;
+            }
+            // Later loads only are ordered after what earlier loads read.
+            Fence::Rmb => {
+                let p = c.pending_acq;
+                c.load_vc.join(&p);
+            }
+            Fence::Wmb => {
+                // Later stores carry the clock as of here. It also covers the CPU's earlier plain
+                // loads, which LKMM leaves unordered: a race missed, never a false one.
+                c.fence_rel = c.vc;
+                c.vc.0[cpu] += 1;
+            }
+            Fence::Barrier => {}
+        }
+        self.mem.fence(cpu, f);
+    }
+}
+
+/// A fence: `smp_mb`, `smp_rmb`, `smp_wmb` or `barrier`.
+pub(crate) fn fence(f: Fence, op: &'static str, caller: &'static Location<'static>) {
+    // A fence changes only the running CPU's own clocks and views: where it is interleaved with
+    // other CPUs' steps changes no outcome under either memory model.
+    super::local_point();
+    let cpu = me();
+    with(|m| {
+        m.step += 1;
+        m.fence_effects(cpu, f);
+        m.record_event(cpu, op, 0, None, None, caller);
+    });
+}

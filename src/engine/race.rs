@@ -1,0 +1,226 @@
+//! The data-race detector: KCSAN's rule (conflicting accesses from different CPUs, at least one
+//! plain, unordered by happens-before) over vector clocks.
+//!
+//! Happens-before comes only from what an access actually read (the release clock its store
+//! carries, [`super::memory::Msg::sync`]) and from fences, locks, spawn, join and wake-ups, never
+//! from the order in which the interleaving ran two steps, nor from which store is the newest:
+//! under the `lkmm` memory model a load may read an older store, and orders only with that one.
+//!
+//! Per word, the shadow keeps each CPU's last write, last plain write, last read and last plain
+//! read (as that CPU's clock value). A CPU's accesses are ordered among themselves, so its last
+//! one is ordered before another CPU exactly when all its earlier ones are: a plain read is
+//! checked against every CPU's last write, not only the word's last write.
+
+use super::vclock::{VClock, MAX_CPUS};
+use super::{memory::Kind, Model, SLOT_BITS};
+use crate::failure::FailureKind;
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Shadow {
+    /// Per CPU, its clock value at its last write, last plain write, last read and last plain
+    /// read of the word (0: none).
+    w: [u32; MAX_CPUS],
+    w_plain: [u32; MAX_CPUS],
+    r_any: [u32; MAX_CPUS],
+    r_plain: [u32; MAX_CPUS],
+}
+
+/// The detector's state for one execution.
+#[derive(Debug, Default)]
+pub(crate) struct Race {
+    shadows: Vec<Shadow>,
+    /// Per object (grown on demand), per CPU: the release clock carried by the pointer to the
+    /// object that the CPU loaded with a marked load. LKMM's pre-bounding: an access at the end
+    /// of an address dependency is ordered after whatever the marked load that produced the
+    /// pointer synchronized with (`p = rcu_dereference(gp); p->a` does not race with the
+    /// initialization published by `rcu_assign_pointer`).
+    deps: Vec<[VClock; MAX_CPUS]>,
+    /// Per object (grown on demand): which CPUs hold such a dependency.
+    dep_cpus: Vec<u32>,
+}
+
+/// The other side of a race.
+#[derive(Clone, Copy, Debug)]
+struct Other {
+    cpu: usize,
+    write: bool,
+    plain: bool,
+}
+
+impl Race {
+    pub fn reset(&mut self) {
+        self.shadows.clear();
+        self.deps.clear();
+        self.dep_cpus.clear();
+    }
+
+    /// New words at `base..base + len`, initialized by `cpu` at clock value `time`.
+    pub fn alloc(&mut self, base: usize, len: usize, cpu: usize, time: u32) {
+        let mut init = Shadow::default();
+        init.w[cpu] = time;
+        init.w_plain[cpu] = time;
+        debug_assert_eq!(self.shadows.len(), base);
+        self.shadows.resize(base + len, init);
+    }
+
+    /// A marked load by `cpu` returned a pointer into `obj`, reading a store that carries `sync`.
+    pub fn note_dep(&mut self, obj: usize, cpu: usize, sync: &VClock) {
+        if self.dep_cpus.len() <= obj {
+            self.dep_cpus.resize(obj + 1, 0);
+            self.deps.resize(obj + 1, [VClock::default(); MAX_CPUS]);
+        }
+        self.dep_cpus[obj] |= 1 << cpu;
+        self.deps[obj][cpu].join(sync);
+    }
+
+    /// `vc` with the dependency clock of `cpu`'s pointer to `obj`, if any.
+    #[inline]
+    fn bounded(&self, obj: usize, cpu: usize, vc: &VClock) -> VClock {
+        let mut eff = *vc;
+        if self.dep_cpus.get(obj).is_some_and(|m| m & (1 << cpu) != 0) {
+            eff.join(&self.deps[obj][cpu]);
+        }
+        eff
+    }
+
+    /// The first access of another CPU that conflicts with this one and is unordered with it.
+    #[inline]
+    fn conflict(
+        &self,
+        slot: usize,
+        cpu: usize,
+        ncpus: usize,
+        plain: bool,
+        write: bool,
+        vc: &VClock,
+    ) -> Option<Other> {
+        let s = &self.shadows[slot];
+        for c in 0..ncpus {
+            if c == cpu {
+                continue;
+            }
+            let seen = vc.0[c];
+            if s.w_plain[c] > seen {
+                return Some(Other {
+                    cpu: c,
+                    write: true,
+                    plain: true,
+                });
+            }
+            if plain && s.w[c] > seen {
+                return Some(Other {
+                    cpu: c,
+                    write: true,
+                    plain: false,
+                });
+            }
+            if write {
+                if s.r_plain[c] > seen {
+                    return Some(Other {
+                        cpu: c,
+                        write: false,
+                        plain: true,
+                    });
+                }
+                if plain && s.r_any[c] > seen {
+                    return Some(Other {
+                        cpu: c,
+                        write: false,
+                        plain: false,
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    /// Note the access in the word's shadow.
+    #[inline]
+    pub fn record(&mut self, slot: usize, cpu: usize, time: u32, plain: bool, read: bool, write: bool) {
+        let s = &mut self.shadows[slot];
+        if read {
+            s.r_any[cpu] = time;
+            if plain {
+                s.r_plain[cpu] = time;
+            }
+        }
+        if write {
+            s.w[cpu] = time;
+            if plain {
+                s.w_plain[cpu] = time;
+            }
+        }
+    }
+}
+
+impl Model {
+    /// KCSAN's rule for one access. Reports the first race it finds.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn check_race(
+        &mut self,
+        cpu: usize,
+        slot: usize,
+        obj: usize,
+        kind: Kind,
+        read: bool,
+        write: bool,
+        addr: u64,
+        op: &'static str,
+    ) {
+        let c = &self.cpus[cpu];
+        let mut vc = c.vc;
+        if read && !write {
+            // `smp_rmb` orders later loads (only) after what earlier loads read.
+            vc.join(&c.load_vc);
+        }
+        let vc = self.race.bounded(obj, cpu, &vc);
+        let plain = kind == Kind::Plain;
+        if let Some(other) = self.race.conflict(slot, cpu, self.cpus.len(), plain, write, &vc) {
+            let msg = format!(
+                "BUG: KCSAN: data-race in {func}\n\
+                 {me_kind} {me_rw} of {loc} by {by} at step {step} ({op})\n\
+                 races with an earlier {o_kind} {o_rw} by {ocpu}, unordered by happens-before",
+                func = self.func_or(cpu, op),
+                me_kind = if plain { "plain" } else { "marked" },
+                me_rw = if write { "write" } else { "read" },
+                loc = self.heap.describe(addr),
+                by = self.cpu_label(cpu),
+                step = self.step,
+                o_kind = if other.plain { "plain" } else { "marked" },
+                o_rw = if other.write { "write" } else { "read" },
+                ocpu = self.cpu_label(other.cpu),
+            );
+            self.record_failure(FailureKind::DataRace, cpu, msg);
+        }
+    }
+
+    /// `kfree` as KCSAN's slab hook sees it: a plain write of every word of the object.
+    pub(super) fn check_free_race(&mut self, cpu: usize, obj: usize, op: &'static str) {
+        let Some(o) = self.heap.get(obj).copied() else {
+            return;
+        };
+        let vc = self.race.bounded(obj, cpu, &self.cpus[cpu].vc);
+        for off in 0..o.len as usize {
+            let slot = o.base as usize + off;
+            if let Some(other) = self.race.conflict(slot, cpu, self.cpus.len(), true, true, &vc) {
+                let addr = ((obj as u64) << SLOT_BITS) | off as u64;
+                let msg = format!(
+                    "BUG: KCSAN: data-race in {func}\n\
+                     {op} of {obj_name} by {by} at step {step} frees {loc}\n\
+                     while an earlier {o_kind} {o_rw} of it by {ocpu} is unordered with the free \
+                     by happens-before",
+                    func = self.func_or(cpu, op),
+                    obj_name = self.heap.object_name(addr),
+                    by = self.cpu_label(cpu),
+                    step = self.step,
+                    loc = self.heap.describe(addr),
+                    o_kind = if other.plain { "plain" } else { "marked" },
+                    o_rw = if other.write { "write" } else { "read" },
+                    ocpu = self.cpu_label(other.cpu),
+                );
+                self.record_failure(FailureKind::DataRace, cpu, msg);
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! CPUs and tasks: spawning and joining, sleeping and waking, waiting for memory to change, and
+//! deadlock detection.
+
+use std::fmt::Write as _;
+use std::panic::Location;
+
+use super::vclock::{VClock, MAX_CPUS};
+use super::{me, rcu, runtime, with, Model, SLOT_BITS};
+use crate::failure::FailureKind;
+use crate::kernel::Ptr;
+
+/// Why a CPU is not running, for deadlock detection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Blocked {
+    No,
+    /// In `schedule()` with a task state other than running.
+    Sleeping,
+    /// Waiting for the word at this address to change (a contended spinlock, a rwsem).
+    OnWord(u64),
+    /// In `join` of an unfinished CPU.
+    Joining(u8),
+    /// Waiting for any write to the object with this index (a grace-period scan waiting for
+    /// readers' counters to move; the delayed work's timer).
+    OnObject(u32),
+    /// In `synchronize_rcu`, waiting for pre-existing readers.
+    GracePeriod,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Cpu {
+    pub name: &'static str,
+    /// Happens-before: entry `c` is the latest event of CPU `c` ordered before this CPU's next one.
+    pub vc: VClock,
+    /// What `smp_rmb` ordered: applies to later loads only.
+    pub load_vc: VClock,
+    /// Clock at the last `smp_wmb`/`smp_mb`: marked stores after it carry it as their release clock.
+    pub fence_rel: VClock,
+    /// Join of the release clocks of everything read so far: `smp_rmb`/`smp_mb` acquire it.
+    pub pending_acq: VClock,
+    pub blocked: Blocked,
+    /// `TASK_RUNNING` is false here; `set_current_state(TASK_UNINTERRUPTIBLE)` sets it.
+    pub sleeping: bool,
+    pub finished: bool,
+    /// Kernel functions the CPU is inside, innermost last (`mutex_unlock`, `spin_lock`, ...).
+    pub funcs: Vec<&'static str>,
+    /// RCU read-side state; see [`rcu`].
+    pub rcu: rcu::CpuRcu,
+}
+
+impl Cpu {
+    pub fn new(name: &'static str) -> Self {
+        Cpu {
+            name,
+            vc: VClock::default(),
+            load_vc: VClock::default(),
+            fence_rel: VClock::default(),
+            pending_acq: VClock::default(),
+            blocked: Blocked::No,
+            sleeping: false,
+            finished: false,
+            funcs: Vec::with_capacity(8),
+            rcu: rcu::CpuRcu::default(),
+        }
+    }
+}
+
+impl Model {
+    /// Mark every CPU whose wait matches `pred` runnable again; returns them as a bit set for
+    /// [`unblock_tasks`], which must run outside [`with`].
+    pub(super) fn unblock_where(&mut self, pred: impl Fn(Blocked) -> bool) -> u32 {
+        let mut woken = 0u32;
+        for (i, c) in self.cpus.iter_mut().enumerate() {
+            if pred(c.blocked) {
+                if matches!(c.blocked, Blocked::OnObject(_)) {
+                    self.object_waiters -= 1;
+                }
+                c.blocked = Blocked::No;
+                woken |= 1 << i;
+            }
+        }
+        // A woken CPU re-reads what it waits on: it sees every store so far (see `lkmm`).
+        if woken != 0 {
+            if let Some(w) = self.mem.lkmm() {
+                let mut bits = woken;
+                while bits != 0 {
+                    w.catch_up(bits.trailing_zeros() as usize);
+                    bits &= bits - 1;
+                }
+            }
+        }
+        woken
+    }
+
+    pub(super) fn all_blocked(&self) -> bool {
+        self.cpus.iter().all(|c| c.finished || c.blocked != Blocked::No)
+    }
+}
+
+/// Let shuttle run the CPUs in the bit set `woken` again.
+pub(crate) fn unblock_tasks(mut woken: u32) {
+    while woken != 0 {
+        let i = woken.trailing_zeros() as usize;
+        woken &= woken - 1;
+        runtime::unblock(i);
+    }
+}
+
+/// CPUs in this execution so far, CPU0 included: `for_each_possible_cpu` walks these. A CPU
+/// spawned later starts with zeroed per-CPU data, as an idle possible CPU would have.
+pub(crate) fn nr_cpus() -> usize {
+    with(|m| m.cpus.len())
+}
+
+/// Register a new CPU for a task about to be spawned by the running CPU; returns its index.
+pub(crate) fn register_cpu(name: &'static str) -> usize {
+    let parent = me();
+    with(|m| {
+        let id = m.cpus.len();
+        assert!(id < MAX_CPUS, "a harness may use at most {} CPUs", MAX_CPUS - 1);
+        let mut c = Cpu::new(name);
+        // The new CPU may reach anything its parent could (through the closure it runs): every
+        // existing object is shared from now on.
+        m.heap.share_all();
+        // Spawn is a release by the parent and an acquire by the child.
+        c.vc = m.cpus[parent].vc;
+        c.vc.0[id] = 1;
+        m.cpus[parent].vc.0[parent] += 1;
+        m.cpus.push(c);
+        if let Some(w) = m.mem.lkmm() {
+            w.spawn(parent, id);
+        }
+        id
+    })
+}
+
+pub(crate) fn cpu_finished(cpu: usize) {
+    with(|m| {
+        m.cpus[cpu].finished = true;
+        for c in 0..m.cpus.len() {
+            if m.cpus[c].blocked == Blocked::Joining(cpu as u8) {
+                m.cpus[c].blocked = Blocked::No;
+            }
+        }
+    });
+}
+
+/// Before joining `child`: record the wait for deadlock detection, and fail the execution if
+/// joining would leave every CPU blocked.
+pub(crate) fn before_join(child: usize) {
+    let cpu = me();
+    let deadlock = with(|m| {
+        if m.cpus[child].finished {
+            return false;
+        }
+        m.cpus[cpu].blocked = Blocked::Joining(child as u8);
+        m.all_blocked()
+    });
+    if deadlock {
+        report_deadlock();
+    }
+}
+
+/// After `join` returned: the child's whole history happens-before the joiner.
+pub(crate) fn after_join(child: usize) {
+    let cpu = me();
+    with(|m| {
+        m.cpus[cpu].blocked = Blocked::No;
+        let vc = m.cpus[child].vc;
+        m.cpus[cpu].vc.join(&vc);
+        if let Some(w) = m.mem.lkmm() {
+            w.handover(child, cpu);
+        }
+    });
+}
+
+pub(super) fn report_deadlock() {
+    let msg = with(|m| {
+        let mut s = String::from("deadlock: every CPU is blocked\n");
+        for (i, c) in m.cpus.iter().enumerate() {
+            if c.finished {
+                continue;
+            }
+            let why = match c.blocked {
+                Blocked::No => "running".to_string(),
+                Blocked::Sleeping => format!("sleeping in schedule() in {}", m.func(i)),
+                Blocked::OnWord(a) => format!("waiting on {} in {}", m.heap.describe(a), m.func(i)),
+                Blocked::Joining(j) => format!("joining {}", m.cpu_label(j as usize)),
+                Blocked::OnObject(o) => format!(
+                    "waiting for a write to {} in {}",
+                    m.heap.describe((o as u64) << SLOT_BITS),
+                    m.func(i)
+                ),
+                Blocked::GracePeriod => format!("waiting for an RCU grace period in {}", m.func(i)),
+            };
+            let _ = writeln!(s, "  {}: {}", m.cpu_label(i), why);
+        }
+        s.trim_end().to_string()
+    });
+    super::fail(FailureKind::Deadlock, msg);
+}
+
+/// `__set_current_state(TASK_RUNNING)`.
+pub(crate) fn set_running() {
+    let cpu = me();
+    with(|m| m.cpus[cpu].sleeping = false);
+}
+
+/// `set_current_state(TASK_UNINTERRUPTIBLE)`.
+pub(crate) fn set_sleeping() {
+    let cpu = me();
+    with(|m| m.cpus[cpu].sleeping = true);
+}
+
+/// `schedule()`: sleep until woken, unless a wake-up came since `set_sleeping`.
+pub(crate) fn schedule_sleep(caller: &'static Location<'static>) {
+    let cpu = me();
+    let sleeping = with(|m| {
+        m.step += 1;
+        m.record_event(cpu, "schedule", 0, None, None, caller);
+        m.cpus[cpu].sleeping
+    });
+    if sleeping {
+        block_on(Blocked::Sleeping);
+    }
+}
+
+/// `wake_up_process(task)`.
+pub(crate) fn wake_up_process(task: usize, caller: &'static Location<'static>) {
+    runtime::switch();
+    let cpu = me();
+    let was_blocked = with(|m| {
+        m.step += 1;
+        m.record_event(cpu, "wake_up_process", 0, None, None, caller);
+        // A wake-up orders the waker's past before the woken task's future.
+        let vc = m.cpus[cpu].vc;
+        let t = &mut m.cpus[task];
+        t.vc.join(&vc);
+        t.sleeping = false;
+        let was = t.blocked == Blocked::Sleeping;
+        if was {
+            t.blocked = Blocked::No;
+        }
+        m.cpus[cpu].vc.0[cpu] += 1;
+        if let Some(w) = m.mem.lkmm() {
+            w.handover(cpu, task);
+        }
+        was
+    });
+    if was_blocked {
+        runtime::unblock(task);
+    }
+}
+
+/// Whether `task` is on a CPU (for optimistic spinning): not asleep in `schedule()`.
+pub(crate) fn on_cpu(task: usize) -> bool {
+    with(|m| {
+        m.cpus
+            .get(task)
+            .is_some_and(|c| !c.finished && c.blocked == Blocked::No)
+    })
+}
+
+/// Block the running CPU until another CPU wakes it (through [`wake_word`] or
+/// [`wake_up_process`]). Reports a deadlock instead if nothing could ever wake it.
+pub(crate) fn block_on(why: Blocked) {
+    let cpu = me();
+    let deadlock = with(|m| {
+        m.cpus[cpu].blocked = why;
+        m.all_blocked()
+    });
+    if deadlock {
+        report_deadlock();
+        return;
+    }
+    runtime::block_current();
+}
+
+/// Wake every CPU blocked on the word at `addr` (after the word changed).
+pub(crate) fn wake_word(addr: u64) {
+    let woken = with(|m| m.unblock_where(|b| b == Blocked::OnWord(addr)));
+    unblock_tasks(woken);
+}
+
+/// Sleep until the object at `p` is written, unless it was written since
+/// [`generation`](super::heap::generation) returned `since`. This is how a kernel wait loop (a
+/// timer, a retry with `udelay`) is modeled: the retry can only succeed once something it reads
+/// has changed, so the waiter costs no steps until then. Under `lkmm` a waiter that may not have
+/// seen every store yet retries at once (having caught up) instead: what it read may have been
+/// stale, and sleeping on it would be a false deadlock.
+pub(crate) fn wait_for_write(p: Ptr, since: u64) {
+    let obj = (p.0 >> SLOT_BITS) as u32;
+    let cpu = me();
+    let deadlock = with(|m| {
+        if let Some(w) = m.mem.lkmm() {
+            if w.behind(cpu) {
+                w.catch_up(cpu);
+                return None;
+            }
+        }
+        if m.heap.get(obj as usize).map_or(0, |o| o.wgen) != since {
+            return None;
+        }
+        m.cpus[cpu].blocked = Blocked::OnObject(obj);
+        m.object_waiters += 1;
+        Some(m.all_blocked())
+    });
+    match deadlock {
+        None => runtime::switch(),
+        Some(true) => report_deadlock(),
+        Some(false) => runtime::block_current(),
+    }
+}
