@@ -55,7 +55,7 @@
 //! use kgrace::{Budget, Explorer, FailureKind};
 //! use kgrace::sched::SchedulerSpec;
 //!
-//! let report = Explorer::new("mutex_unlock_free", "buggy")?
+//! let report = Explorer::new("mutex_unlock_free", "buggy-kasan")?
 //!     .scheduler(SchedulerSpec::Pct { depth: 3, seed: 1 })
 //!     .budget(Budget::Executions(1_000))
 //!     .run();
@@ -65,7 +65,7 @@
 //! # Ok::<(), kgrace::Error>(())
 //! ```
 //!
-//! The failure's message (`kgrace run mutex_unlock_free --scheduler pct --seed 1` prints the
+//! The failure's message (`kgrace run mutex_unlock_free --variant buggy-kasan --scheduler pct --seed 1` prints the
 //! same):
 //!
 //! ```text

@@ -35,7 +35,7 @@ fn replay_of_a_failing_trace_exits_1_and_draws_the_cpus() {
         "{out}"
     );
     assert!(
-        out.contains("use-after-free") && out.contains("reproduced"),
+        (out.contains("use-after-free") || out.contains("data-race")) && out.contains("reproduced"),
         "{out}"
     );
 }
@@ -97,7 +97,10 @@ fn run_writes_a_new_trace_and_exits_1_on_failure_and_0_when_clean() {
     let d = dir.path().to_str().unwrap();
     let (o, v) = run_json(d);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert_eq!(v["result"], "use-after-free");
+    assert!(
+        v["result"] == "use-after-free" || v["result"] == "data-race",
+        "{v}"
+    );
     let path = v["trace"].as_str().unwrap().to_string();
     let (_, v2) = run_json(d);
     assert_ne!(
@@ -126,6 +129,6 @@ fn list_states_every_variants_expected_verdict() {
     let o = kgrace(&["list"]);
     assert_eq!(o.status.code(), Some(0));
     let out = stdout(&o);
-    assert!(out.contains("buggy") && out.contains("fails: use-after-free"));
+    assert!(out.contains("buggy") && out.contains("fails: use-after-free | data-race"));
     assert!(out.contains("fixed") && out.contains("passes"));
 }

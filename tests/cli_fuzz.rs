@@ -41,7 +41,7 @@ fn a_raw_artifact_replays_on_the_harness_of_its_directory() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     let out = text(&o.stdout);
     assert!(
-        out.contains("use-after-free") && out.contains("reproduced"),
+        (out.contains("use-after-free") || out.contains("data-race")) && out.contains("reproduced"),
         "{out}"
     );
 

@@ -15,7 +15,7 @@ fn explore(variant: &str, seed: u64, executions: u64) -> kgrace::Report {
 fn buggy_is_a_use_after_free_inside_mutex_unlock_for_19_of_20_seeds() {
     let mut found = 0;
     for seed in 1..=20 {
-        let r = explore("buggy", seed, 1_000);
+        let r = explore("buggy-kasan", seed, 1_000);
         if let Some(f) = &r.failure {
             assert_eq!(f.kind, FailureKind::UseAfterFree, "seed {seed}: {}", f.message);
             assert!(
@@ -62,7 +62,7 @@ fn debug_mutexes_pass_10000_executions_for_each_seed() {
 
 #[test]
 fn random_walk_finds_it_too() {
-    let r = Explorer::new("mutex_unlock_free", "buggy")
+    let r = Explorer::new("mutex_unlock_free", "buggy-kasan")
         .unwrap()
         .scheduler(SchedulerSpec::Random { seed: 1 })
         .budget(Budget::Executions(10_000))

@@ -134,14 +134,19 @@ pub(crate) fn register_cpu(name: &'static str) -> usize {
 }
 
 pub(crate) fn cpu_finished(cpu: usize) {
-    with(|m| {
+    let deadlock = with(|m| {
         m.cpus[cpu].finished = true;
         for c in 0..m.cpus.len() {
             if m.cpus[c].blocked == Blocked::Joining(cpu as u8) {
                 m.cpus[c].blocked = Blocked::No;
             }
         }
+        // The last CPU that could have woken the others is gone.
+        !m.cpus.iter().all(|c| c.finished) && m.all_blocked() && m.failure.is_none()
     });
+    if deadlock {
+        report_deadlock();
+    }
 }
 
 /// Before joining `child`: record the wait for deadlock detection, and fail the execution if
@@ -262,12 +267,26 @@ pub(crate) fn on_cpu(task: usize) -> bool {
 
 /// Block the running CPU until another CPU wakes it (through [`wake_word`] or
 /// [`wake_up_process`]). Reports a deadlock instead if nothing could ever wake it.
+///
+/// Under `lkmm`, a CPU that read a stale value since it last caught up does not sleep: it catches
+/// up and returns at once, a spurious wake-up every caller's retry loop handles. What it read may
+/// be why it decided to wait, and the write that would wake it may already have happened.
 pub(crate) fn block_on(why: Blocked) {
     let cpu = me();
     let deadlock = with(|m| {
+        if let Some(w) = m.mem.lkmm() {
+            if w.read_stale(cpu) {
+                w.catch_up(cpu);
+                return None;
+            }
+        }
         m.cpus[cpu].blocked = why;
-        m.all_blocked()
+        Some(m.all_blocked())
     });
+    let Some(deadlock) = deadlock else {
+        runtime::switch();
+        return;
+    };
     if deadlock {
         report_deadlock();
         return;
@@ -284,15 +303,15 @@ pub(crate) fn wake_word(addr: u64) {
 /// Sleep until the object at `p` is written, unless it was written since
 /// [`generation`](super::heap::generation) returned `since`. This is how a kernel wait loop (a
 /// timer, a retry with `udelay`) is modeled: the retry can only succeed once something it reads
-/// has changed, so the waiter costs no steps until then. Under `lkmm` a waiter that may not have
-/// seen every store yet retries at once (having caught up) instead: what it read may have been
-/// stale, and sleeping on it would be a false deadlock.
+/// has changed, so the waiter costs no steps until then. Under `lkmm` a waiter that read a stale
+/// value since it last caught up retries at once (having caught up) instead: its check may have
+/// failed on the stale value, and sleeping on it would be a false deadlock.
 pub(crate) fn wait_for_write(p: Ptr, since: u64) {
     let obj = (p.0 >> SLOT_BITS) as u32;
     let cpu = me();
     let deadlock = with(|m| {
         if let Some(w) = m.mem.lkmm() {
-            if w.behind(cpu) {
+            if w.read_stale(cpu) {
                 w.catch_up(cpu);
                 return None;
             }

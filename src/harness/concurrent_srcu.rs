@@ -65,20 +65,24 @@ pub(super) const HARNESS: Harness = Harness {
     variants: &[
         Variant {
             name: "buggy",
-            expected: Expected::Fails(FailureKind::UseAfterFree),
+            expected: Expected::FailsWith(super::LIFETIME),
             summary: "naive single-phase SRCU, two writers synchronizing concurrently (B1)",
             config: Config::DEFAULT,
         },
         Variant {
             name: "naive-straggler",
-            expected: Expected::Fails(FailureKind::GracePeriodViolation),
+            expected: Expected::FailsWith(&[
+                FailureKind::GracePeriodViolation,
+                FailureKind::UseAfterFree,
+                FailureKind::DataRace,
+            ]),
             summary: "naive SRCU, one writer twice: a reader preempted before its increment (B1'), \
                       caught by the grace-period oracle",
             config: ORACLE,
         },
         Variant {
             name: "naive-fixed",
-            expected: Expected::Fails(FailureKind::UseAfterFree),
+            expected: Expected::FailsWith(super::LIFETIME),
             summary: "naive SRCU with synchronize inside kvm->lock: serializing callers leaves B1'",
             config: Config::DEFAULT,
         },

@@ -51,14 +51,45 @@ pub struct Variant {
 pub enum Expected {
     /// Exploration finds a failure of this kind.
     Fails(FailureKind),
+    /// Exploration finds a failure of one of these kinds: one bug with several symptoms, the
+    /// first of which depends on the interleaving and the memory model (a free that races with
+    /// a reader's access, or that access after the free).
+    FailsWith(&'static [FailureKind]),
     /// No failure within the budget.
     Passes,
+}
+
+impl Expected {
+    /// Whether a run that ended with `failure` (`None`: clean) gets this verdict.
+    pub fn matches(&self, failure: Option<FailureKind>) -> bool {
+        match (self, failure) {
+            (Expected::Fails(k), Some(f)) => *k == f,
+            (Expected::FailsWith(ks), Some(f)) => ks.contains(&f),
+            (Expected::Passes, None) => true,
+            _ => false,
+        }
+    }
+
+    /// Whether this verdict is a failure.
+    pub fn fails(&self) -> bool {
+        *self != Expected::Passes
+    }
 }
 
 impl std::fmt::Display for Expected {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Expected::Fails(k) => write!(f, "fails: {k}"),
+            Expected::FailsWith(ks) => {
+                f.write_str("fails: ")?;
+                for (i, k) in ks.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" | ")?;
+                    }
+                    write!(f, "{k}")?;
+                }
+                Ok(())
+            }
             Expected::Passes => f.write_str("passes"),
         }
     }
@@ -93,6 +124,10 @@ static HARNESSES: &[Harness] = &[
     mutex_unlock_free::HARNESS,
     state_in_sysfs::HARNESS,
 ];
+
+/// A lifetime bug's symptoms: the access after the free (KASAN), or, first, the free racing
+/// with an access it is not ordered after (KCSAN's slab free hook).
+pub(crate) const LIFETIME: &[FailureKind] = &[FailureKind::UseAfterFree, FailureKind::DataRace];
 
 /// Every harness.
 pub fn all() -> &'static [Harness] {

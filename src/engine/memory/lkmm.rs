@@ -61,6 +61,8 @@ struct Views {
     vr_old: u32,
     vw_old: u32,
     v_rel: u32,
+    /// A load read an older store than the newest since the CPU last caught up.
+    stale: bool,
 }
 
 impl Views {
@@ -159,7 +161,7 @@ impl Machine {
 
     /// The store `back` places older than the newest one of `slot` (clamped to the oldest the
     /// load may read), and its timestamp.
-    pub fn pick(&self, cpu: usize, slot: usize, obj: usize, kind: Kind, back: usize) -> (Msg, u32) {
+    pub fn pick(&mut self, cpu: usize, slot: usize, obj: usize, kind: Kind, back: usize) -> (Msg, u32) {
         let mut t = self.slots[slot].newest;
         if back > 0 {
             let floor = self.floor(cpu, slot, self.pre(cpu, obj, kind));
@@ -170,6 +172,7 @@ impl Machine {
                 }
                 t = p;
             }
+            self.views[cpu].stale |= t != self.slots[slot].newest;
         }
         (self.msgs[t as usize - 1].msg, t)
     }
@@ -222,16 +225,17 @@ impl Machine {
         }
     }
 
-    /// Whether `cpu` may not have seen some store yet: a waiter that may still read something
-    /// older than the newest must retry instead of sleeping.
-    pub fn behind(&self, cpu: usize) -> bool {
-        self.views[cpu].vr_new < self.msgs.len() as u32
+    /// Whether `cpu` has read an older store than the newest since it last caught up: a waiter
+    /// whose check may have failed on a stale value must retry instead of sleeping.
+    pub fn read_stale(&self, cpu: usize) -> bool {
+        self.views[cpu].stale
     }
 
     /// `cpu` sees every store so far (it spun, or woke from a wait).
     pub fn catch_up(&mut self, cpu: usize) {
         let v = &mut self.views[cpu];
         v.vr_new = v.vr_new.max(self.msgs.len() as u32);
+        v.stale = false;
     }
 
     /// A new CPU starts with everything its parent has seen (spawn is a release and an acquire).
