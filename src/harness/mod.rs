@@ -14,7 +14,7 @@ use crate::Error;
 pub struct Harness {
     /// The harness name (`mutex_unlock_free`).
     pub name: &'static str,
-    /// The thread it comes from (seed file and subject).
+    /// The thread it comes from: its number (as in `docs/README.md`) and subject.
     pub thread: &'static str,
     /// The question the thread argues, in one line.
     pub question: &'static str,
@@ -70,11 +70,11 @@ pub struct Config {
     /// `CONFIG_DEBUG_MUTEXES`: no mutex fast path, no optimistic spinning, unlock inside
     /// `wait_lock`.
     pub debug_mutexes: bool,
-    /// Check the grace-period guarantee (`kernel-models.md` §2.7, O2.1) whenever a
+    /// Check the grace-period guarantee (`docs/concurrent_srcu.md`, oracle O2.1) whenever a
     /// `synchronize_srcu` returns: a stronger oracle than waiting for the use-after-free.
     pub gp_oracle: bool,
     /// The compiler re-loads plain loads the harness marks refetchable (`Word::refetch`), as it
-    /// may when a plain value is used in two places (§1.4 a).
+    /// may when a plain value is used in two places (`docs/state_in_sysfs.md`, §(a)).
     pub refetch: bool,
     /// `CONFIG_KCSAN`: report data races. Off only to show what a race leads to further on.
     pub kcsan: bool,
