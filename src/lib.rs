@@ -33,7 +33,7 @@
 //! happens-before, at least one plain; happens-before from release/acquire, fences, locks, spawn
 //! and join, tracked with vector clocks), kmemleak (objects left at the end), `BUG_ON`/`WARN_ON`,
 //! deadlock (every CPU blocked) and livelock (no end within the step budget), and SRCU's
-//! grace-period guarantee (`kernel-models.md` §2.7, O2.1; on per variant with
+//! grace-period guarantee (`docs/concurrent_srcu.md`, oracle O2.1; on per variant with
 //! [`harness::Config::gp_oracle`]): when a `synchronize_srcu` returns, no reader that entered
 //! before it was invoked is still inside. Two more switches a variant can set:
 //! [`harness::Config::refetch`] (the compiler re-loads plain loads marked with

@@ -1,4 +1,5 @@
-//! The verdicts of `mutex_unlock_free` (seed 002, HMM v3), found by PCT exploring.
+//! The verdicts of `mutex_unlock_free` (thread 002, HMM v3: `docs/mutex_unlock_free.md`), found by
+//! PCT exploring.
 
 use kgrace::sched::SchedulerSpec;
 use kgrace::{Budget, Explorer, FailureKind};

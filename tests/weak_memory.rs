@@ -190,7 +190,7 @@ fn mp_address_dependency() {
     let o: Obj = kzalloc();
     let a = spawn_cpu("P0", move || {
         write_once(o.data(), 1);
-        rcu_assign_pointer(v.p(), o.addr());
+        rcu_assign_pointer(v.p(), o.ptr());
     });
     let b = spawn_cpu("P1", move || {
         let q = rcu_dereference(v.p());
@@ -215,7 +215,7 @@ fn mp_no_dependency() {
     let o: Obj = kzalloc();
     let a = spawn_cpu("P0", move || {
         write_once(o.data(), 1);
-        rcu_assign_pointer(v.p(), o.addr());
+        rcu_assign_pointer(v.p(), o.ptr());
     });
     // A second object the reader knows from the start: its field is not reached through the
     // loaded pointer.

@@ -3,8 +3,8 @@
 //! RCU is modeled by its guarantee, not by its implementation: `synchronize_rcu` returns once
 //! every CPU that was inside a read-side critical section when it was invoked has left that
 //! section. SRCU, whose implementations are what the threads argue about, is modeled word by word
-//! in `kernel::srcu`; this module only keeps the oracle's bookkeeping for it (`kernel-models.md`
-//! §2.7, O2.1).
+//! in `kernel::srcu`; this module only keeps the oracle's bookkeeping for it (`docs/concurrent_srcu.md`,
+//! oracle O2.1).
 
 use std::fmt::Write as _;
 use std::panic::Location;

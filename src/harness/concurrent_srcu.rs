@@ -1,8 +1,8 @@
 //! `concurrent_srcu`: may two KVM writers call `synchronize_srcu` on `kvm->srcu` at once?
 //!
 //! Thread: "[PATCH] kvm: x86: keep srcu writer side operation mutually exclusive", Hao Peng and
-//! Sean Christopherson, kvm list, October 2022 (`shared/seeds/001_3826f0f83e29910f.txt`); model
-//! in `kernel-models.md` §2.
+//! Sean Christopherson, kvm list, October 2022; the thread, the kernel code and the oracles are in
+//! `docs/concurrent_srcu.md`, the SRCU implementations in `docs/srcu.md`.
 //!
 //! `kvm_vm_ioctl_set_pmu_event_filter` replaces `kvm->arch.pmu_event_filter` under `kvm->lock`,
 //! calls `synchronize_srcu_expedited(&kvm->srcu)` after `mutex_unlock`, and frees the old
@@ -13,7 +13,8 @@
 //! own grace-period work.
 //!
 //! kgrace's answer: with a real SRCU (classic or tree) concurrent callers are safe, as Sean
-//! says; Hao's worry is real only for a single-phase SRCU that real kernels never had (§2.6).
+//! says; Hao's worry is real only for a single-phase SRCU that real kernels never had
+//! (`docs/srcu.md`, §The naive SRCU).
 //! There, CPU by CPU (B1):
 //!
 //! ```text

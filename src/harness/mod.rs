@@ -15,7 +15,7 @@ use crate::Error;
 pub struct Harness {
     /// The harness name (`mutex_unlock_free`).
     pub name: &'static str,
-    /// The thread it comes from (seed file and subject).
+    /// The thread it comes from: its number (as in `docs/README.md`) and subject.
     pub thread: &'static str,
     /// The question the thread argues, in one line.
     pub question: &'static str,

@@ -1,9 +1,9 @@
 //! `mutex_unlock_free`: HMM v3 (2015) frees a device while another CPU is still inside
 //! `mutex_unlock` of the device's mutex.
 //!
-//! Thread: "HMM v3", linux-mm, May/June 2015 (`shared/seeds/002_eaa601cb4e6d74eb.txt`), Mark
-//! Hairgrove's review of `hmm_mirror_unregister`/`hmm_device_unregister`; model in
-//! `kernel-models.md` §3.
+//! Thread: "HMM v3", linux-mm, May/June 2015, Mark Hairgrove's review of
+//! `hmm_mirror_unregister`/`hmm_device_unregister`; the thread, the kernel code and the oracles
+//! are in `docs/mutex_unlock_free.md`.
 //!
 //! CPU1 is process exit (`hmm_notifier_release`), CPU2 the driver's file close
 //! (`hmm_mirror_unregister`, then `hmm_device_unregister`, then `kfree` of the device). The

@@ -3,7 +3,7 @@
 //!
 //! Thread: "[PATCH v2 2/4] cxl/mem: Fix synchronization mechanism for device removal vs ioctl
 //! operations", Dan Williams and Jason Gunthorpe, linux-cxl/linux-kernel, March 2021
-//! (`shared/seeds/000_2da6676699a8ca9e.txt`); model in `kernel-models.md` §1.
+//! (`docs/state_in_sysfs.md`: the thread, the kernel code, the interleavings, the oracles).
 //!
 //! v2 has the ioctl check `device_is_registered()` (a plain read of the `state_in_sysfs` bit)
 //! inside `srcu_read_lock(&cxl_memdev_srcu)`, and removal clear it (`cdev_device_del`), call
@@ -27,7 +27,7 @@
 //! up_read                                 down_write; up_write  (the "flush")
 //! ```
 //!
-//! Variants (§1.2, §1.4):
+//! Variants (`docs/state_in_sysfs.md`, §The algorithm and §The breaking interleavings):
 //! * `buggy`: v2 as posted: plain flag read under SRCU vs the plain store (data race).
 //! * `once`: the flag read and cleared with `READ_ONCE`/`WRITE_ONCE` (not expressible on the
 //!   real bitfield): no race, no use-after-free.
@@ -315,7 +315,8 @@ fn cxl_memdev_unregister(scheme: Scheme, cxlmd: CxlMemdev, srcu: SrcuStruct, g: 
                 cdev_device_del(scheme, cxlmd);
                 synchronize_srcu(srcu);
             }
-            // §1.4 b's V2-order frees the context without clearing the pointer first.
+            // The sync-before-store order (docs/state_in_sysfs.md, §(b)) frees the context without
+            // clearing the pointer first.
             if !sync_before_store {
                 if marked {
                     write_once(cxlmd.cxlm(), CxlMem::NULL);

@@ -221,7 +221,7 @@ impl<T: Value> Word<T> {
     }
 
     /// Where a plain value loaded earlier as `first` is used again: the compiler may load `x`
-    /// once more instead of keeping `first` in a register (`kernel-models.md` §1.4 a, Jason's
+    /// once more instead of keeping `first` in a register (`docs/state_in_sysfs.md`, §(a), Jason's
     /// "big bad compiler"). Under the refetch configuration it does, and the second load may see
     /// another CPU's store; otherwise this is `first` and no access at all.
     ///

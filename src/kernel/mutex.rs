@@ -1,5 +1,6 @@
 //! The 2015 kernel mutex (v4.1–v4.3 `kernel/locking/mutex.c`, the x86 / `mutex-dec.h` fast
-//! paths), down to the accesses that matter for its lifetime rule (`kernel-models.md` §3.1).
+//! paths), down to the accesses that matter for its lifetime rule (`docs/mutex_unlock_free.md`,
+//! §The 2015 mutex).
 //!
 //! The point of modeling the internals: `mutex_unlock`'s slow path releases `count` *before* it
 //! takes `wait_lock`, so another CPU can take the mutex through the fast path or the optimistic

@@ -1,7 +1,8 @@
-//! Classic SRCU as of v3.4 (`kernel/srcu.c`, Lai Jiangshan's rewrite; `kernel-models.md` §2.3,
-//! C2). Readers count themselves in per-CPU `c[idx]` and `seq[idx]`; `synchronize_srcu` runs under
-//! the SRCU-internal `mutex` and waits twice: first for stragglers on the inactive index, then,
-//! after the flip, for the readers of the index that was active.
+//! Classic SRCU as of v3.4 (`kernel/srcu.c`, Lai Jiangshan's rewrite; `docs/srcu.md`, §Classic
+//! SRCU v3.4). Readers count themselves in per-CPU `c[idx]` and `seq[idx]`; `synchronize_srcu`
+//! runs under the SRCU-internal `mutex` and waits twice: first for stragglers on the inactive
+//! index, then, after the flip, for the readers of the index that was active. The barrier
+//! letters A to D are the kernel's (`docs/srcu.md`, §The barriers A to E).
 //!
 //! The flip is a `WRITE_ONCE`, as from v3.5 on; v3.4's plain `completed++` against the readers'
 //! `ACCESS_ONCE` would be a data-race report that predates KCSAN, and is not what is asked here.

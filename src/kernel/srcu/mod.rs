@@ -1,26 +1,29 @@
 //! SRCU, sleepable RCU: one API (`srcu_read_lock` returning `idx`, `srcu_read_unlock`,
 //! `synchronize_srcu`, `srcu_dereference`) over three implementations, each modeled at the level
-//! of its shared-memory accesses (`kernel-models.md` §2.3–§2.6). A harness picks one with
+//! of its shared-memory accesses (`docs/srcu.md`). A harness picks one with
 //! [`SrcuFlavor`] when it calls [`init_srcu_struct`].
 //!
 //! * [`SrcuFlavor::Classic`]: v3.4 (Lai Jiangshan's rewrite): per-CPU `c[]`/`seq[]` counters,
 //!   the index flip, a two-phase wait (stragglers on the inactive index first), every
-//!   `synchronize_srcu` serialized on the SRCU-internal `mutex` (§2.3, C2).
+//!   `synchronize_srcu` serialized on the SRCU-internal `mutex` (`docs/srcu.md`, §Classic SRCU
+//!   v3.4).
 //! * [`SrcuFlavor::Tree`]: v6.0 tree SRCU: per-CPU `srcu_lock_count[]`/`srcu_unlock_count[]`,
 //!   callers that only snapshot `srcu_gp_seq` and wait for a callback, and one worker running the
-//!   IDLE → SCAN1 → SCAN2 state machine under `srcu_gp_mutex` (§2.4).
+//!   IDLE → SCAN1 → SCAN2 state machine under `srcu_gp_mutex` (`docs/srcu.md`, §Tree SRCU
+//!   v6.0).
 //! * [`SrcuFlavor::Naive`]: the single-phase flip-and-wait with no serialization of callers
-//!   (§2.6): the broken one, which the KVM thread feared the real SRCU might be.
+//!   (`docs/srcu.md`, §The naive SRCU): the broken one, which the KVM thread feared the real SRCU
+//!   might be.
 //!
 //! A CPU stays on its CPU for a whole read-side section (no migration), so per-CPU counters are
 //! indexed by the model's CPU number. Waiting loops (`wait_idx`'s retry, the worker's delayed
 //! requeue) sleep until one of the counters is written instead of spinning: the retry could not
 //! succeed any sooner, and the scheduler still decides when everything else runs.
 //!
-//! Every implementation reports its readers to the grace-period oracle (§2.7, O2.1): a reader
-//! counts as entered at its counter increment, and when a `synchronize_srcu` returns no reader
-//! that entered before its invocation may still be inside. Harnesses turn the check on with
-//! [`Config::gp_oracle`](crate::harness::Config).
+//! Every implementation reports its readers to the grace-period oracle (`docs/concurrent_srcu.md`,
+//! oracle O2.1): a reader counts as entered at its counter increment, and when a
+//! `synchronize_srcu` returns no reader that entered before its invocation may still be inside.
+//! Harnesses turn the check on with [`Config::gp_oracle`](crate::harness::Config).
 
 mod classic;
 mod naive;
@@ -39,11 +42,13 @@ use crate::engine::{self, ObjKind, MAX_CPUS};
 /// Which SRCU implementation a `srcu_struct` runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SrcuFlavor {
-    /// Classic SRCU as of v3.4: mutex-serialized two-phase wait (§2.3, C2).
+    /// Classic SRCU as of v3.4: mutex-serialized two-phase wait (`docs/srcu.md`, §Classic SRCU
+    /// v3.4).
     Classic,
-    /// Tree SRCU as of v6.0: `srcu_gp_seq` snapshots and one grace-period worker (§2.4).
+    /// Tree SRCU as of v6.0: `srcu_gp_seq` snapshots and one grace-period worker (`docs/srcu.md`,
+    /// §Tree SRCU v6.0).
     Tree,
-    /// Single-phase flip-and-wait, callers unserialized (§2.6): broken.
+    /// Single-phase flip-and-wait, callers unserialized (`docs/srcu.md`, §The naive SRCU): broken.
     Naive,
     /// A mutant for testing the tests: classic SRCU without its first `wait_idx` (the wait for
     /// stragglers on the inactive index). Harnesses that pass on `Classic` should catch it.

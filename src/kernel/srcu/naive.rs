@@ -1,4 +1,5 @@
-//! The naive SRCU of `kernel-models.md` §2.6: one flip, one wait, no serialization of callers.
+//! The naive SRCU of `docs/srcu.md` (§The naive SRCU): one flip, one wait, no serialization of
+//! callers.
 //! It is what the KVM thread worried the real SRCU might be. Two failures follow from it:
 //!
 //! * B1: two concurrent callers. One flips to the index no reader uses and returns at once,

@@ -1,4 +1,4 @@
-//! Tree SRCU as of v6.0 (`kernel/rcu/srcutree.c`; `kernel-models.md` §2.4), with the small
+//! Tree SRCU as of v6.0 (`kernel/rcu/srcutree.c`; `docs/srcu.md`, §Tree SRCU v6.0), with the small
 //! configuration every model here runs in (`SRCU_SIZE_SMALL`: no `srcu_node` funnel, every
 //! callback on CPU 0's `srcu_data`).
 //!
@@ -8,10 +8,13 @@
 //! the grace-period state machine (`process_srcu` → `srcu_advance_state`) under `srcu_gp_mutex`:
 //! in SCAN1 it waits for stragglers on the inactive index and flips; in SCAN2 it waits for the
 //! readers of the index that was active; `srcu_gp_end` then runs the callbacks whose grace period
-//! has ended. Concurrent callers are safe by construction (§2.5).
+//! has ended. Concurrent callers are safe by construction (`docs/srcu.md`, §Concurrent
+//! `synchronize_srcu` callers).
 //!
 //! Not modeled: expedited grace periods and their delays, `srcu_barrier`, the counter-wrap
 //! bound, and the per-CPU callback work (callbacks run on the grace-period kworker).
+//!
+//! The barrier letters A to E are the kernel's (`docs/srcu.md`, §The barriers A to E).
 
 use super::{entered, exited, RcuSynchronize, SrcuStruct};
 use crate::container_of;
