@@ -161,3 +161,70 @@ fn no_panic_on_truncated_or_mutated_files() {
     );
     assert!(litmus::load(&deep_if).is_err());
 }
+
+fn permutations(n: usize) -> Vec<Vec<usize>> {
+    if n == 0 {
+        return vec![vec![]];
+    }
+    let mut out = Vec::new();
+    for p in permutations(n - 1) {
+        for at in 0..=p.len() {
+            let mut q = p.clone();
+            q.insert(at, n - 1);
+            out.push(q);
+        }
+    }
+    out
+}
+
+/// Running the processes one after another is a sequentially consistent execution, which LKMM
+/// allows: so no such run may satisfy the `exists` of a test whose verdict is Never, and every
+/// run must satisfy the proposition of an Always test. This checks parser, checker, interpreter
+/// and evaluator together against herd7's verdicts. Tests whose verdict is not a plain
+/// Never/Sometimes/Always, that expect a data race (the verdict is then excused), or whose run
+/// blocks (a lock left held, a grace period in its own reader) are skipped.
+#[test]
+fn sequential_runs_agree_with_herd7_verdicts() {
+    let Some(dir) = corpus_dir() else { return };
+    let tsv = std::fs::read_to_string(dir.join("EXPECTED.tsv")).expect("EXPECTED.tsv");
+    let (mut checked, mut runs) = (0, 0);
+    for line in tsv.lines().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let (path, expected, flag) = (cols[0], cols[1], cols[3]);
+        if flag.contains("DATARACE") || !matches!(expected, "Never" | "Always" | "Sometimes") {
+            continue;
+        }
+        let p = load(&dir.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let n = p.procs.len();
+        let orders = if n <= 5 {
+            permutations(n)
+        } else {
+            vec![(0..n).collect(), (0..n).rev().collect()]
+        };
+        let observed = p.observed_locations();
+        for order in orders {
+            let (st, m) = litmus::SeqMachine::run(&p, &order);
+            if m.deadlocked {
+                continue;
+            }
+            runs += 1;
+            let outcome = p
+                .judge(std::slice::from_ref(&st.project(&observed)))
+                .unwrap_or_else(|e| panic!("{path}: {e}"));
+            match expected {
+                "Never" => assert!(
+                    !outcome.validated || outcome.no_states(),
+                    "{path} is Never but the sequential order {order:?} gives {st}"
+                ),
+                "Always" => assert!(
+                    outcome.positive == 1 || outcome.no_states(),
+                    "{path} is Always but the sequential order {order:?} gives {st}"
+                ),
+                _ => {}
+            }
+        }
+        checked += 1;
+    }
+    eprintln!("{checked} tests, {runs} sequential runs agree with herd7's verdicts");
+    assert!(checked >= 250, "only {checked} tests checked");
+}

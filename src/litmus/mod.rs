@@ -49,12 +49,16 @@ pub mod check;
 pub mod cond;
 pub mod interp;
 pub mod parse;
+pub mod seq;
+#[cfg(test)]
+mod tests;
 
 pub use ast::{Cond, CondRhs, Final, InitValue, Loc, Quantifier, Test};
 pub use check::{check, load, primitive_names, LocKind, Proc, Program, SharedVar};
 pub use cond::{eval, judge, FinalState, MissingLocation, Observation, Outcome, Value};
 pub use interp::{FenceKind, LoadKind, Machine, Registers, RmwOp, RmwOrder, StoreKind};
 pub use parse::{parse, ParseError};
+pub use seq::SeqMachine;
 
 impl Program {
     /// The shared locations to allocate before any process runs, with their initial values (an
