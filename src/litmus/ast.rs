@@ -1,4 +1,4 @@
-//! The syntax tree of a C litmus test, as written (before [`check`](super::check)).
+//! The syntax tree of a C litmus test, as written (before [`check()`](super::check())).
 //!
 //! Calls are kept by name here ([`Expr::Call`]); the check pass decides which names are LKMM
 //! primitives, so that an unknown call is reported as "unsupported" with its line instead of

@@ -463,13 +463,10 @@ impl Lower<'_> {
                     _ => return Err(err(*line, "unsupported: assignment target other than a register or `*pointer`")),
                 }
             }
-            Stmt::Expr { line, expr } => {
-                let expr = match expr {
-                    Expr::Cast(_, e) => self.expr(e, *line)?,
-                    e => self.expr(e, *line)?,
-                };
-                out.push(Instr::Eval { line: *line, expr });
-            }
+            Stmt::Expr { line, expr } => out.push(Instr::Eval {
+                line: *line,
+                expr: self.expr(expr, *line)?,
+            }),
             Stmt::If {
                 line,
                 cond,

@@ -240,8 +240,9 @@ impl super::Program {
 
 impl super::Program {
     /// The final state of an execution: every register of every process (`regs[n]` is what
-    /// process `n` returned) and every word or atomic shared location (`var_value` reads the
-    /// engine's memory), with raw words turned into [`Value`]s by `name_of`.
+    /// process `n` returned) and every word or atomic shared location, and any other location a
+    /// clause names (`var_value` reads the engine's memory), with raw words turned into
+    /// [`Value`]s by `name_of`.
     pub fn final_state(
         &self,
         regs: &[super::Registers],
@@ -254,8 +255,11 @@ impl super::Program {
                 st.set_reg(proc, name, Value::from_machine(*raw, &name_of));
             }
         }
+        let observed = self.observed_locations();
         for v in &self.shared {
-            if matches!(v.kind, super::LocKind::Word | super::LocKind::Atomic) {
+            // Locks and SRCU structures have no value of their own unless a condition asks.
+            let named = observed.iter().any(|l| matches!(l, Loc::Var(x) if *x == v.name));
+            if named || matches!(v.kind, super::LocKind::Word | super::LocKind::Atomic) {
                 st.set_var(&v.name, Value::from_machine(var_value(&v.name), &name_of));
             }
         }

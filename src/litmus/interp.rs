@@ -181,7 +181,7 @@ pub trait Machine {
 /// assigns (0 when never written).
 pub type Registers = Vec<(String, u64)>;
 
-/// A primitive operation of a process body, resolved from its C name by [`check`](super::check).
+/// A primitive operation of a process body, resolved from its C name by [`check()`](super::check()).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Prim {
     /// A load; argument: address.

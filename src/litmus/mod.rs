@@ -1,7 +1,7 @@
 //! herd7's C litmus tests for the Linux-kernel memory model (LKMM): parser, checker, final-state
 //! judge, and an interpreter of process bodies over an abstract [`Machine`].
 //!
-//! A test goes through [`parse`] (text to [`Test`]), [`check`] (names and calls resolved into a
+//! A test goes through [`parse()`] (text to [`Test`]), [`check()`] (names and calls resolved into a
 //! [`Program`], or an "unsupported: ..." error), then the engine allocates
 //! [`Program::shared`], runs each process with [`Proc::run`] against its [`Machine`], builds a
 //! [`FinalState`] per execution ([`Program::final_state`]) and asks [`Program::judge`] for
