@@ -149,6 +149,7 @@ mod failure;
 pub mod fuzz;
 pub mod harness;
 pub mod kernel;
+pub mod litmus;
 pub mod sched;
 pub mod trace;
 

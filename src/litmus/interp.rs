@@ -1,0 +1,484 @@
+//! Running one process of a checked test against an abstract [`Machine`].
+//!
+//! The interpreter owns only the registers; every access to shared memory, every fence, lock,
+//! RCU or SRCU operation is a [`Machine`] call, so the engine decides interleaving, memory
+//! model, and race detection. Registers and memory hold 64-bit words; a pointer is whatever
+//! [`Machine::addr_of`] returned for a location, so the engine can recognize addresses flowing
+//! through registers and memory (address dependencies) and print them back as names.
+
+use super::ast::{BinOp, UnOp};
+use super::check::{Instr, Proc, Program};
+
+/// How a load is marked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LoadKind {
+    /// `r = *x`: a plain C read, which can take part in a data race.
+    Plain,
+    /// `READ_ONCE(*x)`, `atomic_read(x)`.
+    Once,
+    /// `smp_load_acquire(x)`, `atomic_read_acquire(x)`.
+    Acquire,
+    /// `rcu_dereference(*p)`: LKMM treats it as `READ_ONCE`; kept apart so an engine can model
+    /// the address dependency it heads.
+    RcuDeref,
+}
+
+/// How a store is marked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StoreKind {
+    /// `*x = v`: a plain C write.
+    Plain,
+    /// `WRITE_ONCE(*x, v)`, `atomic_set(x, v)`; also the store of `smp_store_mb(*x, v)`, which
+    /// the interpreter follows with [`FenceKind::Mb`].
+    Once,
+    /// `smp_store_release(x, v)`, `atomic_set_release(x, v)`.
+    Release,
+    /// `rcu_assign_pointer(*p, v)`: a release store in LKMM.
+    RcuAssign,
+}
+
+/// The ordering of an atomic read-modify-write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RmwOrder {
+    /// Fully ordered (no suffix: `xchg`, `atomic_add_return`, `cmpxchg`): `smp_mb()` on both
+    /// sides when it writes. A failed `cmpxchg`/`atomic_add_unless` is only a `READ_ONCE`.
+    Mb,
+    /// `_relaxed`.
+    Relaxed,
+    /// `_acquire`: the read is an acquire.
+    Acquire,
+    /// `_release`: the write is a release.
+    Release,
+    /// A value-less atomic (`atomic_inc`, `atomic_add`): unordered (LKMM's `noreturn`); only
+    /// `smp_mb__before_atomic`/`smp_mb__after_atomic` order it.
+    NoReturn,
+}
+
+/// An atomic read-modify-write with its operands; [`Machine::rmw`] returns the old value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RmwOp {
+    /// Write the value.
+    Xchg(u64),
+    /// Write `new` if the old value is `expected`; otherwise no write.
+    Cmpxchg {
+        /// The value that must be there.
+        expected: u64,
+        /// The value written.
+        new: u64,
+    },
+    /// `old + v`.
+    Add(u64),
+    /// `old - v`.
+    Sub(u64),
+    /// `old & v`.
+    And(u64),
+    /// `old | v`.
+    Or(u64),
+    /// `old ^ v`.
+    Xor(u64),
+    /// `old & !v`.
+    AndNot(u64),
+    /// Write `old + add` unless the old value is `unless`; otherwise no write.
+    AddUnless {
+        /// Added.
+        add: u64,
+        /// The value that prevents it.
+        unless: u64,
+    },
+}
+
+impl RmwOp {
+    /// The value written when `old` is read, or `None` when the operation does not write (a
+    /// failed `cmpxchg` or `atomic_add_unless`).
+    pub fn apply(self, old: u64) -> Option<u64> {
+        match self {
+            RmwOp::Xchg(v) => Some(v),
+            RmwOp::Cmpxchg { expected, new } => (old == expected).then_some(new),
+            RmwOp::Add(v) => Some(old.wrapping_add(v)),
+            RmwOp::Sub(v) => Some(old.wrapping_sub(v)),
+            RmwOp::And(v) => Some(old & v),
+            RmwOp::Or(v) => Some(old | v),
+            RmwOp::Xor(v) => Some(old ^ v),
+            RmwOp::AndNot(v) => Some(old & !v),
+            RmwOp::AddUnless { add, unless } => (old != unless).then_some(old.wrapping_add(add)),
+        }
+    }
+}
+
+/// Fences and fence-like annotations (LKMM's `__fence{...}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FenceKind {
+    /// `smp_mb()`.
+    Mb,
+    /// `smp_rmb()`.
+    Rmb,
+    /// `smp_wmb()`.
+    Wmb,
+    /// `barrier()`: a compiler barrier only.
+    Barrier,
+    /// `smp_mb__before_atomic()`: full fence if the next RMW is a value-less atomic.
+    BeforeAtomic,
+    /// `smp_mb__after_atomic()`: full fence after the previous RMW (also a failed `cmpxchg`).
+    AfterAtomic,
+    /// `smp_mb__after_spinlock()`.
+    AfterSpinlock,
+    /// `smp_mb__after_unlock_lock()`.
+    AfterUnlockLock,
+    /// `smp_mb__after_srcu_read_unlock()`.
+    AfterSrcuReadUnlock,
+}
+
+/// What a process needs from the engine. Each method is one event of the process, in program
+/// order; the engine may block (a lock, a grace period) or switch CPUs inside any of them.
+///
+/// Addresses are the engine's: the interpreter only gets them from [`Machine::addr_of`] (a
+/// parameter's name, `&x`) or from loaded values, and adds integers to them for the
+/// fake-dependency idiom `r8 = b + (r9 - r9)` (unscaled: tests only ever add 0).
+pub trait Machine {
+    /// The address of shared location `var` (a name from [`Program::shared`]).
+    fn addr_of(&mut self, var: &str) -> u64;
+    /// Reads the word at `addr`.
+    fn load(&mut self, addr: u64, kind: LoadKind) -> u64;
+    /// Writes `value` at `addr`.
+    fn store(&mut self, addr: u64, kind: StoreKind, value: u64);
+    /// Atomically reads the word at `addr`, writes `op.apply(old)` if that is `Some`, and returns
+    /// `old`; the interpreter derives `_return`, `fetch_`, `_and_test` and `add_unless` results.
+    fn rmw(&mut self, addr: u64, op: RmwOp, order: RmwOrder) -> u64;
+    /// A fence.
+    fn fence(&mut self, kind: FenceKind);
+    /// `spin_lock(l)`: blocks until the lock is free.
+    fn spin_lock(&mut self, lock: u64);
+    /// `spin_unlock(l)`.
+    fn spin_unlock(&mut self, lock: u64);
+    /// `spin_trylock(l)`: takes the lock if free.
+    fn spin_trylock(&mut self, lock: u64) -> bool;
+    /// `spin_is_locked(l)`.
+    fn spin_is_locked(&mut self, lock: u64) -> bool;
+    /// `rcu_read_lock()`.
+    fn rcu_read_lock(&mut self);
+    /// `rcu_read_unlock()`.
+    fn rcu_read_unlock(&mut self);
+    /// `synchronize_rcu()` (and `synchronize_rcu_expedited()`).
+    fn synchronize_rcu(&mut self);
+    /// `srcu_read_lock(s)`: returns the index to pass to the unlock.
+    fn srcu_read_lock(&mut self, srcu: u64) -> u64;
+    /// `srcu_read_unlock(s, idx)`.
+    fn srcu_read_unlock(&mut self, srcu: u64, idx: u64);
+    /// `synchronize_srcu(s)` (and `synchronize_srcu_expedited(s)`).
+    fn synchronize_srcu(&mut self, srcu: u64);
+    /// `srcu_down_read(s)`: like [`Machine::srcu_read_lock`], but the matching
+    /// [`Machine::srcu_up_read`] may run on another process.
+    fn srcu_down_read(&mut self, srcu: u64) -> u64 {
+        self.srcu_read_lock(srcu)
+    }
+    /// `srcu_up_read(s, idx)`.
+    fn srcu_up_read(&mut self, srcu: u64, idx: u64) {
+        self.srcu_read_unlock(srcu, idx)
+    }
+}
+
+/// The registers of a process at its end, by name, every register the process declares or
+/// assigns (0 when never written).
+pub type Registers = Vec<(String, u64)>;
+
+/// A primitive operation of a process body, resolved from its C name by [`check()`](super::check()).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prim {
+    /// A load; argument: address.
+    Load(LoadKind),
+    /// A store; arguments: address, value. Value 0.
+    Store(StoreKind),
+    /// `smp_store_mb(*x, v)`: `WRITE_ONCE` then `smp_mb()`; arguments: address, value.
+    StoreMb,
+    /// A fence; no arguments.
+    Fence(FenceKind),
+    /// An atomic RMW; arguments: address, then the operands of `kind` (one, or two for
+    /// `Cmpxchg` and `AddUnless`).
+    Rmw {
+        /// Which operation.
+        kind: RmwKind,
+        /// Its ordering.
+        order: RmwOrder,
+        /// What the call returns.
+        ret: RmwRet,
+    },
+    /// `spin_lock(l)`.
+    SpinLock,
+    /// `spin_unlock(l)`.
+    SpinUnlock,
+    /// `spin_trylock(l)`: 1 if taken.
+    SpinTrylock,
+    /// `spin_is_locked(l)`: 1 if held.
+    SpinIsLocked,
+    /// `rcu_read_lock()`.
+    RcuReadLock,
+    /// `rcu_read_unlock()`.
+    RcuReadUnlock,
+    /// `synchronize_rcu()`.
+    SynchronizeRcu,
+    /// `srcu_read_lock(s)`.
+    SrcuReadLock,
+    /// `srcu_read_unlock(s, idx)`.
+    SrcuReadUnlock,
+    /// `srcu_down_read(s)`.
+    SrcuDownRead,
+    /// `srcu_up_read(s, idx)`.
+    SrcuUpRead,
+    /// `synchronize_srcu(s)`.
+    SynchronizeSrcu,
+}
+
+/// The operation of an atomic RMW, before its operands are evaluated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RmwKind {
+    /// [`RmwOp::Xchg`].
+    Xchg,
+    /// [`RmwOp::Cmpxchg`].
+    Cmpxchg,
+    /// [`RmwOp::Add`].
+    Add,
+    /// [`RmwOp::Sub`].
+    Sub,
+    /// [`RmwOp::And`].
+    And,
+    /// [`RmwOp::Or`].
+    Or,
+    /// [`RmwOp::Xor`].
+    Xor,
+    /// [`RmwOp::AndNot`].
+    AndNot,
+    /// [`RmwOp::AddUnless`].
+    AddUnless,
+}
+
+/// What an atomic RMW call evaluates to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RmwRet {
+    /// The old value (`xchg`, `cmpxchg`, `atomic_fetch_*`).
+    Old,
+    /// The new value (`atomic_*_return`).
+    New,
+    /// 1 if the new value is 0 (`atomic_*_and_test`).
+    NewIsZero,
+    /// 1 if the new value is negative (`atomic_add_negative`).
+    NewIsNegative,
+    /// 1 if it wrote (`atomic_add_unless`, `atomic_inc_not_zero`).
+    Wrote,
+    /// Nothing (value-less atomics such as `atomic_inc`); evaluates to 0.
+    Void,
+}
+
+/// An expression of a checked process body.
+#[derive(Clone, Debug, PartialEq)]
+pub enum IExpr {
+    /// A constant.
+    Const(u64),
+    /// A register, by index into [`Proc::regs`].
+    Reg(usize),
+    /// The address of a shared location.
+    AddrOf(String),
+    /// A unary operation.
+    Unary(UnOp, Box<IExpr>),
+    /// A binary operation; `&&` and `||` short-circuit.
+    Binary(BinOp, Box<IExpr>, Box<IExpr>),
+    /// `c ? a : b`; only the chosen side is evaluated.
+    Ternary(Box<IExpr>, Box<IExpr>, Box<IExpr>),
+    /// A primitive; its arguments are evaluated left to right first.
+    Prim {
+        /// Source line.
+        line: usize,
+        /// The operation.
+        prim: Prim,
+        /// Its arguments.
+        args: Vec<IExpr>,
+    },
+}
+
+impl Proc {
+    /// Runs the whole body against `m`, in program order, and returns the final registers.
+    pub fn run<M: Machine + ?Sized>(&self, m: &mut M) -> Registers {
+        let mut regs = vec![0u64; self.regs.len()];
+        for (r, v) in &self.reg_init {
+            let value = match v {
+                super::ast::InitValue::Int(i) => *i as u64,
+                super::ast::InitValue::AddrOf(x) => m.addr_of(x),
+            };
+            if let Some(slot) = regs.get_mut(*r) {
+                *slot = value;
+            }
+        }
+        exec(&self.body, &mut regs, m);
+        self.regs.iter().cloned().zip(regs).collect()
+    }
+}
+
+impl Program {
+    /// Runs process `index` against `m`; `None` if there is no such process.
+    pub fn run_process<M: Machine + ?Sized>(&self, index: usize, m: &mut M) -> Option<Registers> {
+        self.procs.get(index).map(|p| p.run(m))
+    }
+}
+
+fn exec<M: Machine + ?Sized>(body: &[Instr], regs: &mut Vec<u64>, m: &mut M) {
+    for instr in body {
+        match instr {
+            Instr::SetReg { reg, value, .. } => {
+                let v = eval(value, regs, m);
+                if let Some(slot) = regs.get_mut(*reg) {
+                    *slot = v;
+                }
+            }
+            Instr::Eval { expr, .. } => {
+                eval(expr, regs, m);
+            }
+            Instr::If { cond, then, els, .. } => {
+                if eval(cond, regs, m) != 0 {
+                    exec(then, regs, m);
+                } else {
+                    exec(els, regs, m);
+                }
+            }
+        }
+    }
+}
+
+fn eval<M: Machine + ?Sized>(e: &IExpr, regs: &mut Vec<u64>, m: &mut M) -> u64 {
+    match e {
+        IExpr::Const(v) => *v,
+        IExpr::Reg(r) => regs.get(*r).copied().unwrap_or(0),
+        IExpr::AddrOf(x) => m.addr_of(x),
+        IExpr::Unary(op, a) => {
+            let a = eval(a, regs, m);
+            match op {
+                UnOp::Neg => a.wrapping_neg(),
+                UnOp::Not => u64::from(a == 0),
+                UnOp::BitNot => !a,
+            }
+        }
+        IExpr::Binary(BinOp::And, a, b) => u64::from(eval(a, regs, m) != 0 && eval(b, regs, m) != 0),
+        IExpr::Binary(BinOp::Or, a, b) => u64::from(eval(a, regs, m) != 0 || eval(b, regs, m) != 0),
+        IExpr::Binary(op, a, b) => {
+            let a = eval(a, regs, m);
+            let b = eval(b, regs, m);
+            binop(*op, a, b)
+        }
+        IExpr::Ternary(c, a, b) => {
+            if eval(c, regs, m) != 0 {
+                eval(a, regs, m)
+            } else {
+                eval(b, regs, m)
+            }
+        }
+        IExpr::Prim { prim, args, .. } => {
+            let mut vals = [0u64; 3];
+            for (slot, a) in vals.iter_mut().zip(args) {
+                *slot = eval(a, regs, m);
+            }
+            prim_call(*prim, vals, m)
+        }
+    }
+}
+
+/// C arithmetic on 64-bit words: wrapping, comparisons signed (registers are `int`), and no
+/// trap on division by zero (which a litmus test never means).
+fn binop(op: BinOp, a: u64, b: u64) -> u64 {
+    let (sa, sb) = (a as i64, b as i64);
+    match op {
+        BinOp::Mul => a.wrapping_mul(b),
+        BinOp::Div => sa.checked_div(sb).unwrap_or(0) as u64,
+        BinOp::Rem => sa.checked_rem(sb).unwrap_or(0) as u64,
+        BinOp::Add => a.wrapping_add(b),
+        BinOp::Sub => a.wrapping_sub(b),
+        BinOp::Shl => a.wrapping_shl(b as u32),
+        BinOp::Shr => sa.wrapping_shr(b as u32) as u64,
+        BinOp::Lt => u64::from(sa < sb),
+        BinOp::Le => u64::from(sa <= sb),
+        BinOp::Gt => u64::from(sa > sb),
+        BinOp::Ge => u64::from(sa >= sb),
+        BinOp::Eq => u64::from(a == b),
+        BinOp::Ne => u64::from(a != b),
+        BinOp::BitAnd => a & b,
+        BinOp::BitXor => a ^ b,
+        BinOp::BitOr => a | b,
+        BinOp::And => u64::from(a != 0 && b != 0),
+        BinOp::Or => u64::from(a != 0 || b != 0),
+    }
+}
+
+fn prim_call<M: Machine + ?Sized>(prim: Prim, [a, b, c]: [u64; 3], m: &mut M) -> u64 {
+    match prim {
+        Prim::Load(k) => m.load(a, k),
+        Prim::Store(k) => {
+            m.store(a, k, b);
+            0
+        }
+        Prim::StoreMb => {
+            m.store(a, StoreKind::Once, b);
+            m.fence(FenceKind::Mb);
+            0
+        }
+        Prim::Fence(k) => {
+            m.fence(k);
+            0
+        }
+        Prim::Rmw { kind, order, ret } => {
+            let op = match kind {
+                RmwKind::Xchg => RmwOp::Xchg(b),
+                RmwKind::Cmpxchg => RmwOp::Cmpxchg { expected: b, new: c },
+                RmwKind::Add => RmwOp::Add(b),
+                RmwKind::Sub => RmwOp::Sub(b),
+                RmwKind::And => RmwOp::And(b),
+                RmwKind::Or => RmwOp::Or(b),
+                RmwKind::Xor => RmwOp::Xor(b),
+                RmwKind::AndNot => RmwOp::AndNot(b),
+                RmwKind::AddUnless => RmwOp::AddUnless { add: b, unless: c },
+            };
+            let old = m.rmw(a, op, order);
+            let new = op.apply(old);
+            match ret {
+                RmwRet::Old => old,
+                RmwRet::New => new.unwrap_or(old),
+                RmwRet::NewIsZero => u64::from(new.unwrap_or(old) == 0),
+                RmwRet::NewIsNegative => u64::from((new.unwrap_or(old) as i64) < 0),
+                RmwRet::Wrote => u64::from(new.is_some()),
+                RmwRet::Void => 0,
+            }
+        }
+        Prim::SpinLock => {
+            m.spin_lock(a);
+            0
+        }
+        Prim::SpinUnlock => {
+            m.spin_unlock(a);
+            0
+        }
+        Prim::SpinTrylock => u64::from(m.spin_trylock(a)),
+        Prim::SpinIsLocked => u64::from(m.spin_is_locked(a)),
+        Prim::RcuReadLock => {
+            m.rcu_read_lock();
+            0
+        }
+        Prim::RcuReadUnlock => {
+            m.rcu_read_unlock();
+            0
+        }
+        Prim::SynchronizeRcu => {
+            m.synchronize_rcu();
+            0
+        }
+        Prim::SrcuReadLock => m.srcu_read_lock(a),
+        Prim::SrcuReadUnlock => {
+            m.srcu_read_unlock(a, b);
+            0
+        }
+        Prim::SrcuDownRead => m.srcu_down_read(a),
+        Prim::SrcuUpRead => {
+            m.srcu_up_read(a, b);
+            0
+        }
+        Prim::SynchronizeSrcu => {
+            m.synchronize_srcu(a);
+            0
+        }
+    }
+}
