@@ -111,19 +111,62 @@
 //! assert_eq!(report.failure.unwrap().kind, kgrace::FailureKind::DataRace);
 //! ```
 //!
+//! # Weak memory
+//!
+//! Every run chooses a memory model ([`MemoryModel`], `kgrace run --memory sc|lkmm`): `sc`, the
+//! default, reads the newest store at every load; `lkmm` is the Linux-kernel memory model as an
+//! operational machine, a promise-free Promising-ARM (Pulte et al., PLDI 2019) with per-CPU views
+//! (`docs/memory-model.md` has the rules). Under `lkmm` a load may read an older store where the
+//! model allows it, and *which* store is a decision of the search strategy, like the choice of
+//! CPU: PCT, the uniform walk, the fuzzer and `--scheduler dfs` all explore it, and traces record
+//! it (`"read": k`, k stores back from the newest) and show it when replayed:
+//!
+//! ```text
+//!   177  READ_ONCE cxl_memdev#5.kobj_state =3
+//!          stale: read the store of step 31
+//!          missed 1 stored at step 34
+//! ```
+//!
+//! Orderings: `smp_load_acquire`/`smp_store_release`; `smp_mb` (store buffering forbidden);
+//! `smp_rmb` (loads against loads) and `smp_wmb` (stores against stores); value-returning RMWs
+//! fully ordered, void RMWs and failed `cmpxchg` unordered; `smp_mb__{before,after}_atomic`;
+//! locks as acquire RMWs and release stores; `synchronize_rcu` a full fence on each side of its
+//! wait. `rcu_dereference`, `srcu_dereference` and `list_for_each_entry_rcu` are `READ_ONCE`
+//! loads: an access through the pointer they return is ordered after them (the engine knows which
+//! load produced a pointer: an address dependency with no harness change), an access not
+//! through it is not. `tests/weak_memory.rs` checks each against the litmus shape it comes from,
+//! with a twin that drops the ordering.
+//!
+//! What the machine cannot produce (all allowed by LKMM, so a passing verdict under `lkmm` is a
+//! verdict for the executions it can produce): load buffering (a load reading a store not yet
+//! executed), two stores of one CPU reordered, outcomes that are not multicopy-atomic, store
+//! buffering across a release followed by an acquire on one CPU, a failed `cmpxchg` or lock
+//! attempt reading an older value. A CPU that spins or wakes from a wait catches up with every
+//! store (eventual visibility).
+//!
+//! `--scheduler dfs` explores every decision (CPU choices and, under `lkmm`, read choices) depth
+//! first within `--preemptions N`, and says whether it exhausted the space: a small model that
+//! passes is then proved for that bound.
+//!
 //! # Limitations
 //!
-//! * Execution is sequentially consistent. Failures that need a weakly ordered CPU (a stale read)
-//!   are caught only as data races, not as their consequences; each access records its kind so
-//!   that a weak model can come later. Of the compiler's transformations only the refetch of a
-//!   plain load is modeled, and only where the harness marks it.
-//! * RCU is modeled by its guarantee, not an implementation; `rcu_dereference` and
-//!   `srcu_dereference` are acquire loads, stronger than the address dependency the kernel
-//!   relies on. SRCU readers do not migrate between CPUs mid-section. Tree SRCU runs in its
+//! * Of the compiler's transformations only the refetch of a plain load is modeled, and only
+//!   where the harness marks it.
+//! * The race detector's happens-before is vector clocks: once another CPU reads a marked store,
+//!   the writer's earlier accesses count as ordered before the reader too (LKMM orders only the
+//!   store itself). This avoids false reports but misses, for one, the race an SRCU reader
+//!   without barrier C would have. Under `lkmm`, an updater's lock acquisition makes it see every
+//!   store older than the lock's (the machine is multicopy-atomic), which does the work of SRCU's
+//!   barrier A; so of the SRCU barriers only B is shown needed by a mutant
+//!   (`tests/srcu_barriers.rs`).
+//! * RCU is modeled by its guarantee, not an implementation. SRCU readers do not migrate between CPUs mid-section. Tree SRCU runs in its
 //!   small configuration (no `srcu_node` funnel, callbacks on CPU 0's `srcu_data`), without
 //!   expedited grace periods, `srcu_barrier` or the counter-wrap bound. Classic SRCU's flip is a
 //!   `WRITE_ONCE` (v3.4 had a plain `completed++`).
-//! * Value-returning atomics act as `smp_mb()` on both sides, as the LKMM says.
+//! * Value-returning atomics act as `smp_mb()` on both sides, as the LKMM says. `kfree` is a plain
+//!   write of the whole object for the race detector (KCSAN's slab free hook), so a lifetime bug
+//!   often shows first as the free racing with an access it is not ordered after; variants with
+//!   such bugs expect either symptom ([`harness::Expected::FailsWith`]).
 //! * Steps on an object only the running CPU has touched count as local: the schedulers do not
 //!   preempt there, since the object is not yet reachable by other CPUs. A harness that hands an
 //!   object to another CPU through a channel the model cannot see would break that assumption.

@@ -105,8 +105,10 @@ fn parse_rejects_what_is_not_a_trace() {
         .contains("truncated"));
     assert!(Trace::parse("hello").unwrap_err().contains("not valid JSON"));
     assert!(Trace::parse("{}").unwrap_err().contains("not a kgrace trace"));
-    let v2 = good.replacen("\"version\":1", "\"version\":2", 1);
-    assert!(Trace::parse(&v2).unwrap_err().contains("version 2"));
+    let v9 = good
+        .replacen("\"version\":2", "\"version\":9", 1)
+        .replacen("\"version\":1", "\"version\":9", 1);
+    assert!(Trace::parse(&v9).unwrap_err().contains("version 9"));
     let bad = good.replacen("\"decisions\":[", "\"decisions\":[\"x\",", 1);
     assert!(Trace::parse(&bad).unwrap_err().contains("malformed"));
 }
@@ -120,4 +122,17 @@ fn saving_never_overwrites_a_file() {
     let b = t.save_new(dir.path()).unwrap();
     assert_ne!(a, b);
     assert_eq!(std::fs::read(&a).unwrap(), before);
+}
+
+#[test]
+fn a_format_1_trace_still_replays_as_sequentially_consistent() {
+    let t = first_trace();
+    let mut v = serde_json::to_value(&t).unwrap();
+    let obj = v.as_object_mut().unwrap();
+    obj.insert("version".into(), 1.into());
+    obj.remove("memory");
+    let old = Trace::parse(&v.to_string()).expect("a version 1 trace loads");
+    assert_eq!(old.memory, kgrace::MemoryModel::Sc);
+    let r = old.replay().unwrap();
+    assert_eq!(old.verdict(&r), t.verdict(&t.replay().unwrap()));
 }

@@ -27,6 +27,11 @@ pub(crate) struct CpuRcu {
     /// Outermost RCU read-side sections ended so far. A `synchronize_rcu` that saw this CPU
     /// inside a section waits until this grows past what it saw.
     ended: u32,
+    /// The clock and (under `lkmm`) the view at the end of the CPU's latest outermost section: a
+    /// grace period that begins later still ends after it (RCU's memory-barrier guarantee: every
+    /// CPU passes a full barrier between a grace period's start and end).
+    last_end: VClock,
+    last_end_view: u32,
     /// SRCU sections the CPU is inside: the `srcu_struct` address, the index its lock returned,
     /// and the step at which the reader entered (its counter increment). Invariant: only the
     /// first `srcu_n` are live.
@@ -91,6 +96,8 @@ pub(crate) fn rcu_read_unlock(caller: &'static Location<'static>) {
         let (ended, vc) = (c.rcu.ended, c.vc);
         c.vc.0[cpu] += 1;
         let view = m.mem.lkmm().map_or(0, |w| w.exit_view(cpu));
+        m.cpus[cpu].rcu.last_end = vc;
+        m.cpus[cpu].rcu.last_end_view = view;
         for w in 0..MAX_CPUS {
             if m.rcu.waits[w][cpu].is_some_and(|e| ended > e) {
                 m.rcu.waits[w][cpu] = None;
@@ -115,8 +122,17 @@ pub(crate) fn synchronize_rcu(caller: &'static Location<'static>) {
         for i in 0..MAX_CPUS {
             m.rcu.waits[cpu][i] = m.cpus.get(i).filter(|c| c.rcu.nesting > 0).map(|c| c.rcu.ended);
         }
-        m.rcu.ends[cpu] = VClock::default();
-        m.rcu.end_views[cpu] = 0;
+        // Sections that already ended are ordered before the grace period's end too.
+        let mut ends = VClock::default();
+        let mut end_views = 0;
+        for (i, c) in m.cpus.iter().enumerate() {
+            if i != cpu {
+                ends.join(&c.rcu.last_end);
+                end_views = end_views.max(c.rcu.last_end_view);
+            }
+        }
+        m.rcu.ends[cpu] = ends;
+        m.rcu.end_views[cpu] = end_views;
         // A grace period is a full fence on each side of its wait.
         m.fence_effects(cpu, super::memory::Fence::Mb);
         if let Some(w) = m.mem.lkmm() {

@@ -410,6 +410,11 @@ pub fn smp_mb() {
     engine::fence(Fence::Mb, "smp_mb", Location::caller())
 }
 
+/// `smp_mb()` recorded at `caller` (for kernel code that wraps it).
+pub(crate) fn smp_mb_at(caller: &'static Location<'static>) {
+    engine::fence(Fence::Mb, "smp_mb", caller)
+}
+
 /// `smp_rmb()`: orders earlier loads before later loads.
 #[track_caller]
 pub fn smp_rmb() {

@@ -38,7 +38,7 @@ pub use rcu::{
 };
 pub use srcu::{
     cleanup_srcu_struct, init_srcu_struct, srcu_dereference, srcu_read_lock, srcu_read_unlock,
-    synchronize_srcu, SrcuFlavor, SrcuStruct,
+    synchronize_srcu, SrcuFlavor, SrcuMb, SrcuStruct,
 };
 
 pub use cpu::{

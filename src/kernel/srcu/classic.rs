@@ -8,7 +8,8 @@
 //! `ACCESS_ONCE` would be a data-race report that predates KCSAN, and is not what is asked here.
 
 use super::{entered, exited, wait_until, SrcuStruct};
-use crate::kernel::{mutex_init, mutex_lock, mutex_unlock, read_once, smp_mb, write_once, KFunc};
+use super::{srcu_mb, SrcuMb};
+use crate::kernel::{mutex_init, mutex_lock, mutex_unlock, read_once, write_once, KFunc};
 
 const C: usize = 0;
 const SEQ: usize = 1;
@@ -24,7 +25,7 @@ pub(super) fn read_lock(ssp: SrcuStruct) -> usize {
     let idx = (read_once(ssp.sp.completed()) & 1) as usize;
     ssp.this_cpu_add(C, idx, 1);
     entered(ssp, idx);
-    smp_mb(); // B
+    srcu_mb(SrcuMb::B); // B
     ssp.this_cpu_add(SEQ, idx, 1);
     idx
 }
@@ -32,7 +33,7 @@ pub(super) fn read_lock(ssp: SrcuStruct) -> usize {
 /// `__srcu_read_unlock`: `smp_mb()` (C), `c[idx] -= 1`.
 #[track_caller]
 pub(super) fn read_unlock(ssp: SrcuStruct, idx: usize) {
-    smp_mb(); // C
+    srcu_mb(SrcuMb::C); // C
     ssp.this_cpu_add(C, idx, -1);
     exited(ssp, idx);
 }
@@ -41,11 +42,11 @@ pub(super) fn read_unlock(ssp: SrcuStruct, idx: usize) {
 /// `seq` sum unchanged, which rejects a zero that a reader moving between the two sums faked.
 fn readers_active_idx_check(ssp: SrcuStruct, idx: usize) -> bool {
     let seq = ssp.sum(SEQ, idx);
-    smp_mb(); // A
+    srcu_mb(SrcuMb::A); // A
     if ssp.sum(C, idx) != 0 {
         return false;
     }
-    smp_mb(); // D
+    srcu_mb(SrcuMb::D); // D
     ssp.sum(SEQ, idx) == seq
 }
 

@@ -195,6 +195,42 @@ impl SrcuStruct {
     }
 }
 
+/// The `smp_mb()`s of the SRCU implementations, by the letters `docs/srcu.md` gives them (and the
+/// `rcu_seq_*` helpers' own). [`Config::with_srcu_drop_mb`](crate::config::Config::with_srcu_drop_mb)
+/// removes some, to show under the `lkmm` memory model that each is needed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SrcuMb {
+    /// Updater, before reading the counters (`srcu_readers_active_idx_check`).
+    A,
+    /// Reader, after its counter increment (`__srcu_read_lock`).
+    B,
+    /// Reader, before its counter decrement (`__srcu_read_unlock`).
+    C,
+    /// Updater, after summing the counters (classic) or after the flip (tree).
+    D,
+    /// Tree: before the index flip.
+    E,
+    /// Tree: `rcu_seq_start`, `rcu_seq_end`, `rcu_seq_snap`, `srcu_gp_start` and the end of
+    /// `synchronize_srcu`.
+    Seq,
+}
+
+impl SrcuMb {
+    /// Its bit in [`Config::srcu_drop_mb`](crate::config::Config::srcu_drop_mb).
+    pub const fn bit(self) -> u32 {
+        1 << self as u32
+    }
+}
+
+/// The `smp_mb()` an SRCU implementation issues at `which`, unless a mutant configuration removed
+/// it.
+#[track_caller]
+pub(super) fn srcu_mb(which: SrcuMb) {
+    if engine::config().srcu_drop_mb & which.bit() == 0 {
+        super::mem::smp_mb_at(std::panic::Location::caller());
+    }
+}
+
 /// `DEFINE_STATIC_SRCU(name)` / `init_srcu_struct(ssp)`: a new SRCU domain running `flavor`. A
 /// tree domain gets the kworker that runs its grace-period work; end it with
 /// [`cleanup_srcu_struct`].
@@ -265,8 +301,8 @@ pub fn synchronize_srcu(ssp: SrcuStruct) {
     }
 }
 
-/// `srcu_dereference(p, ssp)`: load a pointer published with `rcu_assign_pointer` (an acquire,
-/// like [`rcu_dereference`](super::rcu_dereference)).
+/// `srcu_dereference(p, ssp)`: load a pointer published with `rcu_assign_pointer` (`READ_ONCE`
+/// plus the address dependency, like [`rcu_dereference`](super::rcu_dereference)).
 #[track_caller]
 pub fn srcu_dereference<T: Value>(p: Word<T>, _ssp: SrcuStruct) -> T {
     super::rcu::dereference(p, "srcu_dereference", Location::caller())

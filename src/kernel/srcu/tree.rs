@@ -17,11 +17,12 @@
 //! The barrier letters A to E are the kernel's (`docs/srcu.md`, §The barriers A to E).
 
 use super::{entered, exited, RcuSynchronize, SrcuStruct};
+use super::{srcu_mb, SrcuMb};
 use crate::container_of;
 use crate::engine;
 use crate::kernel::{
     complete, init_completion, init_list_head, list_add_tail, list_del, mutex_init, mutex_lock, mutex_unlock,
-    read_once, set_current_state_running, set_current_state_uninterruptible, smp_load_acquire, smp_mb,
+    read_once, set_current_state_running, set_current_state_uninterruptible, smp_load_acquire,
     smp_store_release, spawn_cpu, spin_lock, spin_lock_init, spin_unlock, stack_alloc, stack_release,
     wait_for_completion, wake_up_process, write_once, xchg, KFunc, Ptr, Word,
 };
@@ -43,13 +44,13 @@ fn rcu_seq_state(s: u64) -> u64 {
 #[track_caller]
 fn rcu_seq_start(sp: Word<u64>) {
     write_once(sp, sp.load() + 1);
-    smp_mb();
+    srcu_mb(SrcuMb::Seq);
 }
 
 /// `rcu_seq_end`: to the next multiple of four, state IDLE.
 #[track_caller]
 fn rcu_seq_end(sp: Word<u64>) {
-    smp_mb();
+    srcu_mb(SrcuMb::Seq);
     write_once(sp, (sp.load() | RCU_SEQ_STATE_MASK) + 1);
 }
 
@@ -57,7 +58,7 @@ fn rcu_seq_end(sp: Word<u64>) {
 /// progress that is the one after it.
 #[track_caller]
 fn rcu_seq_snap(sp: Word<u64>) -> u64 {
-    smp_mb();
+    srcu_mb(SrcuMb::Seq);
     (read_once(sp) + 2 * RCU_SEQ_STATE_MASK + 1) & !RCU_SEQ_STATE_MASK
 }
 
@@ -101,14 +102,14 @@ pub(super) fn read_lock(ssp: SrcuStruct) -> usize {
     let idx = (read_once(ssp.sp.srcu_idx()) & 1) as usize;
     ssp.this_cpu_add(LOCK_COUNT, idx, 1);
     entered(ssp, idx);
-    smp_mb(); // B
+    srcu_mb(SrcuMb::B); // B
     idx
 }
 
 /// `__srcu_read_unlock`: `smp_mb()` (C), `this_cpu_inc(srcu_unlock_count[idx])`.
 #[track_caller]
 pub(super) fn read_unlock(ssp: SrcuStruct, idx: usize) {
-    smp_mb(); // C
+    srcu_mb(SrcuMb::C); // C
     ssp.this_cpu_add(UNLOCK_COUNT, idx, 1);
     exited(ssp, idx);
 }
@@ -120,7 +121,7 @@ pub(super) fn synchronize(ssp: SrcuStruct) {
     srcu_gp_start_if_needed(ssp, rcu);
     wait_for_completion(rcu.completion());
     stack_release(rcu);
-    smp_mb(); // The caller's later accesses come after the grace period.
+    srcu_mb(SrcuMb::Seq); // The caller's later accesses come after the grace period.
 }
 
 /// `srcu_gp_start_if_needed` (`__call_srcu`): enqueue the callback tagged with the grace period
@@ -162,7 +163,7 @@ fn srcu_funnel_gp_start(ssp: SrcuStruct, s: u64) {
 
 /// `srcu_gp_start`, under `ssp->lock`: the state goes to SCAN1.
 fn srcu_gp_start(ssp: SrcuStruct) {
-    smp_mb();
+    srcu_mb(SrcuMb::Seq);
     rcu_seq_start(ssp.sp.srcu_gp_seq());
 }
 
@@ -213,7 +214,7 @@ fn process_srcu(ssp: SrcuStruct) -> Option<u64> {
 /// reader is inside on `idx` (unlocks are read first, so a counted unlock has its lock counted).
 fn srcu_readers_active_idx_check(ssp: SrcuStruct, idx: usize) -> bool {
     let unlocks = ssp.sum(UNLOCK_COUNT, idx);
-    smp_mb(); // A
+    srcu_mb(SrcuMb::A); // A
     ssp.sum(LOCK_COUNT, idx) == unlocks
 }
 
@@ -229,10 +230,10 @@ fn try_check_zero(ssp: SrcuStruct, idx: usize) -> Result<(), u64> {
 
 /// `srcu_flip`: (E), the index flip, (D).
 fn srcu_flip(ssp: SrcuStruct) {
-    smp_mb(); // E
+    srcu_mb(SrcuMb::E); // E
     let idx = ssp.sp.srcu_idx().load();
     write_once(ssp.sp.srcu_idx(), idx + 1);
-    smp_mb(); // D
+    srcu_mb(SrcuMb::D); // D
 }
 
 /// `srcu_advance_state`: IDLE → SCAN1 → SCAN2 → `srcu_gp_end`, as far as the readers allow.
