@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use kgrace::kernel::*;
 use kgrace::sched::SchedulerSpec;
-use kgrace::{Budget, Explorer};
+use kgrace::{Budget, Explorer, MemoryModel};
 
 /// Atomic increments per CPU in the step-cost program.
 const INCS: usize = 100;
@@ -25,6 +25,29 @@ fn model_body() {
     a.join();
     b.join();
     kfree(c);
+}
+
+/// Loads and stores, where `lkmm` has read choices to offer: two CPUs, each `INCS` times a
+/// `WRITE_ONCE` of its own word and a `READ_ONCE` of the other's.
+fn loads_body() {
+    let c: Counter = kzalloc();
+    let d: Counter = kzalloc();
+    let a = spawn_cpu("a", move || {
+        (0..INCS / 2).for_each(|i| {
+            write_once(c.v(), i as i64);
+            let _ = read_once(d.v());
+        })
+    });
+    let b = spawn_cpu("b", move || {
+        (0..INCS / 2).for_each(|i| {
+            write_once(d.v(), i as i64);
+            let _ = read_once(c.v());
+        })
+    });
+    a.join();
+    b.join();
+    kfree(c);
+    kfree(d);
 }
 
 /// The same program on shuttle's atomics, without kgrace.
@@ -48,7 +71,12 @@ fn raw_body() {
 }
 
 fn time_model() -> f64 {
-    let r = Explorer::from_fn("step-cost", model_body)
+    time_body(model_body, MemoryModel::Sc)
+}
+
+fn time_body(body: fn(), memory: MemoryModel) -> f64 {
+    let r = Explorer::from_fn("step-cost", body)
+        .memory(memory)
         .scheduler(SchedulerSpec::Random { seed: 1 })
         .budget(Budget::Executions(EXECUTIONS))
         .run();
@@ -101,24 +129,69 @@ fn main() {
         median(ratio)
     );
 
+    // The same programs under lkmm, alternating with sc.
+    for (name, body) in [
+        ("atomic_inc", model_body as fn()),
+        ("READ_ONCE/WRITE_ONCE", loads_body),
+    ] {
+        let mut ratio = vec![];
+        for _ in 0..ROUNDS {
+            let sc = time_body(body, MemoryModel::Sc);
+            let lk = time_body(body, MemoryModel::Lkmm);
+            ratio.push(lk / sc);
+        }
+        println!(
+            "  ratio lkmm/sc on the {name} program:{:>pad$.2}x",
+            median(ratio),
+            pad = 26usize.saturating_sub(name.len()) + 7
+        );
+    }
+
+    // Exhaustive search: executions/s of dfs on the READ_ONCE/WRITE_ONCE program (2 preemptions).
+    for memory in MemoryModel::ALL {
+        let r = Explorer::from_fn("dfs", loads_body)
+            .memory(memory)
+            .scheduler(SchedulerSpec::Dfs { preemptions: Some(2) })
+            .budget(Budget::Executions(20_000))
+            .run();
+        println!(
+            "  dfs under {memory:<4}: {:>8.0} executions/s ({} executions{})",
+            r.rate(),
+            r.executions,
+            if r.exhausted { ", space exhausted" } else { "" }
+        );
+    }
+
     // Every passing variant runs its full budget, so its rate is the cost of an execution.
-    println!("executions/s of each passing variant (portfolio, seed 1, 20,000 executions, median of 3):");
+    println!("executions/s of each passing variant (portfolio, seed 1, 20,000 executions, median of 3), sc and lkmm:");
     for h in kgrace::harness::all() {
         for v in h
             .variants
             .iter()
             .filter(|v| v.expected == kgrace::harness::Expected::Passes)
         {
-            let mut rates = vec![];
+            let mut rates = [vec![], vec![]];
             for _ in 0..3 {
-                let r = Explorer::new(h.name, v.name)
-                    .unwrap()
-                    .scheduler(SchedulerSpec::Portfolio { depth: 3, seed: 1 })
-                    .budget(Budget::Executions(20_000))
-                    .run();
-                rates.push(r.rate());
+                for (i, memory) in MemoryModel::ALL.into_iter().enumerate() {
+                    let r = Explorer::new(h.name, v.name)
+                        .unwrap()
+                        .memory(memory)
+                        .scheduler(SchedulerSpec::Portfolio { depth: 3, seed: 1 })
+                        .budget(Budget::Executions(20_000))
+                        .run();
+                    rates[i].push(r.rate());
+                }
             }
-            println!("  {:<18} {:<16} {:>8.0}", h.name, v.name, median(rates));
+            let [sc, lk] = rates;
+            let (sc, lk) = (median(sc), median(lk));
+            println!(
+                "  {:<18} {:<18} sc {:>8.0}   lkmm {:>8.0}   lkmm/sc {:.2}",
+                h.name,
+                v.name,
+                sc,
+                lk,
+                lk / sc
+            );
         }
     }
 }
