@@ -64,8 +64,7 @@ pub(crate) fn rcu_read_lock(caller: &'static Location<'static>) {
     with(|m| {
         m.step += 1;
         m.record_event(cpu, "rcu_read_lock", 0, None, None, caller);
-        let c = &mut m.cpus[cpu];
-        if c.rcu.nesting == 0 {
+        if m.cpus[cpu].rcu.nesting == 0 {
             if let Some(w) = m.mem.lkmm() {
                 w.rcu_reader_enter(cpu);
             }

@@ -60,8 +60,8 @@ pub(crate) fn unblock(cpu: usize) {
 /// Which of `n` stores the current load reads (0: the newest), decided by the strategy.
 pub(crate) fn choose_read(n: usize) -> usize {
     READ_CHOICES.with(|c| c.set(n));
-    let k = ExecutionState::next_u64() as usize;
-    k.min(n - 1)
+    // The adapter clamps the strategy's answer to `0..n` before recording it.
+    ExecutionState::next_u64() as usize
 }
 
 /// A spawned CPU's task.

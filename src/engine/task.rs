@@ -274,11 +274,8 @@ pub(crate) fn on_cpu(task: usize) -> bool {
 pub(crate) fn block_on(why: Blocked) {
     let cpu = me();
     let deadlock = with(|m| {
-        if let Some(w) = m.mem.lkmm() {
-            if w.read_stale(cpu) {
-                w.catch_up(cpu);
-                return None;
-            }
+        if m.mem.lkmm().is_some_and(|w| w.retry_instead_of_waiting(cpu)) {
+            return None;
         }
         m.cpus[cpu].blocked = why;
         Some(m.all_blocked())
@@ -310,11 +307,8 @@ pub(crate) fn wait_for_write(p: Ptr, since: u64) {
     let obj = (p.0 >> SLOT_BITS) as u32;
     let cpu = me();
     let deadlock = with(|m| {
-        if let Some(w) = m.mem.lkmm() {
-            if w.read_stale(cpu) {
-                w.catch_up(cpu);
-                return None;
-            }
+        if m.mem.lkmm().is_some_and(|w| w.retry_instead_of_waiting(cpu)) {
+            return None;
         }
         if m.heap.get(obj as usize).map_or(0, |o| o.wgen) != since {
             return None;

@@ -225,10 +225,20 @@ impl Machine {
         }
     }
 
-    /// Whether `cpu` has read an older store than the newest since it last caught up: a waiter
-    /// whose check may have failed on a stale value must retry instead of sleeping.
-    pub fn read_stale(&self, cpu: usize) -> bool {
-        self.views[cpu].stale
+    /// A CPU about to wait: if it read an older store than the newest since it last caught up,
+    /// its check may have failed on that stale value, so it catches up and must retry instead of
+    /// sleeping (returns true).
+    pub fn retry_instead_of_waiting(&mut self, cpu: usize) -> bool {
+        let stale = self.views[cpu].stale;
+        if stale {
+            self.catch_up(cpu);
+        }
+        stale
+    }
+
+    /// The timestamp of the newest store of `slot` (what an RMW reads).
+    pub fn newest(&self, slot: usize) -> u32 {
+        self.slots[slot].newest
     }
 
     /// `cpu` sees every store so far (it spun, or woke from a wait).

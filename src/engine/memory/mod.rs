@@ -17,8 +17,8 @@ use super::vclock::VClock;
 use super::{cover, me, point_on, runtime, stop_if_failed, task, with, Blocked, Model, StaleRead, SLOT_BITS};
 use crate::config::MemoryModel;
 
-/// How an access orders and how the race detector treats it (the access legend of
-/// `docs/memory-model.md`).
+/// How an access orders and how the race detector treats it (the access kinds of
+/// `docs/README.md`; their effect under `lkmm` in `docs/memory-model.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     /// A plain C access: racy unless ordered by happens-before.
@@ -214,8 +214,10 @@ impl Model {
         let reads = !writes || kind.is_rmw();
         // The store this access reads: an RMW reads the newest (atomicity), a load what the
         // strategy chose among those the memory model allows.
-        let (msg, ts) = if writes || !self.mem.is_weak() {
+        let (msg, ts) = if !self.mem.is_weak() {
             (*self.mem.newest.get(slot), 0)
+        } else if writes {
+            (*self.mem.newest.get(slot), self.mem.weak.newest(slot))
         } else {
             self.mem.weak.pick(cpu, slot, obj, kind, back)
         };
@@ -257,11 +259,6 @@ impl Model {
             // The value read may be a pointer: accesses through it depend on this load.
             let target = self.heap.pointee(old);
             if self.mem.is_weak() {
-                let ts = if is_rmw || writes {
-                    self.mem.weak.pick(cpu, slot, obj, kind, 0).1
-                } else {
-                    ts
-                };
                 let post = self.mem.weak.after_load(cpu, slot, obj, kind, ts);
                 if let Some(t) = target {
                     self.mem.weak.note_dep(cpu, t, post);
