@@ -92,7 +92,7 @@ fn client_data_kref_a_reference_needs_rcu_or_the_lock_that_covers_the_free() {
     verdicts("client_data_kref", |variant, f| {
         let (object, inside) = match variant {
             "buggy" => ("ulp_device#", "kref_get"),
-            "get-unless-zero" | "rcu-unless-zero-no-sync" => ("ulp_device#", "kref_get_unless_zero"),
+            "get-unless-zero" | "rcu-unless-zero-kfree" => ("ulp_device#", "kref_get_unless_zero"),
             "core-kref-unlocked" => ("ulp_device#", "ib_get_client_kref"),
             "rcu-no-sync" => ("rds_ib_device#", "rds_ib_get_client_data"),
             // The object's memory is still valid (RCU, the mutex): only refcount_t can tell.

@@ -23,7 +23,8 @@
 //! CPU1 connect                              CPU2 connect
 //! ib_get_client_data -> NULL
 //!                                           ib_get_client_data -> NULL
-//! x0 = nvme_rdma_alloc_device (kref 2)
+//! x0 = nvme_rdma_alloc_device (kref 2: the
+//!      queue's and the client data's)
 //!                                           x1 = nvme_rdma_alloc_device (kref 2)
 //! ib_set_client_data(x0)
 //!                                           ib_set_client_data(x1)   <- x0 orphaned
@@ -43,6 +44,8 @@
 //!                                           ulp_remove_one(dev, p):
 //!                                             ib_set_client_data(dev, &client, NULL)
 //!                                             kref_put(&p->kref): 1 -> 0, kfree(p)
+//!                                           cma_remove_one -> cma_remove_id_dev(id):
+//!                                             mutex_lock(&id_priv->handler_mutex): waits
 //! kref_get(&p->kref)  <- use-after-free
 //! ```
 //!
@@ -58,10 +61,12 @@
 //! * `rcu` (RDS, `net/rds/ib.c`): the slot owns a reference; the reader takes its own inside
 //!   `rcu_read_lock`; `rds_ib_remove_one` clears the slot, `synchronize_rcu()`, then puts.
 //!   Without the `synchronize_rcu()` (`rcu-no-sync`): use-after-free.
-//! * `rcu-unless-zero` (F-RCU2): the reader uses `kref_get_unless_zero` inside `rcu_read_lock`;
-//!   the release function waits for a grace period before `kfree` (what `kfree_rcu` does). Free
-//!   at once (`rcu-unless-zero-no-sync`): use-after-free; a plain `kref_get` (`rcu-get`): refcount_t
-//!   warns "addition on 0; use-after-free".
+//! * `rcu-unless-zero`: `remove` clears the slot and puts at once, without waiting, so a reader
+//!   that found the pointer may see the count at 0: it uses `kref_get_unless_zero` inside
+//!   `rcu_read_lock`, and the memory stays valid because the release function waits for a grace
+//!   period before `kfree` (what `kfree_rcu` does). A plain `kfree`
+//!   (`rcu-unless-zero-kfree`): use-after-free; a plain `kref_get` (`rcu-get`): refcount_t warns
+//!   "addition on 0; use-after-free".
 //! * `core-kref` (Jason's proposal): the core takes the reference while it holds
 //!   `client_data_lock`, and drops the slot's reference after clearing the slot. The reference
 //!   taken after `spin_unlock` instead (`core-kref-unlocked`): use-after-free.
@@ -72,10 +77,11 @@
 //! * `get-or-create-mutex` (Roman's sketch): get-or-create under a ULP mutex closes (A); without
 //!   it (`get-or-create`) the orphan leaks.
 //!
-//! Oracles: KASAN's use-after-free and refcount_t's warnings (O5.1), kmemleak at the end of the
-//! run for (A)'s orphan (O5.3: the slot's reference of the overwritten object is never dropped;
-//! the kernel tool that reports it, rather than a uniqueness assertion the kernel does not
-//! have), KCSAN for `ctx->data` (O5.4).
+//! Oracles: KASAN's use-after-free and refcount_t's warnings for a ULP object used after its
+//! free; for (A), kmemleak at the end of the run: the overwritten object's slot reference is
+//! never dropped, so the orphan is what a kernel would report (kmemleak is the kernel's tool for
+//! it; "at most one object per device" is no assertion the kernel makes); KCSAN for `ctx->data`
+//! and everything else read across CPUs.
 //!
 //! What the model keeps, and what it leaves out:
 //! * Two clients are registered, rdma_cm (`cma_client`, first) and the ULP; `add_client_context`
@@ -92,8 +98,12 @@
 //!   reference, runs at the end of the handler.
 //! * RDS's global `rds_ib_devices` list and its reference, and `rds_ib_dev_shutdown`, are left
 //!   out; `rds_ib_dev_put` frees inline where the kernel queues `rds_ib_dev_free` as work.
-//! * `device_mutex` and the ULP mutexes are the model's 2015 mutex (§ `kernel::Mutex`): its
-//!   internals differ from v4.17's, but no mutex here lives in memory that is freed.
+//! * `device_mutex`, `handler_mutex` and the ULP mutexes are the model's 2015 mutex
+//!   ([`Mutex`](crate::kernel::Mutex)): its internals differ from v4.17's, but no mutex here
+//!   lives in memory that is freed during the run. That model has no `osq`, so at most one CPU
+//!   may spin on a mutex: with two connects, the device goes after they are done.
+//! * Roman's point about the compiler hoisting a load above `rcu_read_lock()` is not modeled:
+//!   the readers reach the object only through the pointer `ib_get_client_data` returns.
 //! * Jason's proposal never had code; `core-kref` is its shape as he described it, with the
 //!   reference dropped by the core right after the client's `remove`.
 
@@ -151,20 +161,20 @@ pub(super) const HARNESS: Harness = Harness {
         Variant {
             name: "rcu-unless-zero",
             expected: Expected::Passes,
-            summary: "F-RCU2: kref_get_unless_zero under rcu_read_lock; the release waits for a \
-                      grace period before kfree",
+            summary: "remove puts without waiting; kref_get_unless_zero under rcu_read_lock; the \
+                      release waits for a grace period before kfree (kfree_rcu)",
             config: Config::DEFAULT,
         },
         Variant {
-            name: "rcu-unless-zero-no-sync",
+            name: "rcu-unless-zero-kfree",
             expected: Expected::Fails(FailureKind::UseAfterFree),
-            summary: "F-RCU2 with the release freeing at once",
+            summary: "rcu-unless-zero with kfree instead of kfree_rcu in the release",
             config: Config::DEFAULT,
         },
         Variant {
             name: "rcu-get",
             expected: Expected::Fails(FailureKind::UseAfterFree),
-            summary: "F-RCU2 with a plain kref_get: refcount_t's addition on 0",
+            summary: "rcu-unless-zero with a plain kref_get: refcount_t's addition on 0",
             config: Config::DEFAULT,
         },
         Variant {
@@ -207,8 +217,8 @@ enum Scheme {
     GetOrCreate { mutex: bool },
     /// RDS: `rds_ib_get_client_data` under `rcu_read_lock`.
     Rds { synchronize: bool },
-    /// F-RCU2: `kref_get_unless_zero` (or `kref_get`) under `rcu_read_lock`; the release waits
-    /// for a grace period (or not) before `kfree`.
+    /// `remove` puts without a grace period: `kref_get_unless_zero` (or `kref_get`) under
+    /// `rcu_read_lock`; the release waits for a grace period (or not) before `kfree`.
     RcuUnlessZero { unless_zero: bool, deferred_free: bool },
     /// Jason's core-managed kref.
     CoreKref { get_under_lock: bool },
@@ -228,7 +238,7 @@ fn scheme(variant: &str) -> Scheme {
             unless_zero: true,
             deferred_free: true,
         },
-        "rcu-unless-zero-no-sync" => Scheme::RcuUnlessZero {
+        "rcu-unless-zero-kfree" => Scheme::RcuUnlessZero {
             unless_zero: true,
             deferred_free: false,
         },
@@ -730,7 +740,8 @@ fn ulp_dev_put(rdma: Rdma, ulp_dev: UlpDevice) {
     kref_put(ulp_dev.kref(), || ulp_dev_release(rdma, ulp_dev));
 }
 
-/// The kref release: `ib_dealloc_pd`, then the free; for F-RCU2 after a grace period.
+/// The kref release: `ib_dealloc_pd`, then the free; under `rcu-unless-zero` after a grace
+/// period.
 fn ulp_dev_release(rdma: Rdma, ulp_dev: UlpDevice) {
     let _f = KFunc::enter("ulp_dev_release");
     let _pd = ulp_dev.pd().load(); // ib_dealloc_pd
