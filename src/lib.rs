@@ -14,8 +14,11 @@
 //! * the heap: `kmalloc`/`kzalloc`/`kfree`, globals, on-stack objects;
 //! * CPUs (`spawn_cpu`, `join`), `schedule`/`wake_up_process`;
 //! * spinlocks, the 2015 kernel mutex with its internals (`count`, `owner`, `wait_lock`,
-//!   `wait_list`, fast paths, optimistic spinning, the unlock slow path), rwsems, krefs,
-//!   completions, lists;
+//!   `wait_list`, fast paths, optimistic spinning, the unlock slow path), rwsems, completions,
+//!   lists;
+//! * `refcount_t` and `kref` with the orderings the kernel documents (increments unordered,
+//!   `refcount_inc_not_zero` a control dependency, `refcount_dec_and_test` a release plus an
+//!   acquire on the last reference) and refcount_t's "addition on 0" and "underflow" warnings;
 //! * RCU: `rcu_read_lock`/`rcu_read_unlock`, `synchronize_rcu`, `rcu_assign_pointer`/
 //!   `rcu_dereference`, `list_add_rcu`/`list_del_rcu`/`list_for_each_entry_rcu`;
 //! * SRCU behind one API (`srcu_read_lock` returning `idx`, `srcu_read_unlock`,
@@ -70,9 +73,9 @@
 //!
 //! ```text
 //! BUG: KASAN: use-after-free in spin_lock
-//! write of hmm_device#3.mutex.wait_lock by CPU1 hmm_notifier_release at step 122 (arch_spin_trylock)
+//! write of hmm_device#3.mutex.wait_lock by CPU1 hmm_notifier_release at step 128 (arch_spin_trylock)
 //! allocated by CPU0 setup at step 8
-//! freed by CPU2 close at step 121
+//! freed by CPU2 close at step 127
 //! Call Trace:
 //!   spin_lock
 //!   __mutex_unlock_slowpath
@@ -167,6 +170,9 @@
 //!   write of the whole object for the race detector (KCSAN's slab free hook), so a lifetime bug
 //!   often shows first as the free racing with an access it is not ordered after; variants with
 //!   such bugs expect either symptom ([`harness::Expected::FailsWith`]).
+//! * `refcount_t` and `kref`, weaker than value-returning atomics, have their own orderings
+//!   ([`kernel::Refcount`]). A `kref` is the v4.11+ one built on `refcount_t`, in every harness,
+//!   also where the thread's kernel had the fully ordered `atomic_t` kref.
 //! * Steps on an object only the running CPU has touched count as local: the schedulers do not
 //!   preempt there, since the object is not yet reachable by other CPUs. A harness that hands an
 //!   object to another CPU through a channel the model cannot see would break that assumption.

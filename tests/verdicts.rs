@@ -5,7 +5,7 @@
 
 use kgrace::harness::{self, Expected};
 use kgrace::sched::SchedulerSpec;
-use kgrace::{Budget, Explorer, Failure, MemoryModel};
+use kgrace::{Budget, Explorer, Failure, FailureKind, MemoryModel};
 
 const SEEDS: std::ops::RangeInclusive<u64> = 1..=20;
 
@@ -132,4 +132,55 @@ fn mutex_unlock_free_fails_inside_mutex_unlock_unless_fixed() {
 #[test]
 fn mutex_unlock_free_verdicts_hold_under_lkmm() {
     verdicts("mutex_unlock_free", MemoryModel::Lkmm, mutex_unlock_free_check);
+}
+
+fn client_data_kref_check(variant: &str, f: &Failure) {
+    // A reference taken on a dying object is reported by KASAN (the object is freed) or by
+    // refcount_t (its count is 0, the free still to come), whichever the interleaving reaches;
+    // or, first of all, by KCSAN: the free racing with the reader's access.
+    const ADDITION_ON_0: &str = "refcount_t: addition on 0; use-after-free.";
+    let (object, inside) = match variant {
+        "buggy" => ("ulp_device#", "kref_get"),
+        "get-unless-zero" | "rcu-unless-zero-kfree" => ("ulp_device#", "kref_get_unless_zero"),
+        "core-kref-unlocked" => ("ulp_device#", "ib_get_client_kref"),
+        "rcu-no-sync" => ("rds_ib_device#", "rds_ib_get_client_data"),
+        // The object's memory is still valid (RCU, the mutex): only refcount_t can tell.
+        "rcu-get" => (ADDITION_ON_0, "ulp_event_handler"),
+        "mutex-get" => (ADDITION_ON_0, "nvme_rdma_find_get_device"),
+        "get-or-create" => {
+            // kmemleak at the end: the overwritten object, created by a connect.
+            assert!(
+                f.message.contains("kmemleak: 1 unreferenced object"),
+                "{}",
+                f.message
+            );
+            assert!(f.message.contains("nvme_rdma_device#"), "{}", f.message);
+            return;
+        }
+        other => panic!("{other} fails"),
+    };
+    if f.kind == FailureKind::DataRace {
+        assert!(
+            f.message.contains("kfree of") && f.message.contains(object.trim_end_matches('#')),
+            "{variant}: {}",
+            f.message
+        );
+        return;
+    }
+    assert!(
+        f.message.contains(object) || f.message.contains(ADDITION_ON_0),
+        "{variant}: {}",
+        f.message
+    );
+    assert!(f.inside(inside), "{variant}: {}", f.message);
+}
+
+#[test]
+fn client_data_kref_a_reference_needs_rcu_or_the_lock_that_covers_the_free() {
+    verdicts("client_data_kref", MemoryModel::Sc, client_data_kref_check);
+}
+
+#[test]
+fn client_data_kref_verdicts_hold_under_lkmm() {
+    verdicts("client_data_kref", MemoryModel::Lkmm, client_data_kref_check);
 }

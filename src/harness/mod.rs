@@ -1,6 +1,7 @@
 //! The harnesses: one module per mailing-list race, each with its variants and their expected
 //! verdicts.
 
+mod client_data_kref;
 mod concurrent_srcu;
 mod mutex_unlock_free;
 mod state_in_sysfs;
@@ -120,6 +121,7 @@ impl Harness {
 }
 
 static HARNESSES: &[Harness] = &[
+    client_data_kref::HARNESS,
     concurrent_srcu::HARNESS,
     mutex_unlock_free::HARNESS,
     state_in_sysfs::HARNESS,

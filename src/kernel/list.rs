@@ -104,6 +104,54 @@ pub fn list_first(head: ListHead) -> Ptr {
     head.next().load()
 }
 
+/// `list_for_each(pos, head)` (and `list_for_each_entry`): the `list_head`s after `head`, each
+/// reached through a plain load of the previous `->next`. Use `container_of!` on each. Lazy: a
+/// `break` loads nothing more.
+#[track_caller]
+pub fn list_for_each(head: ListHead) -> impl Iterator<Item = ListHead> {
+    let caller = std::panic::Location::caller();
+    let mut pos = head;
+    std::iter::from_fn(move || {
+        let next = load_next(pos, caller);
+        if next == head.addr() {
+            return None;
+        }
+        pos = ListHead(next);
+        Some(pos)
+    })
+}
+
+/// `list_for_each_safe(pos, n, head)` (and `list_for_each_entry_safe`): like [`list_for_each`],
+/// but each entry's `->next` is loaded before the entry is handed out, so the loop body may
+/// unlink or free it.
+#[track_caller]
+pub fn list_for_each_safe(head: ListHead) -> impl Iterator<Item = ListHead> {
+    let caller = std::panic::Location::caller();
+    let mut next = None;
+    std::iter::from_fn(move || {
+        let pos = match next {
+            None => load_next(head, caller),
+            Some(n) => n,
+        };
+        if pos == head.addr() {
+            return None;
+        }
+        next = Some(load_next(ListHead(pos), caller));
+        Some(ListHead(pos))
+    })
+}
+
+fn load_next(pos: ListHead, caller: &'static std::panic::Location<'static>) -> Ptr {
+    Ptr(crate::engine::access(
+        pos.next().addr().0,
+        crate::engine::Kind::Plain,
+        "load",
+        false,
+        caller,
+        |v| (v, None),
+    ))
+}
+
 /// `container_of(ptr, type, member)`: the object of `$ty` whose field `$member` is at `$ptr`.
 #[macro_export]
 macro_rules! container_of {

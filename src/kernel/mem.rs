@@ -421,6 +421,18 @@ pub fn smp_rmb() {
     engine::fence(Fence::Rmb, "smp_rmb", Location::caller())
 }
 
+/// `smp_acquire__after_ctrl_dep()`: after a conditional branch on a loaded value, makes the
+/// control dependency an acquire. The control dependency orders the load before later stores;
+/// the kernel defines this as `smp_rmb()` after it (`include/asm-generic/barrier.h`), which adds
+/// load-to-load order, and the LKMM treats it so. The model has no control dependencies, so this
+/// fence stands for both: what the loads before it read is acquired for every later access.
+/// `refcount_dec_and_test` issues it when it drops the last reference.
+#[allow(non_snake_case)]
+#[track_caller]
+pub fn smp_acquire__after_ctrl_dep() {
+    engine::fence(Fence::AcquireCtrlDep, "smp_acquire__after_ctrl_dep", Location::caller())
+}
+
 /// `smp_wmb()`: orders earlier stores before later stores.
 #[track_caller]
 pub fn smp_wmb() {

@@ -3,13 +3,17 @@
 //! * Memory: [`Word`]s inside [`kstruct!`](crate::kstruct) objects, each access with its kind:
 //!   plain ([`Word::load`]/[`Word::store`]), [`read_once`]/[`write_once`], [`smp_load_acquire`]/
 //!   [`smp_store_release`], atomics ([`atomic_inc`], [`atomic_dec_and_test`], [`xchg`],
-//!   [`cmpxchg`], ...) and fences ([`smp_mb`], [`smp_rmb`], [`smp_wmb`], [`barrier`]).
+//!   [`cmpxchg`], ...) and fences ([`smp_mb`], [`smp_rmb`], [`smp_wmb`], [`barrier`],
+//!   [`smp_acquire__after_ctrl_dep`]).
 //! * Heap: [`kmalloc`], [`kzalloc`], [`kfree`]; [`kmemleak_not_leak`] for objects that outlive an
 //!   execution by design.
 //! * CPUs: [`spawn_cpu`], [`CpuHandle::join`]; tasks sleep and wake with [`schedule`] and
 //!   [`wake_up_process`].
-//! * Locks: [`Spinlock`], the 2015 [`Mutex`] with its internals, [`RwSemaphore`], [`Kref`];
+//! * Locks: [`Spinlock`], the 2015 [`Mutex`] with its internals, [`RwSemaphore`];
 //!   [`Completion`].
+//! * Reference counts: `refcount_t` ([`Refcount`]: [`refcount_inc`], [`refcount_inc_not_zero`],
+//!   [`refcount_dec_and_test`], ...) and [`Kref`] ([`kref_get`], [`kref_get_unless_zero`],
+//!   [`kref_put`]) with the kernel's weaker-than-atomic orderings and refcount_t's warnings.
 //! * RCU: [`rcu_read_lock`], [`synchronize_rcu`], [`rcu_assign_pointer`]/[`rcu_dereference`],
 //!   [`list_add_rcu`]/[`list_del_rcu`]/[`list_for_each_entry_rcu`]. SRCU behind one API
 //!   ([`srcu_read_lock`], [`synchronize_srcu`], ...) with classic, tree and naive implementations
@@ -28,6 +32,7 @@ mod list;
 mod mem;
 mod mutex;
 mod rcu;
+mod refcount;
 mod spinlock;
 pub mod srcu;
 
@@ -50,17 +55,21 @@ pub use heap::{
 };
 pub use list::{
     hlist_add_head, hlist_del_init, hlist_empty, hlist_unhashed, init_hlist_node, init_list_head, list_add,
-    list_add_tail, list_del, list_del_init, list_empty, list_first, HlistHead, HlistNode, ListHead,
-    LIST_POISON1, LIST_POISON2,
+    list_add_tail, list_del, list_del_init, list_empty, list_first, list_for_each, list_for_each_safe,
+    HlistHead, HlistNode, ListHead, LIST_POISON1, LIST_POISON2,
 };
 pub use mem::{
     atomic_cmpxchg, atomic_dec, atomic_dec_and_test, atomic_dec_return, atomic_inc, atomic_inc_return,
-    atomic_read, atomic_set, atomic_xchg, barrier, cmpxchg, read_once, smp_load_acquire, smp_mb,
-    smp_mb__after_atomic, smp_mb__before_atomic, smp_rmb, smp_store_release, smp_wmb, this_cpu_add,
-    write_once, xchg, Embed, Field, Layout, Ptr, Value, Word,
+    atomic_read, atomic_set, atomic_xchg, barrier, cmpxchg, read_once, smp_acquire__after_ctrl_dep,
+    smp_load_acquire, smp_mb, smp_mb__after_atomic, smp_mb__before_atomic, smp_rmb, smp_store_release,
+    smp_wmb, this_cpu_add, write_once, xchg, Embed, Field, Layout, Ptr, Value, Word,
 };
 pub use mutex::{mutex_init, mutex_lock, mutex_unlock, Mutex, MutexWaiter};
+pub use refcount::{
+    kref_get, kref_get_unless_zero, kref_init, kref_put, refcount_dec_and_test, refcount_inc,
+    refcount_inc_not_zero, refcount_read, refcount_set, Kref, Refcount, REFCOUNT_SATURATED,
+};
 pub use spinlock::{
-    down_read, down_write, init_rwsem, kref_get, kref_init, kref_put, spin_lock, spin_lock_init, spin_unlock,
-    up_read, up_write, Kref, RwSemaphore, Spinlock,
+    down_read, down_write, downgrade_write, init_rwsem, spin_lock, spin_lock_init, spin_unlock, up_read,
+    up_write, RwSemaphore, Spinlock,
 };

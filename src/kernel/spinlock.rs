@@ -1,4 +1,4 @@
-//! `spinlock_t`, `struct rw_semaphore` and `struct kref`.
+//! `spinlock_t` and `struct rw_semaphore`.
 //!
 //! A contended CPU does not spin step by step: it blocks until the lock word changes, which is
 //! what spinning observes, at a fraction of the steps.
@@ -6,7 +6,7 @@
 use std::panic::Location;
 
 use super::cpu::KFunc;
-use super::mem::{atomic_dec_and_test, atomic_inc, atomic_read, atomic_set, Embed, Ptr, Word};
+use super::mem::{atomic_read, atomic_set, Embed, Ptr, Word};
 use crate::engine::{self, Blocked, Kind};
 
 /// `spinlock_t`: one word, 0 unlocked, 1 locked.
@@ -147,6 +147,22 @@ pub fn up_write(sem: RwSemaphore) {
     engine::wake_word(sem.0 .0);
 }
 
+/// `downgrade_write(sem)`: the writer becomes a reader without letting another writer in (a
+/// release, `atomic_long_add_return_release` in v4.17); waiting readers may now enter.
+#[track_caller]
+pub fn downgrade_write(sem: RwSemaphore) {
+    let _f = KFunc::enter("downgrade_write");
+    engine::access(
+        sem.0 .0,
+        Kind::RmwRelease,
+        "rwsem_downgrade_write",
+        true,
+        Location::caller(),
+        |v| (v, Some(1)),
+    );
+    engine::wake_word(sem.0 .0);
+}
+
 /// `down_read(sem)`.
 #[track_caller]
 pub fn down_read(sem: RwSemaphore) {
@@ -184,49 +200,4 @@ pub fn up_read(sem: RwSemaphore) {
     if left == 0 {
         engine::wake_word(sem.0 .0);
     }
-}
-
-/// `struct kref`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Kref(Ptr);
-
-impl Embed for Kref {
-    const SLOTS: &'static [&'static str] = &["refcount"];
-    fn at(base: Ptr) -> Self {
-        Kref(base)
-    }
-}
-
-impl Kref {
-    /// The counter.
-    pub fn refcount(self) -> Word<i64> {
-        Word::at(self.0)
-    }
-}
-
-/// `kref_init(kref)`: one reference.
-#[track_caller]
-pub fn kref_init(kref: Kref) {
-    atomic_set(kref.refcount(), 1)
-}
-
-/// `kref_get(kref)`.
-#[track_caller]
-pub fn kref_get(kref: Kref) {
-    let _f = KFunc::enter("kref_get");
-    atomic_inc(kref.refcount())
-}
-
-/// `kref_put(kref, release)`: drops a reference and calls `release` on the last one; returns
-/// whether it did.
-#[track_caller]
-pub fn kref_put(kref: Kref, release: impl FnOnce()) -> bool {
-    let last = {
-        let _f = KFunc::enter("kref_put");
-        atomic_dec_and_test(kref.refcount())
-    };
-    if last {
-        release();
-    }
-    last
 }

@@ -220,7 +220,9 @@ impl Machine {
         let v = &mut self.views[cpu];
         match f {
             Fence::Mb => v.vr_new = v.vr_new.max(v.vr_old).max(v.vw_old),
-            Fence::Rmb => v.vr_new = v.vr_new.max(v.vr_old),
+            // Stores are never reordered before earlier loads in this machine (no promises), so
+            // the control dependency adds nothing to smp_rmb's view.
+            Fence::Rmb | Fence::AcquireCtrlDep => v.vr_new = v.vr_new.max(v.vr_old),
             Fence::Wmb | Fence::Barrier => {}
         }
     }

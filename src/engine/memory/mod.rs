@@ -66,6 +66,10 @@ pub(crate) enum Fence {
     Rmb,
     /// `smp_wmb`: earlier stores before later stores.
     Wmb,
+    /// `smp_acquire__after_ctrl_dep`: `smp_rmb` after a branch on a loaded value. The branch
+    /// orders the load before later stores (a control dependency the model cannot see), the
+    /// `smp_rmb` before later loads: together, an acquire of what earlier loads read.
+    AcquireCtrlDep,
     /// `barrier()`: the compiler only.
     Barrier,
 }
@@ -367,6 +371,11 @@ impl Model {
             // Later loads only are ordered after what earlier loads read.
             Fence::Rmb => {
                 let p = c.pending_acq;
+                c.load_vc.join(&p);
+            }
+            Fence::AcquireCtrlDep => {
+                let p = c.pending_acq;
+                c.vc.join(&p);
                 c.load_vc.join(&p);
             }
             Fence::Wmb => {
