@@ -155,13 +155,13 @@
 //!
 //! * Of the compiler's transformations only the refetch of a plain load is modeled, and only
 //!   where the harness marks it.
-//! * The race detector's happens-before is vector clocks: once another CPU reads a marked store,
-//!   the writer's earlier accesses count as ordered before the reader too (LKMM orders only the
-//!   store itself). This avoids false reports but misses, for one, the race an SRCU reader
-//!   without barrier C would have. Under `lkmm`, an updater's lock acquisition makes it see every
-//!   store older than the lock's (the machine is multicopy-atomic), which does the work of SRCU's
-//!   barrier A; so of the SRCU barriers only B is shown needed by a mutant
-//!   (`tests/srcu_barriers.rs`).
+//! * The race detector's happens-before is vector clocks, with a second clock for marked stores
+//!   read by marked loads (LKMM's `rfe` orders the store itself, not the writer's earlier
+//!   accesses). Control dependencies are not modeled: they order nothing for the detector, which
+//!   agrees with LKMM for plain accesses after them. Under `lkmm`, an updater's lock acquisition
+//!   makes it see every store older than the lock's (the machine is multicopy-atomic), which does
+//!   the work of SRCU's barrier A; so of the SRCU barriers B and C are shown needed by a mutant,
+//!   A is not (`tests/srcu_barriers.rs`).
 //! * RCU is modeled by its guarantee, not an implementation. SRCU readers do not migrate between CPUs mid-section. Tree SRCU runs in its
 //!   small configuration (no `srcu_node` funnel, callbacks on CPU 0's `srcu_data`), without
 //!   expedited grace periods, `srcu_barrier` or the counter-wrap bound. Classic SRCU's flip is a

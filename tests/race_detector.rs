@@ -212,3 +212,84 @@ fn taking_a_lock_is_an_acquire_not_a_full_barrier() {
     );
     assert!(explore("acquire", || two_cpus(new_data(), publish, acquire_then_read)).is_none());
 }
+
+#[test]
+fn a_marked_store_read_by_a_marked_load_is_ordered_before_what_a_fence_orders_after_it() {
+    // LKMM: `rfe` is part of happens-before, so the WRITE_ONCE itself is ordered before the
+    // plain store that `smp_mb` orders after the READ_ONCE that read it.
+    assert_clean(explore("rfe-then-mb", || {
+        two_cpus(
+            new_data(),
+            |d| write_once(d.x(), 1),
+            |d| {
+                if read_once(d.x()) == 1 {
+                    smp_mb();
+                    d.x().store(2);
+                }
+            },
+        )
+    }));
+    // Without the fence nothing orders the plain store after the load (a control dependency
+    // does not bound a plain access in LKMM).
+    assert_race(
+        explore("rfe-no-fence", || {
+            two_cpus(
+                new_data(),
+                |d| write_once(d.x(), 1),
+                |d| {
+                    if read_once(d.x()) == 1 {
+                        d.x().store(2);
+                    }
+                },
+            )
+        }),
+        "races with an earlier marked write",
+    );
+}
+
+#[test]
+fn reading_a_marked_store_does_not_order_the_writers_earlier_plain_store() {
+    // `x = 1; WRITE_ONCE(flag, 1)` || `if (READ_ONCE(flag)) { smp_mb(); r = x; }`: the flag's
+    // store is ordered before the reader, the plain store to x before it is not (no smp_wmb).
+    assert_race(
+        explore("marked-store-po-before", || {
+            two_cpus(
+                new_data(),
+                |d| {
+                    d.x().store(1);
+                    write_once(d.flag(), 1);
+                },
+                |d| {
+                    if read_once(d.flag()) == 1 {
+                        smp_mb();
+                        let _ = d.x().load();
+                    }
+                },
+            )
+        }),
+        "plain",
+    );
+    // With smp_wmb between them it is.
+    assert_clean(explore("marked-store-wmb", || {
+        two_cpus(
+            new_data(),
+            |d| {
+                d.x().store(1);
+                smp_wmb();
+                write_once(d.flag(), 1);
+            },
+            |d| {
+                if read_once(d.flag()) == 1 {
+                    smp_mb();
+                    let _ = d.x().load();
+                }
+            },
+        )
+    }));
+}
+
+fn assert_clean(f: Option<Failure>) {
+    if let Some(f) = f {
+        panic!("{}", f.message);
+    }
+}

@@ -93,6 +93,7 @@ impl Race {
         plain: bool,
         write: bool,
         vc: &VClock,
+        marked: &VClock,
     ) -> Option<Other> {
         let s = &self.shadows[slot];
         for c in 0..ncpus {
@@ -107,7 +108,8 @@ impl Race {
                     plain: true,
                 });
             }
-            if plain && s.w[c] > seen {
+            // A marked write may be ordered by reads-from of the store itself.
+            if plain && s.w[c] > seen.max(marked.0[c]) {
                 return Some(Other {
                     cpu: c,
                     write: true,
@@ -169,13 +171,18 @@ impl Model {
     ) {
         let c = &self.cpus[cpu];
         let mut vc = c.vc;
+        let mut marked = c.marked.extra;
         if read && !write {
             // `smp_rmb` orders later loads (only) after what earlier loads read.
             vc.join(&c.load_vc);
+            marked.join(&c.marked.load);
         }
         let vc = self.race.bounded(obj, cpu, &vc);
         let plain = kind == Kind::Plain;
-        if let Some(other) = self.race.conflict(slot, cpu, self.cpus.len(), plain, write, &vc) {
+        if let Some(other) = self
+            .race
+            .conflict(slot, cpu, self.cpus.len(), plain, write, &vc, &marked)
+        {
             let msg = format!(
                 "BUG: KCSAN: data-race in {func}\n\
                  {me_kind} {me_rw} of {loc} by {by} at step {step} ({op})\n\
@@ -199,10 +206,15 @@ impl Model {
         let Some(o) = self.heap.get(obj).copied() else {
             return;
         };
-        let vc = self.race.bounded(obj, cpu, &self.cpus[cpu].vc);
+        let c = &self.cpus[cpu];
+        let vc = self.race.bounded(obj, cpu, &c.vc);
+        let marked = c.marked.extra;
         for off in 0..o.len as usize {
             let slot = o.base as usize + off;
-            if let Some(other) = self.race.conflict(slot, cpu, self.cpus.len(), true, true, &vc) {
+            if let Some(other) = self
+                .race
+                .conflict(slot, cpu, self.cpus.len(), true, true, &vc, &marked)
+            {
                 let addr = ((obj as u64) << SLOT_BITS) | off as u64;
                 let msg = format!(
                     "BUG: KCSAN: data-race in {func}\n\

@@ -26,6 +26,22 @@ pub(crate) enum Blocked {
     GracePeriod,
 }
 
+/// Happens-before with marked stores, beyond [`Cpu::vc`]: entry `c` is the latest marked store
+/// of CPU `c` ordered before this CPU's next access, where `vc` may know less (it cannot name a
+/// store without the accesses before it in the same epoch). Only checks against another CPU's
+/// marked write use it; `vc` is joined in when they do, so these clocks hold only the extra.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct MarkedHb {
+    /// In effect for every later access (acquire, `smp_mb`).
+    pub extra: VClock,
+    /// In effect for later loads (`smp_rmb`).
+    pub load: VClock,
+    /// As of the last `smp_wmb`/`smp_mb`: what later marked stores pass on.
+    pub fence_rel: VClock,
+    /// Read so far, not yet acquired by a fence.
+    pub pending: VClock,
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct Cpu {
     pub name: &'static str,
@@ -37,6 +53,10 @@ pub(crate) struct Cpu {
     pub fence_rel: VClock,
     /// Join of the release clocks of everything read so far: `smp_rmb`/`smp_mb` acquire it.
     pub pending_acq: VClock,
+    /// The same for what the CPU learned of other CPUs' marked stores ([`Msg::msync`]).
+    ///
+    /// [`Msg::msync`]: super::memory::Msg::msync
+    pub marked: MarkedHb,
     pub blocked: Blocked,
     /// `TASK_RUNNING` is false here; `set_current_state(TASK_UNINTERRUPTIBLE)` sets it.
     pub sleeping: bool,
@@ -55,6 +75,7 @@ impl Cpu {
             load_vc: VClock::default(),
             fence_rel: VClock::default(),
             pending_acq: VClock::default(),
+            marked: MarkedHb::default(),
             blocked: Blocked::No,
             sleeping: false,
             finished: false,
@@ -124,6 +145,7 @@ pub(crate) fn register_cpu(name: &'static str) -> usize {
         // Spawn is a release by the parent and an acquire by the child.
         c.vc = m.cpus[parent].vc;
         c.vc.0[id] = 1;
+        c.marked.extra = m.cpus[parent].marked.extra;
         m.cpus[parent].vc.0[parent] += 1;
         m.cpus.push(c);
         if let Some(w) = m.mem.lkmm() {
@@ -170,8 +192,9 @@ pub(crate) fn after_join(child: usize) {
     let cpu = me();
     with(|m| {
         m.cpus[cpu].blocked = Blocked::No;
-        let vc = m.cpus[child].vc;
+        let (vc, marked) = (m.cpus[child].vc, m.cpus[child].marked.extra);
         m.cpus[cpu].vc.join(&vc);
+        m.cpus[cpu].marked.extra.join(&marked);
         if let Some(w) = m.mem.lkmm() {
             w.handover(child, cpu);
         }
@@ -237,9 +260,10 @@ pub(crate) fn wake_up_process(task: usize, caller: &'static Location<'static>) {
         m.step += 1;
         m.record_event(cpu, "wake_up_process", 0, None, None, caller);
         // A wake-up orders the waker's past before the woken task's future.
-        let vc = m.cpus[cpu].vc;
+        let (vc, marked) = (m.cpus[cpu].vc, m.cpus[cpu].marked.extra);
         let t = &mut m.cpus[task];
         t.vc.join(&vc);
+        t.marked.extra.join(&marked);
         t.sleeping = false;
         let was = t.blocked == Blocked::Sleeping;
         if was {

@@ -81,6 +81,13 @@ pub(crate) struct Msg {
     /// The release clock the value carries: an acquire that reads it synchronizes with it. RMWs
     /// extend it (a release sequence); a non-RMW store replaces it.
     pub sync: VClock,
+    /// What a marked load learns beyond `sync`: the marked store itself (LKMM's `rfe` is part of
+    /// `hb`) and what earlier marked stores other CPUs' fences passed on. It is kept apart from
+    /// `sync` because a clock entry cannot name one store without the writer's earlier accesses
+    /// in the same epoch: joined into `sync`, a plain store before the marked one would look
+    /// ordered too. The race detector uses it only against marked writes
+    /// ([`super::task::MarkedHb`]).
+    pub msync: VClock,
     /// Site of the store ([`cover::site`]), for interleaving coverage; 0 when it is off.
     pub site: u32,
     /// The CPU that stored it.
@@ -250,8 +257,10 @@ impl Model {
             let c = &mut self.cpus[cpu];
             if kind.acquires() {
                 c.vc.join(&msg.sync);
+                c.marked.extra.join(&msg.msync);
             }
             c.pending_acq.join(&msg.sync);
+            c.marked.pending.join(&msg.msync);
             if site != 0 {
                 cover::reads_from(
                     site,
@@ -276,21 +285,22 @@ impl Model {
         let mut marked_store = false;
         if let Some(v) = new {
             let c = &self.cpus[cpu];
-            // A marked store reads-from into another CPU's marked load is happens-before in LKMM
-            // (`rfe` is part of `hb`): whatever acquires the value is ordered after the store
-            // itself, though not after the writer's earlier accesses unless a fence or release
-            // put them in.
-            let mut own = VClock::default();
-            own.0[cpu] = time;
-            let sync = match kind {
+            // A marked store that another CPU's marked load reads from is ordered before that
+            // load (LKMM: `rfe` is part of `hb`), but the writer's earlier accesses are not,
+            // unless a fence or a release put them in `sync`: the store itself goes in `msync`.
+            let mut own = c.marked.fence_rel;
+            own.0[cpu] = own.0[cpu].max(time);
+            let (sync, msync) = match kind {
                 Kind::Release | Kind::RmwFull | Kind::RmwRelease => {
                     released = true;
+                    let mut m = c.marked.extra;
                     if is_rmw {
                         let mut s = msg.sync;
                         s.join(&c.vc);
-                        s
+                        m.join(&msg.msync);
+                        (s, m)
                     } else {
-                        c.vc
+                        (c.vc, m)
                     }
                 }
                 // An RMW continues the release sequence of the value it replaces.
@@ -298,20 +308,19 @@ impl Model {
                     marked_store = true;
                     let mut s = msg.sync;
                     s.join(&c.fence_rel);
-                    s.join(&own);
-                    s
+                    own.join(&msg.msync);
+                    (s, own)
                 }
                 Kind::Once => {
                     marked_store = true;
-                    let mut s = c.fence_rel;
-                    s.join(&own);
-                    s
+                    (c.fence_rel, own)
                 }
-                _ => c.fence_rel,
+                _ => (c.fence_rel, c.marked.fence_rel),
             };
             let stored = Msg {
                 val: v,
                 sync,
+                msync,
                 site,
                 cpu: cpu as u8,
                 step: self.step as u32,
@@ -367,22 +376,31 @@ impl Model {
                 c.vc.join(&p);
                 c.fence_rel = c.vc;
                 c.vc.0[cpu] += 1;
+                let m = &mut c.marked;
+                m.extra.join(&m.pending);
+                m.fence_rel = m.extra;
             }
             // Later loads only are ordered after what earlier loads read.
             Fence::Rmb => {
                 let p = c.pending_acq;
                 c.load_vc.join(&p);
+                let m = &mut c.marked;
+                m.load.join(&m.pending);
             }
             Fence::AcquireCtrlDep => {
                 let p = c.pending_acq;
                 c.vc.join(&p);
                 c.load_vc.join(&p);
+                let m = &mut c.marked;
+                m.extra.join(&m.pending);
+                m.load.join(&m.pending);
             }
             Fence::Wmb => {
                 // Later stores carry the clock as of here. It also covers the CPU's earlier plain
                 // loads, which LKMM leaves unordered: a race missed, never a false one.
                 c.fence_rel = c.vc;
                 c.vc.0[cpu] += 1;
+                c.marked.fence_rel = c.marked.extra;
             }
             Fence::Barrier => {}
         }
