@@ -83,8 +83,11 @@ impl Race {
         eff
     }
 
-    /// The first access of another CPU that conflicts with this one and is unordered with it.
+    /// The first access of another CPU that conflicts with this one and is unordered with it:
+    /// `vc` is the accessing CPU's happens-before, `marked` what it knows beyond that of other
+    /// CPUs' marked stores.
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     fn conflict(
         &self,
         slot: usize,
