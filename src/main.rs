@@ -12,6 +12,8 @@ use kgrace::harness::{self, Expected};
 use kgrace::sched::SchedulerSpec;
 use kgrace::{Budget, Explorer, MemoryModel, Trace, Verdict};
 
+mod litmus_cmd;
+
 /// kgrace: a deterministic concurrency fuzzer for kernel-style synchronization.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None)]
@@ -30,6 +32,9 @@ enum Command {
     },
     /// Explore a harness variant (or, with --all, every one) and write a trace of the first failure.
     Run(RunArgs),
+    /// Run herd7 C litmus tests exhaustively on the kernel model and judge them as herd7 does;
+    /// with --expected, compare with herd7's verdicts. Exit 1 on a disagreement.
+    Litmus(litmus_cmd::LitmusArgs),
     /// Re-run a trace and print it as per-CPU columns. Exit 1: the recorded failure reproduces;
     /// 0: the execution finishes cleanly; 3: the run diverges from the trace.
     Replay {
@@ -180,6 +185,7 @@ fn real_main(cli: Cli) -> Result<u8> {
         }
         Command::Run(args) if args.all => run_all(&args),
         Command::Run(args) => run_one(&args),
+        Command::Litmus(args) => litmus_cmd::litmus(&args),
         Command::Replay {
             trace,
             list,

@@ -35,7 +35,7 @@ use crate::kernel::Layout;
 use crate::sched::NextStep;
 
 pub(crate) use heap::{alloc, check_leaks, free, free_stack, generation, not_leak, ObjKind};
-pub(crate) use memory::{access, fence, Fence, Kind};
+pub(crate) use memory::{access, fence, final_value, Fence, Kind};
 pub(crate) use runtime::{me, spawn, spin_point, JoinHandle};
 pub(crate) use task::{
     after_join, before_join, block_on, cpu_finished, nr_cpus, on_cpu, register_cpu, schedule_sleep,
@@ -197,6 +197,16 @@ pub(crate) fn reset(config: Config, memory: MemoryModel) {
         cpu0.vc.0[0] = 1;
         m.cpus.push(cpu0);
     });
+}
+
+/// For this execution, note data races ([`races_noted`]) instead of failing on the first.
+pub(crate) fn note_races_only() {
+    with(|m| m.race.note_only = true);
+}
+
+/// Whether this execution had a data race, in [`note_races_only`] mode.
+pub(crate) fn races_noted() -> bool {
+    with(|m| m.race.noted)
 }
 
 pub(crate) fn config() -> Config {

@@ -37,6 +37,10 @@ pub(crate) struct Race {
     deps: Vec<[VClock; MAX_CPUS]>,
     /// Per object (grown on demand): which CPUs hold such a dependency.
     dep_cpus: Vec<u32>,
+    /// Races are noted in `noted` instead of failing the execution (litmus tests, where a data
+    /// race is a flag on the verdict, not the end of the execution).
+    pub note_only: bool,
+    pub noted: bool,
 }
 
 /// The other side of a race.
@@ -52,6 +56,8 @@ impl Race {
         self.shadows.clear();
         self.deps.clear();
         self.dep_cpus.clear();
+        self.note_only = false;
+        self.noted = false;
     }
 
     /// New words at `base..base + len`, initialized by `cpu` at clock value `time`.
@@ -186,6 +192,11 @@ impl Model {
             .race
             .conflict(slot, cpu, self.cpus.len(), plain, write, &vc, &marked)
         {
+            if self.race.note_only {
+                // LKMM's `Flag data-race`: the execution goes on.
+                self.race.noted = true;
+                return;
+            }
             let msg = format!(
                 "BUG: KCSAN: data-race in {func}\n\
                  {me_kind} {me_rw} of {loc} by {by} at step {step} ({op})\n\

@@ -19,22 +19,51 @@ use crate::kernel::Ptr;
 /// SRCU read-side sections one CPU can be inside at once (nested or in different domains).
 const MAX_SRCU_NESTING: usize = 4;
 
+/// Domains whose grace-period guarantee the engine keeps: RCU (domain 0) and SRCU domains that run
+/// by their guarantee ([`SrcuFlavor::Guarantee`](crate::kernel::SrcuFlavor::Guarantee)),
+/// numbered from 1 in order of first use.
+pub(crate) const DOMAINS: usize = 4;
+
+/// RCU's domain.
+pub(crate) const RCU: usize = 0;
+
+/// Sections of one domain a CPU can be inside at once.
+const MAX_OPEN: usize = 4;
+
+impl CpuRcu {
+    fn inside(&self, d: usize) -> bool {
+        self.open[d].iter().any(|&s| s != 0)
+    }
+
+    /// The newest open section of domain `d`, if any.
+    fn newest_open(&self, d: usize) -> Option<u32> {
+        self.open[d].iter().copied().filter(|&s| s != 0).max()
+    }
+
+    /// Whether a section numbered at most `bound` is still open.
+    fn open_up_to(&self, d: usize, bound: u32) -> bool {
+        self.open[d].iter().any(|&s| s != 0 && s <= bound)
+    }
+}
+
 /// One CPU's RCU and SRCU read-side state.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct CpuRcu {
-    /// `rcu_read_lock` nesting depth.
-    nesting: u32,
-    /// Outermost RCU read-side sections ended so far. A `synchronize_rcu` that saw this CPU
-    /// inside a section waits until this grows past what it saw.
-    ended: u32,
-    /// The clock and (under `lkmm`) the view at the end of the CPU's latest outermost section: a
-    /// grace period that begins later still ends after it (RCU's memory-barrier guarantee: every
-    /// CPU passes a full barrier between a grace period's start and end).
-    last_end: VClock,
-    last_end_view: u32,
-    /// SRCU sections the CPU is inside: the `srcu_struct` address, the index its lock returned,
-    /// and the step at which the reader entered (its counter increment). Invariant: only the
-    /// first `srcu_n` are live.
+    /// Per domain, the sections the CPU is inside, by sequence number (0: a free entry). A grace
+    /// period waits for the sections open at its start, not for later ones: SRCU sections
+    /// overlap without nesting (`srcu_read_unlock` names its section), and RCU's nest, so the
+    /// outermost, the oldest, is the one waited for.
+    open: [[u32; MAX_OPEN]; DOMAINS],
+    /// Per domain, the sequence number of the CPU's latest section (numbers start at 1).
+    seq: [u32; DOMAINS],
+    /// Per domain, the clock and (under `lkmm`) the view at the end of the CPU's latest outermost
+    /// section: a grace period that begins later still ends after it (RCU's memory-barrier
+    /// guarantee: every CPU passes a full barrier between a grace period's start and end).
+    last_end: [VClock; DOMAINS],
+    last_end_view: [u32; DOMAINS],
+    /// SRCU sections the CPU is inside (for the oracle of the word-by-word implementations): the
+    /// `srcu_struct` address, the index its lock returned, and the step at which the reader
+    /// entered (its counter increment). Invariant: only the first `srcu_n` are live.
     srcu: [(u64, usize, u64); MAX_SRCU_NESTING],
     srcu_n: u8,
 }
@@ -47,61 +76,119 @@ pub(crate) struct CpuRcu {
 /// (`lkmm::Machine::rcu_reader_enter`), which only restricts which stores a reader may read.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct RcuState {
-    /// Per `synchronize_rcu` caller (by CPU), per CPU it waits for: the count of ended sections
-    /// that CPU had when the grace period began. Cleared when that section ends.
-    waits: [[Option<u32>; MAX_CPUS]; MAX_CPUS],
-    /// Per caller, the clocks of the section ends it waited for: exactly those happen before
-    /// the grace period's end, not later sections of the same CPUs.
-    ends: [VClock; MAX_CPUS],
-    /// Per caller, under `lkmm`: the join of the views of those section ends.
-    end_views: [u32; MAX_CPUS],
+    /// Per domain, per grace-period caller (by CPU), per CPU it waits for: the newest section
+    /// that CPU had open when the grace period began; it waits until no section up to it is
+    /// open. Cleared then.
+    waits: [[[Option<u32>; MAX_CPUS]; MAX_CPUS]; DOMAINS],
+    /// Per domain, per caller, the clocks of the section ends it waited for: exactly those
+    /// happen before the grace period's end, not later sections of the same CPUs.
+    ends: [[VClock; MAX_CPUS]; DOMAINS],
+    /// Per domain, per caller, under `lkmm`: the join of the views of those section ends.
+    end_views: [[u32; MAX_CPUS]; DOMAINS],
+    /// The `srcu_struct` address of each SRCU domain (index 0 unused: RCU).
+    srcu_domains: [u64; DOMAINS],
+}
+
+/// The domain of the `srcu_struct` at `ssp`, registered on first use; `None` when every domain
+/// is taken (the caller reports it).
+pub(crate) fn srcu_domain(ssp: Ptr) -> Option<usize> {
+    with(|m| {
+        let d = &mut m.rcu.srcu_domains;
+        if let Some(i) = (1..DOMAINS).find(|&i| d[i] == ssp.0) {
+            return Some(i);
+        }
+        let i = (1..DOMAINS).find(|&i| d[i] == 0)?;
+        d[i] = ssp.0;
+        Some(i)
+    })
 }
 
 /// `rcu_read_lock()`.
 pub(crate) fn rcu_read_lock(caller: &'static Location<'static>) {
-    schedule_point();
-    let cpu = me();
-    with(|m| {
-        m.step += 1;
-        m.record_event(cpu, "rcu_read_lock", 0, None, None, caller);
-        if m.cpus[cpu].rcu.nesting == 0 {
-            if let Some(w) = m.mem.lkmm() {
-                w.rcu_reader_enter(cpu);
-            }
-        }
-        m.cpus[cpu].rcu.nesting += 1;
-    });
-    stop_if_failed();
+    read_lock(RCU, "rcu_read_lock", caller);
 }
 
 /// `rcu_read_unlock()`.
 pub(crate) fn rcu_read_unlock(caller: &'static Location<'static>) {
+    read_unlock(RCU, None, "rcu_read_unlock", caller)
+}
+
+/// `synchronize_rcu()`: wait until every CPU that is inside a read-side section now has left it.
+pub(crate) fn synchronize_rcu(caller: &'static Location<'static>) {
+    synchronize(RCU, "synchronize_rcu", caller)
+}
+
+/// Enter a read-side section of domain `d`; returns its sequence number (SRCU's index).
+pub(crate) fn read_lock(d: usize, op: &'static str, caller: &'static Location<'static>) -> u32 {
+    schedule_point();
+    let cpu = me();
+    let seq = with(|m| {
+        m.step += 1;
+        m.record_event(cpu, op, 0, None, None, caller);
+        let r = &m.cpus[cpu].rcu;
+        // A nested RCU section is part of the outermost one; an SRCU section stands alone.
+        if d != RCU || !r.inside(d) {
+            if let Some(w) = m.mem.lkmm() {
+                w.rcu_reader_enter(cpu, d);
+            }
+        }
+        let r = &mut m.cpus[cpu].rcu;
+        let Some(free) = r.open[d].iter().position(|&s| s == 0) else {
+            let msg = format!(
+                "{} is inside more than {MAX_OPEN} read-side sections of one domain, more than \
+                 the engine tracks",
+                m.cpu_label(cpu)
+            );
+            m.record_failure(FailureKind::Bug, cpu, msg);
+            return 0;
+        };
+        r.seq[d] += 1;
+        r.open[d][free] = r.seq[d];
+        r.seq[d]
+    });
+    stop_if_failed();
+    seq
+}
+
+/// Leave a read-side section of domain `d`: the one numbered `seq`, or the newest (RCU).
+pub(crate) fn read_unlock(d: usize, seq: Option<u32>, op: &'static str, caller: &'static Location<'static>) {
     schedule_point();
     let cpu = me();
     let woken = with(|m| {
         m.step += 1;
-        m.record_event(cpu, "rcu_read_unlock", 0, None, None, caller);
+        m.record_event(cpu, op, 0, None, None, caller);
         let c = &mut m.cpus[cpu];
-        if c.rcu.nesting == 0 {
-            let msg = format!("rcu_read_unlock without rcu_read_lock on {}", m.cpu_label(cpu));
+        let ending = seq.or_else(|| c.rcu.newest_open(d));
+        let Some(slot) = ending.and_then(|e| c.rcu.open[d].iter().position(|&s| s != 0 && s == e)) else {
+            let msg = format!(
+                "{op} outside a read-side critical section on {}",
+                m.cpu_label(cpu)
+            );
             m.record_failure(FailureKind::Bug, cpu, msg);
             return 0;
-        }
-        c.rcu.nesting -= 1;
-        if c.rcu.nesting > 0 {
+        };
+        let ended = c.rcu.open[d][slot];
+        c.rcu.open[d][slot] = 0;
+        if d == RCU && c.rcu.inside(d) {
+            // An inner RCU section: the outermost still holds back the grace period.
             return 0;
         }
-        c.rcu.ended += 1;
-        let (ended, vc) = (c.rcu.ended, c.vc);
+        let vc = c.vc;
         c.vc.0[cpu] += 1;
         let view = m.mem.lkmm().map_or(0, |w| w.exit_view(cpu));
-        m.cpus[cpu].rcu.last_end = vc;
-        m.cpus[cpu].rcu.last_end_view = view;
+        let r = &mut m.cpus[cpu].rcu;
+        r.last_end[d] = vc;
+        r.last_end_view[d] = view;
+        let r = *r;
         for w in 0..MAX_CPUS {
-            if m.rcu.waits[w][cpu].is_some_and(|e| ended > e) {
-                m.rcu.waits[w][cpu] = None;
-                m.rcu.ends[w].join(&vc);
-                m.rcu.end_views[w] = m.rcu.end_views[w].max(view);
+            if let Some(bound) = m.rcu.waits[d][w][cpu] {
+                if ended <= bound {
+                    m.rcu.ends[d][w].join(&vc);
+                    m.rcu.end_views[d][w] = m.rcu.end_views[d][w].max(view);
+                }
+                if !r.open_up_to(d, bound) {
+                    m.rcu.waits[d][w][cpu] = None;
+                }
             }
         }
         m.unblock_where(|b| b == Blocked::GracePeriod)
@@ -110,42 +197,43 @@ pub(crate) fn rcu_read_unlock(caller: &'static Location<'static>) {
     stop_if_failed();
 }
 
-/// `synchronize_rcu()`: wait until every CPU that is inside a read-side section now has left it.
-pub(crate) fn synchronize_rcu(caller: &'static Location<'static>) {
+/// Wait for a grace period of domain `d`: until every CPU that is inside one of its read-side
+/// sections now has left it.
+pub(crate) fn synchronize(d: usize, op: &'static str, caller: &'static Location<'static>) {
     schedule_point();
     let cpu = me();
     with(|m| {
         m.step += 1;
-        m.record_event(cpu, "synchronize_rcu", 0, None, None, caller);
-        // The CPUs inside a section now, and how many sections each has ended so far.
+        m.record_event(cpu, op, 0, None, None, caller);
+        // The CPUs inside a section now, and the newest section of each.
         for i in 0..MAX_CPUS {
-            m.rcu.waits[cpu][i] = m.cpus.get(i).filter(|c| c.rcu.nesting > 0).map(|c| c.rcu.ended);
+            m.rcu.waits[d][cpu][i] = m.cpus.get(i).and_then(|c| c.rcu.newest_open(d));
         }
         // Sections that already ended are ordered before the grace period's end too.
         let mut ends = VClock::default();
         let mut end_views = 0;
         for (i, c) in m.cpus.iter().enumerate() {
             if i != cpu {
-                ends.join(&c.rcu.last_end);
-                end_views = end_views.max(c.rcu.last_end_view);
+                ends.join(&c.rcu.last_end[d]);
+                end_views = end_views.max(c.rcu.last_end_view[d]);
             }
         }
-        m.rcu.ends[cpu] = ends;
-        m.rcu.end_views[cpu] = end_views;
+        m.rcu.ends[d][cpu] = ends;
+        m.rcu.end_views[d][cpu] = end_views;
         // A grace period is a full fence on each side of its wait.
         m.fence_effects(cpu, super::memory::Fence::Mb);
         if let Some(w) = m.mem.lkmm() {
-            w.rcu_gp_start(cpu);
+            w.rcu_gp_start(cpu, d);
         }
     });
     loop {
         // Checking and blocking happen with no scheduling point between them, so an unlock
         // cannot slip in unseen.
         let blocked = with(|m| {
-            if m.rcu.waits[cpu].iter().all(Option::is_none) {
-                let ends = m.rcu.ends[cpu];
+            if m.rcu.waits[d][cpu].iter().all(Option::is_none) {
+                let ends = m.rcu.ends[d][cpu];
                 m.cpus[cpu].vc.join(&ends);
-                let view = m.rcu.end_views[cpu];
+                let view = m.rcu.end_views[d][cpu];
                 if let Some(w) = m.mem.lkmm() {
                     w.rcu_gp_end(cpu, view);
                 }

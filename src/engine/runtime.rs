@@ -107,6 +107,9 @@ pub(crate) struct Adapter<S: Strategy> {
     /// Reused for every decision: the runnable CPUs.
     runnable: Vec<CpuId>,
     started: bool,
+    /// Go on to the next execution after a failing one (litmus tests: a deadlocked execution is
+    /// one herd7 does not count) instead of ending the exploration.
+    keep_going: bool,
 }
 
 impl<S: Strategy> std::fmt::Debug for Adapter<S> {
@@ -139,15 +142,22 @@ impl<S: Strategy> Adapter<S> {
             progress,
             runnable: Vec::with_capacity(8),
             started: false,
+            keep_going: false,
         };
         (a, outcome)
+    }
+
+    /// Do not stop at a failing execution; [`Outcome::failed`] stays false.
+    pub fn keep_going(mut self) -> Self {
+        self.keep_going = true;
+        self
     }
 }
 
 impl<S: Strategy> Scheduler for Adapter<S> {
     fn new_execution(&mut self) -> Option<Schedule> {
         let mut out = self.outcome.borrow_mut();
-        if self.started && super::failed() {
+        if self.started && super::failed() && !self.keep_going {
             out.failed = true;
             return None;
         }

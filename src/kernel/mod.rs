@@ -70,6 +70,6 @@ pub use refcount::{
     refcount_inc_not_zero, refcount_read, refcount_set, Kref, Refcount, REFCOUNT_SATURATED,
 };
 pub use spinlock::{
-    down_read, down_write, downgrade_write, init_rwsem, spin_lock, spin_lock_init, spin_unlock, up_read,
-    up_write, RwSemaphore, Spinlock,
+    down_read, down_write, downgrade_write, init_rwsem, spin_is_locked, spin_lock, spin_lock_init,
+    spin_trylock, spin_unlock, up_read, up_write, RwSemaphore, Spinlock,
 };

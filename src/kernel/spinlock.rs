@@ -67,6 +67,35 @@ pub fn spin_lock(lock: Spinlock) {
     }
 }
 
+/// `spin_trylock(lock)`: takes the lock if it is free (an acquire) and says whether it did; a
+/// failed attempt is an unordered read.
+#[track_caller]
+pub fn spin_trylock(lock: Spinlock) -> bool {
+    let _f = KFunc::enter("spin_trylock");
+    let old = engine::access(
+        lock.0 .0,
+        Kind::RmwAcquire,
+        "arch_spin_trylock",
+        true,
+        Location::caller(),
+        |v| if v == 0 { (0, Some(1)) } else { (v, None) },
+    );
+    old == 0
+}
+
+/// `spin_is_locked(lock)`: `arch_spin_is_locked`, a `READ_ONCE` of the lock word.
+#[track_caller]
+pub fn spin_is_locked(lock: Spinlock) -> bool {
+    engine::access(
+        lock.0 .0,
+        Kind::Once,
+        "spin_is_locked",
+        false,
+        Location::caller(),
+        |v| (v, None),
+    ) != 0
+}
+
 /// `spin_unlock(lock)`: a release store, the unlocker's last access to the lock.
 #[track_caller]
 pub fn spin_unlock(lock: Spinlock) {

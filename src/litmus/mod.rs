@@ -49,7 +49,9 @@ pub mod check;
 pub mod cond;
 pub mod interp;
 pub mod parse;
+pub mod run;
 pub mod seq;
+pub mod suite;
 #[cfg(test)]
 mod tests;
 

@@ -81,7 +81,7 @@ pub(crate) struct Machine {
     deps: Vec<[u32; MAX_CPUS]>,
     views: [Views; MAX_CPUS],
     /// Join of the views of every `synchronize_rcu` at its start; see [`Machine::rcu_reader_enter`].
-    gp_start: u32,
+    gp_start: [u32; crate::engine::rcu::DOMAINS],
 }
 
 /// Whether a load of this kind is an RCsc acquire (arm64's `LDAR`, and the lock and fully ordered
@@ -98,7 +98,7 @@ impl Machine {
         // NULL's object.
         self.deps.push([0; MAX_CPUS]);
         self.views = [Views::default(); MAX_CPUS];
-        self.gp_start = 0;
+        self.gp_start = Default::default();
     }
 
     /// New zeroed words at `base..base + len` of object `obj`, written by `cpu`.
@@ -271,15 +271,15 @@ impl Machine {
     /// `synchronize_rcu` begins on `cpu`: a full fence, then its view is published so that a
     /// reader that begins later sees what came before the grace period (explanation.txt's RCU
     /// guarantee, second half).
-    pub fn rcu_gp_start(&mut self, cpu: usize) {
+    pub fn rcu_gp_start(&mut self, cpu: usize, domain: usize) {
         self.fence(cpu, Fence::Mb);
-        self.gp_start = self.gp_start.max(self.views[cpu].vr_new);
+        self.gp_start[domain] = self.gp_start[domain].max(self.views[cpu].vr_new);
     }
 
     /// An outermost `rcu_read_lock` on `cpu`.
-    pub fn rcu_reader_enter(&mut self, cpu: usize) {
+    pub fn rcu_reader_enter(&mut self, cpu: usize, domain: usize) {
         let v = &mut self.views[cpu];
-        v.vr_new = v.vr_new.max(self.gp_start);
+        v.vr_new = v.vr_new.max(self.gp_start[domain]);
     }
 
     /// What an outermost `rcu_read_unlock` on `cpu` has seen: a grace period that waited for the

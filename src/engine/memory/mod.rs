@@ -188,6 +188,20 @@ pub(crate) fn access(
     ret
 }
 
+/// The coherence-final value of the word at `addr` (its newest store), read outside any CPU:
+/// no scheduling point, no event, no race check. For the final state of a litmus test once every
+/// process has finished; `None` for an address that is not a live word.
+pub(crate) fn final_value(addr: u64) -> Option<u64> {
+    with(|m| {
+        let obj = (addr >> SLOT_BITS) as usize;
+        let off = (addr & ((1 << SLOT_BITS) - 1)) as u32;
+        match m.heap.get(obj) {
+            Some(o) if obj != 0 && off < o.len => Some(m.mem.newest.get((o.base + off) as usize).val),
+            _ => None,
+        }
+    })
+}
+
 impl Model {
     /// How many stores a load of `addr` may read (1 when there is no choice or no such word).
     fn load_choices(&self, cpu: usize, addr: u64, kind: Kind) -> usize {

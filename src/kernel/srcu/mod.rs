@@ -15,6 +15,10 @@
 //!   (`docs/srcu.md`, §The naive SRCU): the broken one, which the KVM thread feared the real SRCU
 //!   might be.
 //!
+//! * [`SrcuFlavor::Guarantee`]: no implementation: the engine keeps SRCU's grace-period
+//!   guarantee per domain, as it keeps RCU's, with read-side primitives that order nothing
+//!   (LKMM's specification, which every implementation strengthens). `kgrace litmus` runs on it.
+//!
 //! A CPU stays on its CPU for a whole read-side section (no migration), so per-CPU counters are
 //! indexed by the model's CPU number. Waiting loops (`wait_idx`'s retry, the worker's delayed
 //! requeue) sleep until one of the counters is written instead of spinning: the retry could not
@@ -26,6 +30,7 @@
 //! Harnesses turn the check on with [`Config::gp_oracle`](crate::harness::Config).
 
 mod classic;
+mod guarantee;
 mod naive;
 mod tree;
 
@@ -33,6 +38,7 @@ use std::panic::Location;
 
 use super::completion::Completion;
 use super::cpu::{KFunc, Task};
+use super::heap::KObject;
 use super::list::ListHead;
 use super::mem::{read_once, this_cpu_add, Embed, Field, Layout, Ptr, Value, Word};
 use super::mutex::Mutex;
@@ -50,6 +56,9 @@ pub enum SrcuFlavor {
     Tree,
     /// Single-phase flip-and-wait, callers unserialized (`docs/srcu.md`, §The naive SRCU): broken.
     Naive,
+    /// SRCU's guarantee kept by the engine, without an implementation's barriers (LKMM's
+    /// specification of SRCU).
+    Guarantee,
     /// A mutant for testing the tests: classic SRCU without its first `wait_idx` (the wait for
     /// stragglers on the inactive index). Harnesses that pass on `Classic` should catch it.
     #[doc(hidden)]
@@ -160,6 +169,11 @@ pub struct SrcuStruct {
 }
 
 impl SrcuStruct {
+    /// The address of the `srcu_struct` itself.
+    pub(crate) fn ptr(self) -> Ptr {
+        self.sp.ptr()
+    }
+
     /// The implementation.
     pub fn flavor(self) -> SrcuFlavor {
         self.flavor
@@ -270,6 +284,7 @@ pub fn srcu_read_lock(ssp: SrcuStruct) -> usize {
     match ssp.flavor.base() {
         SrcuFlavor::Classic => classic::read_lock(ssp),
         SrcuFlavor::Tree => tree::read_lock(ssp),
+        SrcuFlavor::Guarantee => guarantee::read_lock(ssp),
         _ => naive::read_lock(ssp),
     }
 }
@@ -281,6 +296,7 @@ pub fn srcu_read_unlock(ssp: SrcuStruct, idx: usize) {
     match ssp.flavor.base() {
         SrcuFlavor::Classic => classic::read_unlock(ssp, idx),
         SrcuFlavor::Tree => tree::read_unlock(ssp, idx),
+        SrcuFlavor::Guarantee => guarantee::read_unlock(ssp, idx),
         _ => naive::read_unlock(ssp, idx),
     }
 }
@@ -294,6 +310,7 @@ pub fn synchronize_srcu(ssp: SrcuStruct) {
     match ssp.flavor.base() {
         SrcuFlavor::Classic => classic::synchronize(ssp),
         SrcuFlavor::Tree => tree::synchronize(ssp),
+        SrcuFlavor::Guarantee => guarantee::synchronize(ssp),
         _ => naive::synchronize(ssp),
     }
     if !engine::failed() {

@@ -1,0 +1,525 @@
+//! Running a litmus test on kgrace's engine: the [`Machine`] that translates each event of a
+//! process into the kernel model a harness uses (the same [`Word`] accesses, fences, spinlocks,
+//! RCU and SRCU), explored exhaustively by the [`Dfs`] strategy under a memory model.
+//!
+//! Every execution allocates the test's shared locations on CPU0, initializes them, runs each
+//! process `Pn` as CPU `n + 1`, joins them, and reads the final value of every location (its
+//! newest store: the coherence-final one). herd7 counts the distinct final states over the
+//! locations the test observes; so does [`run`]. An execution that deadlocks (a process waiting
+//! for a lock it holds, a grace period inside its own reader) has no final state, as in herd7.
+//! A data race does not end the execution: it is LKMM's `Flag data-race` on the result.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::panic::Location;
+use std::sync::Arc;
+
+use super::ast::InitValue;
+use super::check::{LocKind, Program};
+use super::cond::{FinalState, MissingLocation, Outcome};
+use super::interp::{FenceKind, LoadKind, Machine, Registers, RmwOp, RmwOrder, StoreKind};
+use crate::config::{Config, MemoryModel};
+use crate::engine::{self, runtime, Kind, ObjKind};
+use crate::failure::{Failure, FailureKind};
+use crate::kernel::{
+    barrier, init_srcu_struct, rcu_assign_pointer, rcu_dereference, rcu_read_lock, rcu_read_unlock,
+    read_once, smp_load_acquire, smp_mb, smp_mb__after_atomic, smp_mb__before_atomic, smp_rmb,
+    smp_store_release, smp_wmb, spawn_cpu, spin_is_locked, spin_lock, spin_trylock, spin_unlock,
+    srcu_read_lock, srcu_read_unlock, synchronize_rcu, synchronize_srcu, write_once, Embed, Field, Layout,
+    Ptr, Spinlock, SrcuFlavor, SrcuStruct, Word,
+};
+use crate::sched::{CpuId, Decision, Dfs, NextStep, Strategy};
+
+/// How to run a test.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// The memory model.
+    pub memory: MemoryModel,
+    /// At most this many executions; a test whose space is larger gets no verdict.
+    pub max_executions: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            memory: MemoryModel::Lkmm,
+            max_executions: 200_000,
+        }
+    }
+}
+
+/// What the exploration of one test found.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// herd7's judgement over the distinct final states seen.
+    pub outcome: Outcome,
+    /// The distinct final states over the observed locations, with how many executions ended in
+    /// each, in order.
+    pub states: Vec<(FinalState, u64)>,
+    /// Executions run.
+    pub executions: u64,
+    /// Every execution was explored: the outcome is a verdict. Otherwise the bound was hit and
+    /// the outcome covers only what was seen.
+    pub exhausted: bool,
+    /// Executions without a final state (deadlocked).
+    pub deadlocked: u64,
+    /// Some execution had a data race (LKMM's `Flag data-race`).
+    pub data_race: bool,
+    /// The first failure of another kind (a NULL dereference, a livelock), if any: the test
+    /// reached something the engine treats as a bug; its execution has no final state.
+    pub other_failure: Option<Failure>,
+    /// The decisions of an execution whose final state satisfies the final proposition (after
+    /// the filter): replaying them with [`witness_events`] shows how.
+    pub witness: Option<Vec<Decision>>,
+}
+
+/// Why a test could not be run.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RunError {
+    /// The test uses something the engine does not model.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// A final clause names a location no final state has.
+    #[error(transparent)]
+    Missing(#[from] MissingLocation),
+}
+
+/// Names of the CPUs of processes `P0..`: spawned CPUs take `&'static str` names.
+const PROC_NAMES: [&str; 7] = ["P0", "P1", "P2", "P3", "P4", "P5", "P6"];
+
+/// The layouts of the test's shared locations, made once per test (the engine names objects by
+/// `&'static` layouts; a test leaks one small layout per location).
+struct Setup {
+    program: Program,
+    vars: Vec<(LocKind, &'static Layout)>,
+}
+
+fn leak_layout(name: &str, kind: LocKind) -> &'static Layout {
+    let name: &'static str = Box::leak(name.to_string().into_boxed_str());
+    let slots: &'static [&'static str] = match kind {
+        LocKind::Spinlock => Spinlock::SLOTS,
+        _ => &[""],
+    };
+    let fields: &'static [Field] = Box::leak(Box::new([Field::new("", slots)]));
+    Box::leak(Box::new(Layout::new(name, fields)))
+}
+
+/// What the processes of the running execution report back (the engine runs every CPU of an
+/// execution on this OS thread).
+#[derive(Default)]
+struct Collect {
+    regs: Vec<Registers>,
+    /// Shared locations of this execution: name, address, SRCU domain if it is one.
+    addrs: Vec<(String, u64, Option<SrcuStruct>)>,
+    unsupported: Option<String>,
+    /// Distinct projected final states with counts.
+    states: BTreeMap<FinalState, u64>,
+    data_race: bool,
+    /// The execution that just ended satisfied the proposition: keep its decisions.
+    positive: bool,
+}
+
+thread_local! {
+    static COLLECT: RefCell<Collect> = RefCell::new(Collect::default());
+}
+
+fn name_of(addrs: &[(String, u64, Option<SrcuStruct>)], raw: u64) -> Option<String> {
+    addrs
+        .iter()
+        .find(|(_, a, _)| *a == raw && raw != 0)
+        .map(|(n, _, _)| n.clone())
+}
+
+/// One execution: CPU0 sets up memory and runs the processes.
+fn execute(setup: &Setup, memory: MemoryModel) {
+    engine::reset(Config::DEFAULT, memory);
+    engine::note_races_only();
+    let p = &setup.program;
+    let caller = Location::caller();
+    let mut addrs = Vec::with_capacity(p.shared.len());
+    for (v, (kind, layout)) in p.shared.iter().zip(&setup.vars) {
+        let (addr, srcu) = match kind {
+            LocKind::Srcu => {
+                let ssp = init_srcu_struct(SrcuFlavor::Guarantee);
+                (ssp.ptr().0, Some(ssp))
+            }
+            _ => (engine::alloc(layout, ObjKind::Static, "DEFINE", caller).0, None),
+        };
+        addrs.push((v.name.clone(), addr, srcu));
+    }
+    // Initial values, once every location has its address.
+    for v in &p.shared {
+        let value = match &v.init {
+            InitValue::Int(0) => continue,
+            InitValue::Int(i) => *i as u64,
+            InitValue::AddrOf(x) => addrs.iter().find(|(n, _, _)| n == x).map_or(0, |a| a.1),
+        };
+        let addr = addrs.iter().find(|(n, _, _)| *n == v.name).map_or(0, |a| a.1);
+        <Word<u64> as Embed>::at(Ptr(addr)).store(value);
+    }
+    COLLECT.with(|c| {
+        let mut c = c.borrow_mut();
+        c.regs.clear();
+        c.regs.resize(p.procs.len(), Vec::new());
+        c.addrs.clone_from(&addrs);
+        c.positive = false;
+    });
+    let mut cpus = Vec::with_capacity(p.procs.len());
+    for (i, proc) in p.procs.iter().enumerate() {
+        let proc = proc.clone();
+        let addrs = addrs.clone();
+        cpus.push(spawn_cpu(PROC_NAMES[i], move || {
+            let mut m = KernelMachine {
+                addrs,
+                last: Last::Other,
+            };
+            let regs = proc.run(&mut m);
+            COLLECT.with(|c| c.borrow_mut().regs[i] = regs);
+        }));
+    }
+    for c in cpus {
+        c.join();
+    }
+    if engine::failed() {
+        return;
+    }
+    let race = engine::races_noted();
+    COLLECT.with(|c| {
+        let mut c = c.borrow_mut();
+        let regs = std::mem::take(&mut c.regs);
+        let state = p.final_state(
+            &regs,
+            |var| {
+                let addr = addrs.iter().find(|(n, _, _)| n == var).map_or(0, |a| a.1);
+                engine::final_value(addr).unwrap_or(0)
+            },
+            |raw| name_of(&addrs, raw),
+        );
+        let state = state.project(&p.observed_locations());
+        c.positive = p
+            .judge(std::slice::from_ref(&state))
+            .is_ok_and(|o| o.positive > 0);
+        *c.states.entry(state).or_default() += 1;
+        c.data_race |= race;
+        c.regs = regs;
+    });
+}
+
+/// The [`Machine`] of one process: each event is the kernel model's operation.
+struct KernelMachine {
+    addrs: Vec<(String, u64, Option<SrcuStruct>)>,
+    /// The process's previous event, for the fences that strengthen it.
+    last: Last,
+}
+
+/// What the previous event of a process was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Last {
+    Lock,
+    SrcuReadUnlock,
+    Other,
+}
+
+fn word(addr: u64) -> Word<u64> {
+    <Word<u64> as Embed>::at(Ptr(addr))
+}
+
+impl KernelMachine {
+    fn srcu(&self, addr: u64) -> Option<SrcuStruct> {
+        self.addrs.iter().find(|(_, a, _)| *a == addr).and_then(|a| a.2)
+    }
+
+    fn unsupported(&self, what: &str) {
+        COLLECT.with(|c| {
+            c.borrow_mut().unsupported.get_or_insert_with(|| what.to_string());
+        });
+    }
+}
+
+impl Machine for KernelMachine {
+    fn addr_of(&mut self, var: &str) -> u64 {
+        self.addrs.iter().find(|(n, _, _)| n == var).map_or(0, |a| a.1)
+    }
+
+    fn load(&mut self, addr: u64, kind: LoadKind) -> u64 {
+        self.last = Last::Other;
+        let w = word(addr);
+        match kind {
+            LoadKind::Plain => w.load(),
+            LoadKind::Once => read_once(w),
+            LoadKind::Acquire => smp_load_acquire(w),
+            // The address dependency it heads is the engine's: accesses through the loaded
+            // pointer are ordered after it.
+            LoadKind::RcuDeref => rcu_dereference(w),
+        }
+    }
+
+    fn store(&mut self, addr: u64, kind: StoreKind, value: u64) {
+        self.last = Last::Other;
+        let w = word(addr);
+        match kind {
+            StoreKind::Plain => w.store(value),
+            StoreKind::Once => write_once(w, value),
+            StoreKind::Release => smp_store_release(w, value),
+            StoreKind::RcuAssign => rcu_assign_pointer(w, value),
+        }
+    }
+
+    fn rmw(&mut self, addr: u64, op: RmwOp, order: RmwOrder) -> u64 {
+        self.last = Last::Other;
+        // The kernel's atomics are this same engine call with a fixed operation; a failed
+        // conditional RMW is a marked read, ordered by nothing (the engine's rule).
+        let kind = match order {
+            RmwOrder::Mb => Kind::RmwFull,
+            RmwOrder::Relaxed | RmwOrder::NoReturn => Kind::RmwRelaxed,
+            RmwOrder::Acquire => Kind::RmwAcquire,
+            RmwOrder::Release => Kind::RmwRelease,
+        };
+        engine::access(addr, kind, "atomic", true, Location::caller(), |old| {
+            (old, op.apply(old))
+        })
+    }
+
+    fn fence(&mut self, kind: FenceKind) {
+        let last = std::mem::replace(&mut self.last, Last::Other);
+        match kind {
+            FenceKind::Mb => smp_mb(),
+            FenceKind::Rmb => smp_rmb(),
+            FenceKind::Wmb => smp_wmb(),
+            FenceKind::Barrier => barrier(),
+            FenceKind::BeforeAtomic => smp_mb__before_atomic(),
+            FenceKind::AfterAtomic => smp_mb__after_atomic(),
+            // Each strengthens the operation right before it into a full barrier, and alone
+            // orders nothing (LKMM): the kernel defines them so because that operation's own
+            // barrier (or an arch's lock) already does the rest.
+            FenceKind::AfterSpinlock | FenceKind::AfterUnlockLock if last == Last::Lock => smp_mb(),
+            FenceKind::AfterSrcuReadUnlock if last == Last::SrcuReadUnlock => smp_mb(),
+            FenceKind::AfterSpinlock | FenceKind::AfterUnlockLock | FenceKind::AfterSrcuReadUnlock => {
+                barrier()
+            }
+        }
+    }
+
+    fn spin_lock(&mut self, lock: u64) {
+        self.last = Last::Lock;
+        spin_lock(Spinlock::at(Ptr(lock)))
+    }
+
+    fn spin_unlock(&mut self, lock: u64) {
+        self.last = Last::Other;
+        spin_unlock(Spinlock::at(Ptr(lock)))
+    }
+
+    fn spin_trylock(&mut self, lock: u64) -> bool {
+        let taken = spin_trylock(Spinlock::at(Ptr(lock)));
+        self.last = if taken { Last::Lock } else { Last::Other };
+        taken
+    }
+
+    fn spin_is_locked(&mut self, lock: u64) -> bool {
+        self.last = Last::Other;
+        spin_is_locked(Spinlock::at(Ptr(lock)))
+    }
+
+    fn rcu_read_lock(&mut self) {
+        self.last = Last::Other;
+        rcu_read_lock()
+    }
+
+    fn rcu_read_unlock(&mut self) {
+        self.last = Last::Other;
+        rcu_read_unlock()
+    }
+
+    fn synchronize_rcu(&mut self) {
+        self.last = Last::Other;
+        synchronize_rcu()
+    }
+
+    fn srcu_read_lock(&mut self, srcu: u64) -> u64 {
+        self.last = Last::Other;
+        match self.srcu(srcu) {
+            Some(ssp) => srcu_read_lock(ssp) as u64,
+            None => {
+                self.unsupported("srcu_read_lock on a location that is not a struct srcu_struct");
+                0
+            }
+        }
+    }
+
+    fn srcu_read_unlock(&mut self, srcu: u64, idx: u64) {
+        self.last = Last::SrcuReadUnlock;
+        if let Some(ssp) = self.srcu(srcu) {
+            srcu_read_unlock(ssp, idx as usize)
+        }
+    }
+
+    fn synchronize_srcu(&mut self, srcu: u64) {
+        self.last = Last::Other;
+        match self.srcu(srcu) {
+            Some(ssp) => synchronize_srcu(ssp),
+            None => self.unsupported("synchronize_srcu on a location that is not a struct srcu_struct"),
+        }
+    }
+
+    fn srcu_down_read(&mut self, srcu: u64) -> u64 {
+        // The model's SRCU sections belong to the CPU that entered them.
+        self.unsupported("srcu_down_read/srcu_up_read (a section ended by another process)");
+        self.srcu_read_lock(srcu)
+    }
+
+    fn srcu_up_read(&mut self, srcu: u64, idx: u64) {
+        self.srcu_read_unlock(srcu, idx)
+    }
+}
+
+/// [`Dfs`], keeping the decisions of the execution in progress so that a witness can be kept.
+struct Witnessing {
+    dfs: Dfs,
+    current: Vec<Decision>,
+    witness: Option<Vec<Decision>>,
+}
+
+impl Strategy for Witnessing {
+    fn new_execution(&mut self) -> bool {
+        if self.witness.is_none() && COLLECT.with(|c| c.borrow().positive) {
+            self.witness = Some(self.current.clone());
+        }
+        COLLECT.with(|c| c.borrow_mut().positive = false);
+        self.current.clear();
+        self.dfs.new_execution()
+    }
+
+    fn next_cpu(&mut self, runnable: &[CpuId], current: Option<CpuId>, next: NextStep) -> Option<CpuId> {
+        let c = self.dfs.next_cpu(runnable, current, next)?;
+        self.current.push(Decision::Cpu(c));
+        Some(c)
+    }
+
+    fn next_read(&mut self, choices: usize) -> usize {
+        let k = self.dfs.next_read(choices).min(choices - 1);
+        self.current.push(Decision::Read { read: k as u32 });
+        k
+    }
+}
+
+/// Checks that the engine can run `p`: at most [`PROC_NAMES`] processes.
+fn supported(p: &Program) -> Result<(), RunError> {
+    if p.procs.len() > PROC_NAMES.len() {
+        return Err(RunError::Unsupported(format!(
+            "{} processes (the engine runs at most {})",
+            p.procs.len(),
+            PROC_NAMES.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Explores every execution of `p` (up to `opts.max_executions`) and judges the final states.
+pub fn run(p: &Program, opts: Options) -> Result<Report, RunError> {
+    supported(p)?;
+    let setup = Arc::new(Setup {
+        vars: p
+            .shared
+            .iter()
+            .map(|v| (v.kind, leak_layout(&v.name, v.kind)))
+            .collect(),
+        program: p.clone(),
+    });
+    COLLECT.with(|c| *c.borrow_mut() = Collect::default());
+    let strategy = Witnessing {
+        dfs: Dfs::new(None),
+        current: Vec::with_capacity(256),
+        witness: None,
+    };
+    let witness = Arc::new(std::sync::Mutex::new(None));
+    let (adapter, outcome) = runtime::Adapter::new(
+        KeepWitness {
+            inner: strategy,
+            out: witness.clone(),
+        },
+        Some(opts.max_executions),
+        None,
+        None,
+    );
+    let adapter = adapter.keep_going();
+    let memory = opts.memory;
+    let body_setup = setup.clone();
+    let failures = Arc::new(std::sync::Mutex::new(Failures::default()));
+    let body_failures = failures.clone();
+    runtime::run(adapter, move || {
+        // The previous execution's failure, if it had one, is counted before the reset.
+        body_failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .note(engine::take_failure());
+        execute(&body_setup, memory)
+    });
+    let mut g = failures.lock().unwrap_or_else(|e| e.into_inner());
+    g.note(engine::take_failure());
+    let (deadlocked, other_failure) = (g.deadlocks, g.first_other.take());
+    let outcome = std::mem::take(&mut *outcome.borrow_mut());
+    let collect = COLLECT.with(|c| std::mem::take(&mut *c.borrow_mut()));
+    if let Some(what) = collect.unsupported {
+        return Err(RunError::Unsupported(what));
+    }
+    let distinct: Vec<FinalState> = collect.states.keys().cloned().collect();
+    let judged = p.judge(&distinct)?;
+    let witness = witness.lock().unwrap_or_else(|e| e.into_inner()).take();
+    Ok(Report {
+        outcome: judged,
+        states: collect.states.into_iter().collect(),
+        executions: outcome.executions,
+        exhausted: outcome.exhausted,
+        deadlocked,
+        data_race: collect.data_race,
+        other_failure,
+        witness,
+    })
+}
+
+/// Executions that ended in a failure, which have no final state.
+#[derive(Default)]
+struct Failures {
+    deadlocks: u64,
+    first_other: Option<Failure>,
+}
+
+impl Failures {
+    fn note(&mut self, f: Option<Failure>) {
+        match f {
+            Some(f) if f.kind == FailureKind::Deadlock => self.deadlocks += 1,
+            Some(f) => {
+                self.first_other.get_or_insert(f);
+            }
+            None => {}
+        }
+    }
+}
+
+/// Hands the witness out when the exploration ends (the adapter owns the strategy).
+struct KeepWitness {
+    inner: Witnessing,
+    out: Arc<std::sync::Mutex<Option<Vec<Decision>>>>,
+}
+
+impl Strategy for KeepWitness {
+    fn new_execution(&mut self) -> bool {
+        let more = self.inner.new_execution();
+        if let Some(w) = &self.inner.witness {
+            let mut o = self.out.lock().unwrap_or_else(|e| e.into_inner());
+            if o.is_none() {
+                *o = Some(w.clone());
+            }
+        }
+        more
+    }
+
+    fn next_cpu(&mut self, runnable: &[CpuId], current: Option<CpuId>, next: NextStep) -> Option<CpuId> {
+        self.inner.next_cpu(runnable, current, next)
+    }
+
+    fn next_read(&mut self, choices: usize) -> usize {
+        self.inner.next_read(choices)
+    }
+}

@@ -1,0 +1,182 @@
+//! `kgrace litmus`: herd7's C litmus tests on kgrace's engine, and the agreement with herd7.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use clap::Args;
+
+use kgrace::litmus::run::Options;
+use kgrace::litmus::suite::{self, Agreement, Summary, TestResult};
+use kgrace::MemoryModel;
+
+#[derive(Args, Debug)]
+pub struct LitmusArgs {
+    /// `.litmus` files, or folders searched recursively.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// The memory model the tests run under.
+    #[arg(long, default_value = "lkmm")]
+    memory: MemoryModel,
+    /// herd7's verdicts (`EXPECTED.tsv`: path, verdict, source, flag): print expected against
+    /// observed per test and a summary per folder. Exit 1 on any disagreement.
+    #[arg(long)]
+    expected: Option<PathBuf>,
+    /// One JSON object per test, one per line.
+    #[arg(long)]
+    json: bool,
+    /// Executions per test at most; a test whose space is larger is reported as bounded.
+    #[arg(long, default_value_t = 200_000)]
+    max_executions: u64,
+}
+
+/// The folder a test is summarized under: its folder relative to the expected table's (or the
+/// path given), so `kernel/tools/memory-model/litmus-tests` and `paulmckrcu-litmus/manual`.
+fn folder_of(file: &Path, base: Option<&Path>) -> String {
+    let dir = file.parent().unwrap_or(Path::new(""));
+    let rel = base.and_then(|b| dir.strip_prefix(b).ok()).unwrap_or(dir);
+    let parts: Vec<_> = rel.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    // paulmckrcu-litmus/auto/<generated subfolders>: one row for the generated set.
+    let keep = if parts.first().is_some_and(|p| p == "paulmckrcu-litmus") {
+        2
+    } else {
+        parts.len()
+    };
+    parts[..keep.min(parts.len())].join("/")
+}
+
+pub fn litmus(args: &LitmusArgs) -> Result<u8> {
+    if args.max_executions == 0 {
+        bail!("--max-executions must be at least 1");
+    }
+    let files = suite::collect_files(&args.paths).map_err(anyhow::Error::msg)?;
+    if files.is_empty() {
+        bail!("no .litmus files under the paths given");
+    }
+    let expected = match &args.expected {
+        Some(p) => Some(suite::read_expected(p).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    let base = args
+        .expected
+        .as_deref()
+        .and_then(Path::parent)
+        .map(|b| std::fs::canonicalize(b).unwrap_or_else(|_| b.to_path_buf()));
+    let opts = Options {
+        memory: args.memory,
+        max_executions: args.max_executions,
+    };
+    let start = Instant::now();
+    let mut summary = Summary::default();
+    let mut unreadable = false;
+    let mut notes: Vec<String> = Vec::new();
+    for file in &files {
+        let canon = std::fs::canonicalize(file).unwrap_or_else(|_| file.clone());
+        let name = canon
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let t0 = Instant::now();
+        let result = suite::run_file(file, opts);
+        let secs = t0.elapsed().as_secs_f64();
+        if matches!(result, TestResult::Error(_)) {
+            unreadable = true;
+        }
+        let exp = expected.as_ref().and_then(|e| e.get(&canon));
+        let agreement = suite::compare(&result, exp);
+        let folder = folder_of(&canon, base.as_deref());
+        if expected.is_some() {
+            summary.add(&folder, agreement);
+        }
+        if args.json {
+            println!("{}", json_line(file, &result, exp, agreement, secs));
+        } else if let Some(exp) = exp.filter(|_| expected.is_some()) {
+            let observed = match &result {
+                TestResult::Ran(r) => format!(
+                    "{}{}{}",
+                    suite::verdict_word(r),
+                    if r.data_race { " +data-race" } else { "" },
+                    if r.exhausted { "" } else { " (bound)" }
+                ),
+                TestResult::Unsupported(why) | TestResult::Error(why) => why.clone(),
+            };
+            let exp_word = format!(
+                "{}{}",
+                exp.verdict,
+                if exp.data_race { " +data-race" } else { "" }
+            );
+            println!(
+                "{:<18} {:<26} {:<34} {}",
+                agreement.word(),
+                exp_word,
+                observed,
+                file.display()
+            );
+            if matches!(agreement, Agreement::Disagree | Agreement::ForbiddenObserved) {
+                notes.push(suite::render_result(&name, &result));
+            }
+        } else {
+            print!("{}", suite::render_result(&name, &result));
+            println!();
+        }
+    }
+    if expected.is_some() && !args.json {
+        for n in &notes {
+            println!("\n{n}");
+        }
+        println!();
+        print!("{}", summary.render());
+        println!(
+            "{} tests in {:.1}s under {}",
+            files.len(),
+            start.elapsed().as_secs_f64(),
+            args.memory
+        );
+    }
+    if unreadable {
+        return Ok(2);
+    }
+    Ok(if expected.is_some() && !suite::all_agree(&summary) {
+        1
+    } else {
+        0
+    })
+}
+
+fn json_line(
+    file: &Path,
+    result: &TestResult,
+    exp: Option<&suite::Expected>,
+    agreement: Agreement,
+    secs: f64,
+) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "path": file.display().to_string(),
+        "seconds": secs,
+    });
+    match result {
+        TestResult::Ran(r) => {
+            v["verdict"] = suite::verdict_word(r).into();
+            v["positive"] = r.outcome.positive.into();
+            v["negative"] = r.outcome.negative.into();
+            v["data_race"] = r.data_race.into();
+            v["executions"] = r.executions.into();
+            v["exhausted"] = r.exhausted.into();
+            v["deadlocked"] = r.deadlocked.into();
+            v["states"] = r
+                .states
+                .iter()
+                .map(|(s, n)| serde_json::json!({"state": s.to_string(), "count": n}))
+                .collect::<Vec<_>>()
+                .into();
+        }
+        TestResult::Unsupported(why) => v["unsupported"] = why.clone().into(),
+        TestResult::Error(why) => v["error"] = why.clone().into(),
+    }
+    if let Some(e) = exp {
+        v["expected"] = e.verdict.clone().into();
+        v["expected_data_race"] = e.data_race.into();
+        v["agreement"] = agreement.word().into();
+    }
+    v
+}
