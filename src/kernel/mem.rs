@@ -430,7 +430,11 @@ pub fn smp_rmb() {
 #[allow(non_snake_case)]
 #[track_caller]
 pub fn smp_acquire__after_ctrl_dep() {
-    engine::fence(Fence::AcquireCtrlDep, "smp_acquire__after_ctrl_dep", Location::caller())
+    engine::fence(
+        Fence::AcquireCtrlDep,
+        "smp_acquire__after_ctrl_dep",
+        Location::caller(),
+    )
 }
 
 /// `smp_wmb()`: orders earlier stores before later stores.
