@@ -10,6 +10,8 @@
 #   leaves must both replay with `kgrace replay` (exit 1: reproduced);
 # * a variant expected to pass fuzzes the working corpus fuzz/corpus/TARGET (kept between nightly
 #   runs), and any crash is a regression: its trace and artifact stay in fuzz/artifacts/TARGET/.
+# KGRACE_FUZZ_MEMORY=lkmm fuzzes under weak memory (a variant that pins a memory model keeps its
+# own); the raw artifacts replay under the same model.
 # Exit 0 when every variant behaved as expected.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -76,7 +78,8 @@ while read -r variant fails; do
         set +e
         "$kgrace" replay "$trace" >/dev/null
         rc_trace=$?
-        "$kgrace" replay --harness "$target" --variant "$variant" "$artifact" >/dev/null
+        "$kgrace" replay --harness "$target" --variant "$variant" \
+            --memory "${KGRACE_FUZZ_MEMORY:-sc}" "$artifact" >/dev/null
         rc_raw=$?
         set -e
         if [ $rc_trace -eq 1 ] && [ $rc_raw -eq 1 ]; then

@@ -184,3 +184,142 @@ fn client_data_kref_a_reference_needs_rcu_or_the_lock_that_covers_the_free() {
 fn client_data_kref_verdicts_hold_under_lkmm() {
     verdicts("client_data_kref", MemoryModel::Lkmm, client_data_kref_check);
 }
+
+fn notifier_partial_init_check(variant: &str, f: &Failure) {
+    match variant {
+        // The invalidation's plain load of a field io_mm_finalize stores plainly.
+        "buggy" | "plain-chain" => {
+            assert!(
+                f.message.contains("data-race in io_mm_invalidate"),
+                "{}",
+                f.message
+            );
+            assert!(
+                [".pasid", ".ctx", ".ops"]
+                    .iter()
+                    .any(|field| f.message.contains(field)),
+                "{}",
+                f.message
+            );
+            assert!(f.message.contains("CPU2 bind"), "{}", f.message);
+        }
+        // The lkmm-only symptoms: the NULL ops (or ctx) dereferenced, or O4.1's warning.
+        "buggy-kcsan-off" => {
+            assert!(
+                f.inside("io_mm_invalidate") || f.inside("arm_smmu_mm_invalidate"),
+                "{}",
+                f.message
+            );
+            assert!(
+                f.message.contains("NULL pointer dereference")
+                    || f.message.contains("O4.1: invalidation for dev0 with pasid 0x0"),
+                "{}",
+                f.message
+            );
+        }
+        other => panic!("{other} is expected to pass:\n{}", f.message),
+    }
+}
+
+#[test]
+fn notifier_partial_init_posted_code_races_and_both_fixes_hold() {
+    verdicts(
+        "notifier_partial_init",
+        MemoryModel::Sc,
+        notifier_partial_init_check,
+    );
+}
+
+#[test]
+fn notifier_partial_init_verdicts_hold_under_lkmm() {
+    verdicts(
+        "notifier_partial_init",
+        MemoryModel::Lkmm,
+        notifier_partial_init_check,
+    );
+}
+
+/// The posted code's NULL `ops` call (or O4.1's wrong PASID) needs weak memory: with KCSAN out of
+/// the way, an exhaustive search of every interleaving with up to two preemptions finds nothing
+/// under `sc`, and finds it under `lkmm`, where the failing execution shows the reclaim CPU's
+/// stale read of a field `io_mm_finalize` had already stored.
+#[test]
+fn notifier_partial_init_null_ops_needs_weak_memory() {
+    let dfs = |variant| {
+        Explorer::new("notifier_partial_init", variant)
+            .unwrap()
+            .scheduler(SchedulerSpec::Dfs { preemptions: Some(2) })
+            .budget(Budget::Executions(1_000_000))
+            .run()
+    };
+    let sc = dfs("buggy-kcsan-off-sc");
+    assert_eq!(sc.memory, MemoryModel::Sc);
+    assert!(sc.failure.is_none(), "{}", sc.failure.unwrap().message);
+    assert!(
+        sc.exhausted,
+        "every interleaving within 2 preemptions, {} executions",
+        sc.executions
+    );
+
+    let weak = dfs("buggy-kcsan-off");
+    assert_eq!(weak.memory, MemoryModel::Lkmm);
+    let f = weak.failure.expect("the stale read is reachable under lkmm");
+    assert!(
+        matches!(f.kind, FailureKind::NullDeref | FailureKind::Bug),
+        "{}",
+        f.message
+    );
+    let trace = weak.trace.unwrap();
+    let stale = trace
+        .events
+        .iter()
+        .filter(|e| e.stale.is_some() && e.cpu_name.contains("reclaim") && e.location.starts_with("io_mm#"))
+        .count();
+    assert!(
+        stale > 0,
+        "{}",
+        trace.render(&trace.events, trace.failure.as_ref())
+    );
+}
+
+/// Each passing variant of `notifier_partial_init` with the mechanism that makes it pass removed
+/// fails: the verdict is evidence. Pairs: (passing variant, mutant, what the mutant removes).
+#[test]
+fn notifier_partial_init_mutants_fail() {
+    const PAIRS: &[(&str, &str, &str)] = &[
+        ("deref-chain", "buggy", "the re-load (3)"),
+        ("deref-chain", "plain-chain", "the marking of the re-load (3)"),
+        (
+            "init-before-publish",
+            "buggy",
+            "the initialization before publication",
+        ),
+        ("plain-chain-kcsan-off", "buggy-kcsan-off", "the re-load (3)"),
+        ("buggy-kcsan-off-sc", "buggy-kcsan-off", "sequential consistency"),
+    ];
+    let h = harness::find("notifier_partial_init").unwrap();
+    for &(passing, mutant, removed) in PAIRS {
+        assert_eq!(h.variant(passing).unwrap().expected, Expected::Passes);
+        for memory in MemoryModel::ALL {
+            if h.variant(passing)
+                .unwrap()
+                .config
+                .memory
+                .is_some_and(|m| m != memory)
+            {
+                continue;
+            }
+            let clean = explore("notifier_partial_init", passing, memory, 1, 5_000);
+            assert!(clean.failure.is_none(), "{passing} under {memory}");
+            let found = (1..=3).any(|seed| {
+                explore("notifier_partial_init", mutant, memory, seed, 1_000)
+                    .failure
+                    .is_some()
+            });
+            assert!(
+                found,
+                "{passing} without {removed} ({mutant}) still passes under {memory}"
+            );
+        }
+    }
+}

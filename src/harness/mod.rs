@@ -4,6 +4,7 @@
 mod client_data_kref;
 mod concurrent_srcu;
 mod mutex_unlock_free;
+mod notifier_partial_init;
 mod state_in_sysfs;
 
 pub use crate::config::{Config, MemoryModel};
@@ -124,6 +125,7 @@ static HARNESSES: &[Harness] = &[
     client_data_kref::HARNESS,
     concurrent_srcu::HARNESS,
     mutex_unlock_free::HARNESS,
+    notifier_partial_init::HARNESS,
     state_in_sysfs::HARNESS,
 ];
 

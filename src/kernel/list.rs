@@ -218,6 +218,12 @@ pub fn init_hlist_node(n: HlistNode) {
     n.pprev().store(Ptr::NULL);
 }
 
+/// `INIT_HLIST_HEAD(h)`: `h->first = NULL`.
+#[track_caller]
+pub fn init_hlist_head(h: HlistHead) {
+    h.first().store(Ptr::NULL);
+}
+
 /// `hlist_unhashed(n)`: `!n->pprev`.
 #[track_caller]
 pub fn hlist_unhashed(n: HlistNode) -> bool {
@@ -243,7 +249,7 @@ pub fn hlist_add_head(n: HlistNode, h: HlistHead) {
 }
 
 #[track_caller]
-fn __hlist_del(n: HlistNode) {
+pub(super) fn __hlist_del(n: HlistNode) {
     let next = n.next().load();
     let pprev = n.pprev().load();
     write_once(Word::<Ptr>::at(pprev), next);

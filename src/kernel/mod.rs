@@ -15,7 +15,8 @@
 //!   [`refcount_dec_and_test`], ...) and [`Kref`] ([`kref_get`], [`kref_get_unless_zero`],
 //!   [`kref_put`]) with the kernel's weaker-than-atomic orderings and refcount_t's warnings.
 //! * RCU: [`rcu_read_lock`], [`synchronize_rcu`], [`rcu_assign_pointer`]/[`rcu_dereference`],
-//!   [`list_add_rcu`]/[`list_del_rcu`]/[`list_for_each_entry_rcu`]. SRCU behind one API
+//!   [`list_add_rcu`]/[`list_del_rcu`]/[`list_for_each_entry_rcu`], [`hlist_add_head_rcu`]/
+//!   [`hlist_del_init_rcu`]/[`hlist_for_each_entry_rcu`]. SRCU behind one API
 //!   ([`srcu_read_lock`], [`synchronize_srcu`], ...) with classic, tree and naive implementations
 //!   ([`SrcuFlavor`]), each word by word.
 //! * Lists: [`ListHead`], [`HlistHead`]/[`HlistNode`].
@@ -38,8 +39,9 @@ pub mod srcu;
 
 pub use completion::{complete, init_completion, wait_for_completion, Completion};
 pub use rcu::{
-    list_add_rcu, list_del_rcu, list_for_each_entry_rcu, rcu_assign_pointer, rcu_dereference,
-    rcu_dereference_protected, rcu_read_lock, rcu_read_unlock, synchronize_rcu,
+    hlist_add_head_rcu, hlist_del_init_rcu, hlist_for_each_entry_rcu, list_add_rcu, list_del_rcu,
+    list_for_each_entry_rcu, rcu_assign_pointer, rcu_dereference, rcu_dereference_protected,
+    rcu_init_pointer, rcu_read_lock, rcu_read_unlock, synchronize_rcu,
 };
 pub use srcu::{
     cleanup_srcu_struct, init_srcu_struct, srcu_dereference, srcu_read_lock, srcu_read_unlock,
@@ -54,9 +56,9 @@ pub use heap::{
     define_static, kfree, kfree_ptr, kmalloc, kmemleak_not_leak, kzalloc, stack_alloc, stack_release, KObject,
 };
 pub use list::{
-    hlist_add_head, hlist_del_init, hlist_empty, hlist_unhashed, init_hlist_node, init_list_head, list_add,
-    list_add_tail, list_del, list_del_init, list_empty, list_first, list_for_each, list_for_each_safe,
-    HlistHead, HlistNode, ListHead, LIST_POISON1, LIST_POISON2,
+    hlist_add_head, hlist_del_init, hlist_empty, hlist_unhashed, init_hlist_head, init_hlist_node,
+    init_list_head, list_add, list_add_tail, list_del, list_del_init, list_empty, list_first, list_for_each,
+    list_for_each_safe, HlistHead, HlistNode, ListHead, LIST_POISON1, LIST_POISON2,
 };
 pub use mem::{
     atomic_cmpxchg, atomic_dec, atomic_dec_and_test, atomic_dec_return, atomic_inc, atomic_inc_return,

@@ -14,7 +14,7 @@
 use std::panic::Location;
 
 use super::cpu::KFunc;
-use super::list::ListHead;
+use super::list::{HlistHead, HlistNode, ListHead};
 use super::mem::{write_once, Value, Word};
 use super::LIST_POISON2;
 use crate::engine::{self, Kind};
@@ -67,6 +67,13 @@ pub(crate) fn dereference<T: Value>(p: Word<T>, op: &'static str, caller: &'stat
     }))
 }
 
+/// `RCU_INIT_POINTER(p, v)`: store a pointer that no reader can reach yet (the object holding `p`
+/// is not published), or NULL: a `WRITE_ONCE`, no release.
+#[track_caller]
+pub fn rcu_init_pointer<T: Value>(p: Word<T>, v: T) {
+    write_once(p, v)
+}
+
 /// `rcu_dereference_protected(p, c)`: the updater's plain load under the lock that serializes
 /// updates.
 #[track_caller]
@@ -106,6 +113,51 @@ pub fn list_for_each_entry_rcu(head: ListHead) -> impl Iterator<Item = ListHead>
             return None;
         }
         pos = ListHead::from_ptr(next);
+        Some(pos)
+    })
+}
+
+/// `hlist_add_head_rcu(n, h)` (v5.5 `include/linux/rculist.h`): initialize `n` (plain stores;
+/// readers never load `pprev`), publish it as `h->first` with `rcu_assign_pointer` (a
+/// release: a reader that finds `n` through [`hlist_for_each_entry_rcu`] sees what was stored
+/// before), then link the old first node back to it. The caller serializes updaters (a lock).
+#[track_caller]
+pub fn hlist_add_head_rcu(n: HlistNode, h: HlistHead) {
+    let first = h.first().load();
+    n.next().store(first);
+    n.pprev().store(h.first().addr());
+    rcu_assign_pointer(h.first(), n.addr());
+    if !first.is_null() {
+        HlistNode::from_ptr(first).pprev().store(n.next().addr());
+    }
+}
+
+/// `hlist_del_init_rcu(n)`: unlink `n` if it is hashed and mark it unhashed (`pprev = NULL`),
+/// leaving `n->next` intact for readers still on it. Free `n` only after a grace period.
+#[track_caller]
+pub fn hlist_del_init_rcu(n: HlistNode) {
+    if !super::hlist_unhashed(n) {
+        super::list::__hlist_del(n);
+        n.pprev().store(super::Ptr::NULL);
+    }
+}
+
+/// `hlist_for_each_entry_rcu(pos, head, member)` (and the `srcu` walks of `mm/mmu_notifier.c`):
+/// the nodes of `head`, each reached through `rcu_dereference` of `head->first` or of the previous
+/// node's `next`, so that accesses through a node are address-dependent on the load that found
+/// it. Use `container_of!` on each. Lazy: a `break` loads nothing more.
+#[track_caller]
+pub fn hlist_for_each_entry_rcu(head: HlistHead) -> impl Iterator<Item = HlistNode> {
+    let caller = Location::caller();
+    let mut next = Some(head.first());
+    std::iter::from_fn(move || {
+        let p: super::Ptr = dereference(next?, "rcu_dereference", caller);
+        if p.is_null() {
+            next = None;
+            return None;
+        }
+        let pos = HlistNode::from_ptr(p);
+        next = Some(pos.next());
         Some(pos)
     })
 }
