@@ -106,6 +106,9 @@ pub(crate) struct Model {
     object_waiters: u32,
     /// RCU's global state; see [`rcu`].
     rcu: rcu::RcuState,
+    /// Address dependencies are declared per access ([`next_access_dependent`]) instead of
+    /// inferred per object.
+    explicit_deps: bool,
 }
 
 thread_local! {
@@ -188,6 +191,7 @@ pub(crate) fn reset(config: Config, memory: MemoryModel) {
         m.config = config;
         m.object_waiters = 0;
         m.rcu = rcu::RcuState::default();
+        m.explicit_deps = false;
         m.events = if record {
             Some(Vec::with_capacity(256))
         } else {
@@ -197,6 +201,20 @@ pub(crate) fn reset(config: Config, memory: MemoryModel) {
         cpu0.vc.0[0] = 1;
         m.cpus.push(cpu0);
     });
+}
+
+/// For this execution, an access depends on an earlier load only when the caller says so with
+/// [`next_access_dependent`] (litmus tests, whose interpreter knows which addresses were computed
+/// from loaded values). Otherwise every access by a CPU to an object it loaded a pointer to
+/// depends on that load.
+pub(crate) fn explicit_dependencies() {
+    with(|m| m.explicit_deps = true);
+}
+
+/// Whether the running CPU's next access has an address computed from a loaded value.
+pub(crate) fn next_access_dependent(dep: bool) {
+    let cpu = me();
+    with(|m| m.cpus[cpu].dep_next = dep);
 }
 
 /// For this execution, note data races ([`races_noted`]) instead of failing on the first.

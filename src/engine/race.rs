@@ -79,6 +79,15 @@ impl Race {
         self.deps[obj][cpu].join(sync);
     }
 
+    /// The dependency clock of `cpu`'s pointer to `obj` (empty if none).
+    #[inline]
+    pub fn dep_of(&self, obj: usize, cpu: usize) -> VClock {
+        match self.dep_cpus.get(obj) {
+            Some(m) if m & (1 << cpu) != 0 => self.deps[obj][cpu],
+            _ => VClock::default(),
+        }
+    }
+
     /// `vc` with the dependency clock of `cpu`'s pointer to `obj`, if any.
     #[inline]
     fn bounded(&self, obj: usize, cpu: usize, vc: &VClock) -> VClock {

@@ -57,6 +57,8 @@ pub(crate) struct Cpu {
     ///
     /// [`Msg::msync`]: super::memory::Msg::msync
     pub marked: MarkedHb,
+    /// The next access's address depends on a loaded value (see `explicit_dependencies`).
+    pub dep_next: bool,
     pub blocked: Blocked,
     /// `TASK_RUNNING` is false here; `set_current_state(TASK_UNINTERRUPTIBLE)` sets it.
     pub sleeping: bool,
@@ -76,6 +78,7 @@ impl Cpu {
             fence_rel: VClock::default(),
             pending_acq: VClock::default(),
             marked: MarkedHb::default(),
+            dep_next: false,
             blocked: Blocked::No,
             sleeping: false,
             finished: false,

@@ -166,6 +166,11 @@ pub trait Machine {
     fn srcu_read_unlock(&mut self, srcu: u64, idx: u64);
     /// `synchronize_srcu(s)` (and `synchronize_srcu_expedited(s)`).
     fn synchronize_srcu(&mut self, srcu: u64);
+    /// The address of the access that follows was computed from a loaded value (`dep`), or not:
+    /// an address dependency in LKMM's sense. Called before every access to shared memory.
+    fn address_dependent(&mut self, dep: bool) {
+        let _ = dep;
+    }
     /// `srcu_down_read(s)`: like [`Machine::srcu_read_lock`], but the matching
     /// [`Machine::srcu_up_read`] may run on another process.
     fn srcu_down_read(&mut self, srcu: u64) -> u64 {
@@ -297,18 +302,21 @@ pub enum IExpr {
 impl Proc {
     /// Runs the whole body against `m`, in program order, and returns the final registers.
     pub fn run<M: Machine + ?Sized>(&self, m: &mut M) -> Registers {
-        let mut regs = vec![0u64; self.regs.len()];
+        let mut regs = Regs {
+            vals: vec![0u64; self.regs.len()],
+            loaded: vec![false; self.regs.len()],
+        };
         for (r, v) in &self.reg_init {
             let value = match v {
                 super::ast::InitValue::Int(i) => *i as u64,
                 super::ast::InitValue::AddrOf(x) => m.addr_of(x),
             };
-            if let Some(slot) = regs.get_mut(*r) {
+            if let Some(slot) = regs.vals.get_mut(*r) {
                 *slot = value;
             }
         }
         exec(&self.body, &mut regs, m);
-        self.regs.iter().cloned().zip(regs).collect()
+        self.regs.iter().cloned().zip(regs.vals).collect()
     }
 }
 
@@ -319,20 +327,28 @@ impl Program {
     }
 }
 
-fn exec<M: Machine + ?Sized>(body: &[Instr], regs: &mut Vec<u64>, m: &mut M) {
+/// Register values, and whether each was computed from a loaded value (so that an address
+/// computed from it is an address dependency).
+struct Regs {
+    vals: Vec<u64>,
+    loaded: Vec<bool>,
+}
+
+fn exec<M: Machine + ?Sized>(body: &[Instr], regs: &mut Regs, m: &mut M) {
     for instr in body {
         match instr {
             Instr::SetReg { reg, value, .. } => {
-                let v = eval(value, regs, m);
-                if let Some(slot) = regs.get_mut(*reg) {
+                let (v, loaded) = eval(value, regs, m);
+                if let (Some(slot), Some(l)) = (regs.vals.get_mut(*reg), regs.loaded.get_mut(*reg)) {
                     *slot = v;
+                    *l = loaded;
                 }
             }
             Instr::Eval { expr, .. } => {
                 eval(expr, regs, m);
             }
             Instr::If { cond, then, els, .. } => {
-                if eval(cond, regs, m) != 0 {
+                if eval(cond, regs, m).0 != 0 {
                     exec(then, regs, m);
                 } else {
                     exec(els, regs, m);
@@ -342,40 +358,87 @@ fn exec<M: Machine + ?Sized>(body: &[Instr], regs: &mut Vec<u64>, m: &mut M) {
     }
 }
 
-fn eval<M: Machine + ?Sized>(e: &IExpr, regs: &mut Vec<u64>, m: &mut M) -> u64 {
+/// A value, and whether it was computed from a loaded value.
+fn eval<M: Machine + ?Sized>(e: &IExpr, regs: &mut Regs, m: &mut M) -> (u64, bool) {
     match e {
-        IExpr::Const(v) => *v,
-        IExpr::Reg(r) => regs.get(*r).copied().unwrap_or(0),
-        IExpr::AddrOf(x) => m.addr_of(x),
+        IExpr::Const(v) => (*v, false),
+        IExpr::Reg(r) => (
+            regs.vals.get(*r).copied().unwrap_or(0),
+            regs.loaded.get(*r).copied().unwrap_or(false),
+        ),
+        IExpr::AddrOf(x) => (m.addr_of(x), false),
         IExpr::Unary(op, a) => {
-            let a = eval(a, regs, m);
-            match op {
+            let (a, l) = eval(a, regs, m);
+            let v = match op {
                 UnOp::Neg => a.wrapping_neg(),
                 UnOp::Not => u64::from(a == 0),
                 UnOp::BitNot => !a,
-            }
+            };
+            (v, l)
         }
-        IExpr::Binary(BinOp::And, a, b) => u64::from(eval(a, regs, m) != 0 && eval(b, regs, m) != 0),
-        IExpr::Binary(BinOp::Or, a, b) => u64::from(eval(a, regs, m) != 0 || eval(b, regs, m) != 0),
+        IExpr::Binary(BinOp::And, a, b) => {
+            let (a, la) = eval(a, regs, m);
+            if a == 0 {
+                return (0, la);
+            }
+            let (b, lb) = eval(b, regs, m);
+            (u64::from(b != 0), la || lb)
+        }
+        IExpr::Binary(BinOp::Or, a, b) => {
+            let (a, la) = eval(a, regs, m);
+            if a != 0 {
+                return (1, la);
+            }
+            let (b, lb) = eval(b, regs, m);
+            (u64::from(b != 0), la || lb)
+        }
         IExpr::Binary(op, a, b) => {
-            let a = eval(a, regs, m);
-            let b = eval(b, regs, m);
-            binop(*op, a, b)
+            // `b + (r - r)` still depends on `r`: herd7 keeps fake dependencies, so does this.
+            let (a, la) = eval(a, regs, m);
+            let (b, lb) = eval(b, regs, m);
+            (binop(*op, a, b), la || lb)
         }
         IExpr::Ternary(c, a, b) => {
-            if eval(c, regs, m) != 0 {
+            let (c, lc) = eval(c, regs, m);
+            let (v, l) = if c != 0 {
                 eval(a, regs, m)
             } else {
                 eval(b, regs, m)
-            }
+            };
+            (v, l || lc)
         }
         IExpr::Prim { prim, args, .. } => {
             let mut vals = [0u64; 3];
-            for (slot, a) in vals.iter_mut().zip(args) {
-                *slot = eval(a, regs, m);
+            let mut dep = false;
+            for (i, (slot, a)) in vals.iter_mut().zip(args).enumerate() {
+                let (v, l) = eval(a, regs, m);
+                *slot = v;
+                if i == 0 {
+                    dep = l;
+                }
             }
-            prim_call(*prim, vals, m)
+            if prim.accesses_memory() {
+                m.address_dependent(dep);
+            }
+            let v = prim_call(*prim, vals, m);
+            // What a load or an RMW returns was read from memory.
+            (v, prim.returns_loaded())
         }
+    }
+}
+
+impl Prim {
+    /// Whether its first argument is the address of a word it reads or writes.
+    fn accesses_memory(self) -> bool {
+        matches!(
+            self,
+            Prim::Load(_) | Prim::Store(_) | Prim::StoreMb | Prim::Rmw { .. }
+        )
+    }
+
+    /// Whether its result is a value read from memory.
+    fn returns_loaded(self) -> bool {
+        matches!(self, Prim::Load(_) | Prim::Rmw { .. })
     }
 }
 

@@ -134,6 +134,7 @@ fn name_of(addrs: &[(String, u64, Option<SrcuStruct>)], raw: u64) -> Option<Stri
 fn execute(setup: &Setup, memory: MemoryModel) {
     engine::reset(Config::DEFAULT, memory);
     engine::note_races_only();
+    engine::explicit_dependencies();
     let p = &setup.program;
     let caller = Location::caller();
     let mut addrs = Vec::with_capacity(p.shared.len());
@@ -237,6 +238,10 @@ impl KernelMachine {
 }
 
 impl Machine for KernelMachine {
+    fn address_dependent(&mut self, dep: bool) {
+        engine::next_access_dependent(dep);
+    }
+
     fn addr_of(&mut self, var: &str) -> u64 {
         self.addrs.iter().find(|(n, _, _)| n == var).map_or(0, |a| a.1)
     }

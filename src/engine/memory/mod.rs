@@ -203,13 +203,28 @@ pub(crate) fn final_value(addr: u64) -> Option<u64> {
 }
 
 impl Model {
+    /// The object whose dependency applies to `cpu`'s access to `obj`: `obj` itself (every
+    /// access through a pointer the CPU loaded with a marked load depends on that load), or,
+    /// when the caller says which accesses depend ([`super::explicit_dependencies`]), object 0
+    /// (none) for an access it did not mark dependent.
+    #[inline]
+    fn dep_obj(&self, cpu: usize, obj: usize) -> usize {
+        if self.explicit_deps && !self.cpus[cpu].dep_next {
+            0
+        } else {
+            obj
+        }
+    }
+
     /// How many stores a load of `addr` may read (1 when there is no choice or no such word).
     fn load_choices(&self, cpu: usize, addr: u64, kind: Kind) -> usize {
         let obj = (addr >> SLOT_BITS) as usize;
         let off = (addr & ((1 << SLOT_BITS) - 1)) as u32;
         match self.heap.get(obj) {
             Some(o) if obj != 0 && off < o.len && o.freed.is_none() => {
-                self.mem.weak.choices(cpu, (o.base + off) as usize, obj, kind)
+                self.mem
+                    .weak
+                    .choices(cpu, (o.base + off) as usize, self.dep_obj(cpu, obj), kind)
             }
             _ => 1,
         }
@@ -244,7 +259,7 @@ impl Model {
         } else if writes {
             (*self.mem.newest.get(slot), self.mem.weak.newest(slot))
         } else {
-            self.mem.weak.pick(cpu, slot, obj, kind, back)
+            self.mem.weak.pick(cpu, slot, self.dep_obj(cpu, obj), kind, back)
         };
         let old = msg.val;
         let (ret, new) = f(old);
@@ -257,7 +272,7 @@ impl Model {
             self.fence_effects(cpu, Fence::Mb);
         }
         if self.config.kcsan {
-            self.check_race(cpu, slot, obj, kind, reads, write, addr, op);
+            self.check_race(cpu, slot, self.dep_obj(cpu, obj), kind, reads, write, addr, op);
         }
         let time = self.cpus[cpu].vc.0[cpu];
         let plain = kind == Kind::Plain;
@@ -286,13 +301,20 @@ impl Model {
             // The value read may be a pointer: accesses through it depend on this load.
             let target = self.heap.pointee(old);
             if self.mem.is_weak() {
-                let post = self.mem.weak.after_load(cpu, slot, obj, kind, ts);
+                let post = self
+                    .mem
+                    .weak
+                    .after_load(cpu, slot, self.dep_obj(cpu, obj), kind, ts);
                 if let Some(t) = target {
                     self.mem.weak.note_dep(cpu, t, post);
                 }
             }
             if let (Some(t), false) = (target, plain) {
-                self.race.note_dep(t, cpu, &msg.sync);
+                // A chain of dependencies: the load itself was bounded by the pointer it went
+                // through, and so is everything reached through what it read.
+                let mut sync = msg.sync;
+                sync.join(&self.race.dep_of(self.dep_obj(cpu, obj), cpu));
+                self.race.note_dep(t, cpu, &sync);
             }
         }
         let mut released = false;
