@@ -141,3 +141,23 @@ fn an_artifact_that_starts_like_json_is_still_a_fuzz_input() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
 }
+
+#[test]
+fn a_raw_artifact_is_read_no_further_than_its_first_bytes() {
+    // What the target reads of an input: later bytes change nothing.
+    let mut rng = SplitMix64::new(3);
+    let long: Vec<u8> = (0..4096).map(|_| rng.next_u64() as u8).collect();
+    let n = kgrace::fuzz::INPUT_BYTES;
+    assert_eq!(FuzzInput::decode(&long[..n]), FuzzInput::decode(&long));
+    assert_ne!(FuzzInput::decode(&long[..n - 1]), FuzzInput::decode(&long));
+
+    // So a huge artifact replays at once: only its first bytes are read.
+    let dir = tempfile::tempdir().unwrap();
+    let artifacts = dir.path().join("mutex_unlock_free");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let huge = artifacts.join("crash-huge");
+    let f = std::fs::File::create(&huge).unwrap();
+    f.set_len(64 << 30).unwrap();
+    let o = kgrace(&["replay", huge.to_str().unwrap()]);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", text(&o.stderr));
+}
