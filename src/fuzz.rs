@@ -31,7 +31,7 @@ use crate::exec::{self, Target};
 use crate::failure::Failure;
 use crate::harness::{self, Harness, Variant};
 use crate::sched::{CpuId, NextStep, Pct, SchedulerSpec, Strategy};
-use crate::trace::Trace;
+use crate::trace::{Saved, Trace};
 use crate::Error;
 
 pub use crate::sched::{ChangePoints, FuzzInput, FuzzSchedule, Priorities};
@@ -120,6 +120,32 @@ impl Session {
                 engine::take_failure()
             }
         }
+    }
+
+    /// Write the trace of `input`, which failed with `failure`, into `dir`, unless a trace of the
+    /// same failure is there: one trace per failure signature (kind and call trace) and
+    /// directory, named `<harness>-<variant>-<kind>-<hash>.json`. Under libFuzzer's
+    /// `-fork=1 -ignore_crashes=1` a target crashes again and again on one bug, and the artifact of
+    /// each crash replays anyway. Checking costs one look at one name; only a new signature costs
+    /// the replay that records the trace.
+    pub fn save_failure_trace(
+        &self,
+        input: &FuzzInput,
+        failure: &Failure,
+        dir: &std::path::Path,
+    ) -> Result<Saved, Error> {
+        let name = format!(
+            "{}-{}-{}-{}.json",
+            self.target.harness.name,
+            self.target.variant.name,
+            failure.kind,
+            crate::trace::site_hash(failure)
+        );
+        let path = dir.join(&name);
+        if path.exists() {
+            return Ok(Saved::existing(path));
+        }
+        self.trace(input).save_once(dir, &name)
     }
 
     /// The execution of `input` as a trace (events recorded), failing or not; the trace numbers it
@@ -344,46 +370,35 @@ fn crash(session: &Session, input: &FuzzInput, failure: &Failure) -> ! {
         "\n{rule}\nkgrace: {} [{}] failed ({}) in execution {} of this process:\n{}",
         h.name, v.name, failure.kind, session.executions, failure.message
     );
-    // One trace per failure signature (kind and call trace) and directory: under
-    // `-fork=1 -ignore_crashes=1` a target crashes again and again on the same bug, and libFuzzer's
-    // artifact of every crash replays anyway.
-    let name = format!(
-        "{}-{}-{}-{}.json",
-        h.name,
-        v.name,
-        failure.kind,
-        crate::trace::site_hash(failure)
-    );
     let dir = trace_dir();
-    let path = relative(&dir.join(&name));
-    let replay = format!("cargo run --release -- replay {}", path.display());
-    let existing = dir.join(&name).exists();
-    let saved = if existing {
-        None
-    } else {
-        Some(session.trace(input).save_once(&dir, &name))
-    };
-    let variant_flag = if v.name == h.default_variant().name {
-        String::new()
-    } else {
-        format!(" --variant {}", v.name)
-    };
+    let saved = session.save_failure_trace(input, failure, &dir);
+    let replay = |p: &std::path::Path| format!("cargo run --release -- replay {}", relative(p).display());
+    let mut flags = String::new();
+    if v.name != h.default_variant().name {
+        flags.push_str(&format!(" --variant {}", v.name));
+    }
+    if session.target.memory != MemoryModel::Sc {
+        flags.push_str(&format!(" --memory {}", session.target.memory));
+    }
     match saved {
-        Some(Ok(s)) if !s.existed => {
-            eprintln!("kgrace trace written to {}\nreplay it: {replay}", path.display())
-        }
-        None | Some(Ok(_)) => eprintln!(
+        Ok(s) if !s.existed => eprintln!(
+            "kgrace trace written to {}\nreplay it: {}",
+            relative(&s.path).display(),
+            replay(&s.path)
+        ),
+        Ok(s) => eprintln!(
             "kgrace: a trace of this failure ({} in {}) is already in {}, and is left as it is\n\
-             replay it: {replay}",
+             replay it: {}",
             failure.kind,
             failure.call_trace.first().map_or("the harness", String::as_str),
-            path.display()
+            relative(&s.path).display(),
+            replay(&s.path)
         ),
-        Some(Err(e)) => eprintln!("kgrace: no trace written: {}", chain(&e)),
+        Err(e) => eprintln!("kgrace: no trace written: {}", chain(&e)),
     }
     eprintln!(
-        "libFuzzer's crash-* artifact named below replays this input: cargo run --release -- \
-         replay{variant_flag} ARTIFACT\n{rule}"
+        "libFuzzer's crash-* artifact of this input replays too: cargo run --release -- \
+         replay{flags} ARTIFACT\n{rule}"
     );
     // libFuzzer turns SIGABRT into a crash artifact. A panic would too, but through shuttle's panic
     // hook, which prints a misleading "test panicked in task" outside any execution.

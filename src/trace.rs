@@ -90,6 +90,12 @@ pub struct Saved {
     pub existed: bool,
 }
 
+impl Saved {
+    pub(crate) fn existing(path: PathBuf) -> Saved {
+        Saved { path, existed: true }
+    }
+}
+
 impl Trace {
     /// Read a trace, checking its format and version before anything else. A file over
     /// [`MAX_TRACE_BYTES`] is refused unread.

@@ -161,3 +161,33 @@ fn a_raw_artifact_is_read_no_further_than_its_first_bytes() {
     let o = kgrace(&["replay", huge.to_str().unwrap()]);
     assert!(matches!(o.status.code(), Some(0 | 1)), "{}", text(&o.stderr));
 }
+
+/// Under `-fork=1 -ignore_crashes=1` a target crashes on the same bug again and again: one trace
+/// per failure signature (kind and call trace) and directory, not one per crash.
+#[test]
+fn fuzzing_keeps_one_trace_per_failure_signature() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut session = Session::new("mutex_unlock_free", "buggy").unwrap();
+    let mut rng = SplitMix64::new(5);
+    let mut signatures = std::collections::HashSet::new();
+    let mut crashes = 0;
+    for _ in 0..50_000 {
+        let bytes: Vec<u8> = (0..16).map(|_| rng.next_u64() as u8).collect();
+        let input = FuzzInput::decode(&bytes);
+        let Some(failure) = session.run(&input) else {
+            continue;
+        };
+        crashes += 1;
+        let new = signatures.insert((failure.kind, failure.call_trace.clone()));
+        let saved = session.save_failure_trace(&input, &failure, dir.path()).unwrap();
+        assert_eq!(saved.existed, !new, "crash {crashes}: {}", saved.path.display());
+        let trace = kgrace::Trace::load(&saved.path).unwrap();
+        assert_eq!(trace.failure.unwrap().kind, failure.kind);
+        if crashes == 40 {
+            break;
+        }
+    }
+    assert_eq!(crashes, 40, "too few failing schedules");
+    assert!(signatures.len() < crashes, "every crash had its own signature");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), signatures.len());
+}
