@@ -3,6 +3,7 @@
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -130,6 +131,35 @@ impl From<Memory> for MemoryModel {
     }
 }
 
+/// Set once stdout is closed (`kgrace replay T | head`): output stops there, and the command
+/// still ends with its own exit code instead of a panic in `println!`.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Write to stdout unless it is closed.
+fn write_out(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("kgrace: cannot write to stdout: {e}");
+        }
+    }
+}
+
+/// `print!` that stops quietly when stdout is closed.
+macro_rules! out {
+    ($($t:tt)*) => { write_out(format_args!($($t)*)) };
+}
+
+/// `println!` that stops quietly when stdout is closed.
+macro_rules! outln {
+    () => { write_out(format_args!("\n")) };
+    ($($t:tt)*) => {{ write_out(format_args!($($t)*)); write_out(format_args!("\n")) }};
+}
+
 /// Executions per variant for `run` without a budget, and for `run --all`.
 const DEFAULT_ITERATIONS: u64 = 10_000;
 
@@ -230,15 +260,15 @@ fn real_main(cli: Cli) -> Result<u8> {
                     serde_json::json!({"harness": h.name, "variants": variants})
                 })
                 .collect();
-            println!("{}", serde_json::Value::from(list));
+            outln!("{}", serde_json::Value::from(list));
             Ok(0)
         }
         Command::List { json: false } => {
             for h in harness::all() {
-                println!("{}  ({})", h.name, h.thread);
-                println!("    {}", h.question);
+                outln!("{}  ({})", h.name, h.thread);
+                outln!("    {}", h.question);
                 for v in h.variants {
-                    println!("    {:<22} {:<31} {}", v.name, v.expected.to_string(), v.summary);
+                    outln!("    {:<22} {:<31} {}", v.name, v.expected.to_string(), v.summary);
                 }
             }
             Ok(0)
@@ -392,9 +422,9 @@ fn run_one(args: &RunArgs) -> Result<u8> {
             "trace": trace.path(),
             "trace_error": not_written,
         });
-        println!("{summary}");
+        outln!("{summary}");
     } else {
-        println!(
+        outln!(
             "{} [{}] under {}, memory model {}: {} executions in {:.2}s ({:.0}/s)",
             h.name,
             v.name,
@@ -406,17 +436,19 @@ fn run_one(args: &RunArgs) -> Result<u8> {
         );
         match &report.failure {
             Some(f) => {
-                println!(
+                outln!(
                     "FAILED ({}) in execution {}:\n{}",
-                    f.kind, report.executions, f.message
+                    f.kind,
+                    report.executions,
+                    f.message
                 );
                 match &trace {
-                    TraceOutcome::Saved(s) if s.existed => println!(
+                    TraceOutcome::Saved(s) if s.existed => outln!(
                         "the trace of this execution is already in {}\nreplay it: {}",
                         s.path.display(),
                         replay_command(&s.path)
                     ),
-                    TraceOutcome::Saved(s) => println!(
+                    TraceOutcome::Saved(s) => outln!(
                         "trace written to {}\nreplay it: {}",
                         s.path.display(),
                         replay_command(&s.path)
@@ -424,15 +456,15 @@ fn run_one(args: &RunArgs) -> Result<u8> {
                     _ => {}
                 }
             }
-            None if report.exhausted => println!(
+            None if report.exhausted => outln!(
                 "passed: no failure in any execution; the search explored every execution within \
                  its bounds"
             ),
-            None if matches!(args.scheduler, Sched::Dfs) => println!(
+            None if matches!(args.scheduler, Sched::Dfs) => outln!(
                 "passed: no failure found, but the search did not finish within the budget (not \
                  exhaustive)"
             ),
-            None => println!("passed: no failure found"),
+            None => outln!("passed: no failure found"),
         }
     }
     if let Some(why) = not_written {
@@ -507,13 +539,13 @@ fn run_all(args: &RunArgs) -> Result<u8> {
                     "ok": cells.iter().all(|c| c.ok), "memory": by_model})
             })
             .collect();
-        println!("{}", serde_json::json!({"ok": all_ok, "variants": list}));
+        outln!("{}", serde_json::json!({"ok": all_ok, "variants": list}));
     } else {
         let mut header = format!("{:<18} {:<24} {:<29}", "harness", "variant", "expected");
         for m in &models {
             header.push_str(&format!(" {:<29} {:>7}", format!("observed ({m})"), "exec/s"));
         }
-        println!("{header}");
+        outln!("{header}");
         for (h, v, e, cells) in &rows {
             let mut line = format!("{:<18} {:<24} {:<29}", h, v, e.to_string());
             for m in &models {
@@ -526,16 +558,16 @@ fn run_all(args: &RunArgs) -> Result<u8> {
                     None => line.push_str(&format!(" {:<29} {:>7}", "- (variant pins the other)", "")),
                 }
             }
-            println!("{}", line.trim_end());
+            outln!("{}", line.trim_end());
         }
         let written = rows
             .iter()
             .flat_map(|(_, _, _, cells)| cells.iter().filter(|c| c.trace.path().is_some()))
             .count();
         if let (Some(dir), true) = (&args.trace_dir, written > 0) {
-            println!("traces of the failures are in {}", dir.display());
+            outln!("traces of the failures are in {}", dir.display());
         }
-        println!(
+        outln!(
             "{}",
             if all_ok {
                 "all verdicts as expected"
@@ -623,7 +655,7 @@ fn replay(
         .with_context(|| format!("replaying {}", path.display()))?;
     if list {
         for e in &result.events {
-            println!(
+            outln!(
                 "{:>5} {:<28} {:<24} {:<22} {:<34} {:>8} {:>8}  {}",
                 e.step,
                 e.cpu_name,
@@ -636,26 +668,26 @@ fn replay(
             );
         }
     } else {
-        print!("{}", trace.render_events(&result.events));
+        out!("{}", trace.render_events(&result.events));
     }
     // The failure of the run, if any, then one verdict.
     if let Some(f) = &result.failure {
-        println!("\n{}", f.message);
+        outln!("\n{}", f.message);
     }
     Ok(match trace.verdict(&result) {
         Verdict::Reproduced => {
-            println!(
+            outln!(
                 "\nreproduced: the recorded failure happened again at step {}",
                 result.failure.as_ref().map(|f| f.step).unwrap_or(0)
             );
             1
         }
         Verdict::Clean => {
-            println!("\nno failure: the execution finished cleanly, as recorded");
+            outln!("\nno failure: the execution finished cleanly, as recorded");
             0
         }
         Verdict::Diverged(why) => {
-            println!("\nDIVERGED: {why}");
+            outln!("\nDIVERGED: {why}");
             3
         }
     })

@@ -338,3 +338,18 @@ fn list_states_every_variants_expected_verdict() {
     assert!(out.contains("buggy") && out.contains("fails: use-after-free | data-race"));
     assert!(out.contains("fixed") && out.contains("passes"));
 }
+
+#[test]
+fn a_closed_stdout_ends_the_output_not_in_a_panic() {
+    // `kgrace replay T | true`: the reader is gone before the first line.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kgrace"))
+        .args(["replay", &a_replay_trace()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+}
