@@ -33,7 +33,8 @@ enum Command {
     /// Explore a harness variant (or, with --all, every one) and write a trace of the first failure.
     Run(RunArgs),
     /// Re-run a trace and print it as per-CPU columns. Exit 1: the recorded failure reproduces;
-    /// 0: the execution finishes cleanly; 3: the run diverges from the trace.
+    /// 0: the execution finishes cleanly; 3: the run diverges from the trace; 2: the file cannot
+    /// be used (unreadable, not a trace, over 32 MiB).
     Replay {
         /// The trace file (JSON, as written by `kgrace run` or a fuzz target), or a raw fuzz input
         /// (libFuzzer's `crash-*` artifact).
@@ -59,7 +60,8 @@ struct RunArgs {
     /// The harness to explore (see `kgrace list`).
     #[arg(required_unless_present = "all", conflicts_with = "all")]
     harness: Option<String>,
-    /// Every harness and variant with its default budget; compares verdicts with the expected ones.
+    /// Every harness and variant (10000 executions each unless --iterations or --time says
+    /// otherwise); compares verdicts with the expected ones. Writes traces only with --trace-dir.
     #[arg(long)]
     all: bool,
     /// The variant (default: the thread's posted code, listed first).
