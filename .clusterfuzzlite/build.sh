@@ -1,6 +1,6 @@
 #!/bin/bash -eu
 # ClusterFuzzLite / OSS-Fuzz build: one binary per fuzz target and variant expected to pass,
-# named `<target>--<variant>` (the target reads its variant from its name). Buggy variants are
+# named `<target>--<variant>` (the target reads its variant from its name), and trace_load as is. Buggy variants are
 # left out: their failure is known, and the nightly GitHub job checks that it is still found.
 # Runs in the base-builder-rust image (nightly, cargo-fuzz, $SRC, $OUT, $SANITIZER set), or
 # locally: OUT=/tmp/out SANITIZER=none .clusterfuzzlite/build.sh
@@ -18,6 +18,17 @@ cargo fuzz build "${flags[@]}"
 cargo build --release --bin kgrace
 triple=$(rustc -vV | sed -n 's/^host: //p')
 for target in $(cargo fuzz list); do
+    # A target that is no harness (trace_load) is one binary, under its own name.
+    if ! target/release/kgrace list --json | python3 -c '
+import json, sys
+sys.exit(0 if any(h["harness"] == sys.argv[1] for h in json.load(sys.stdin)) else 1)' "$target"; then
+        cp "fuzz/target/$triple/release/$target" "$out/$target"
+        printf '[libfuzzer]\nmax_len = 4096\n' >"$out/$target.options"
+        if [ -d "corpus/$target" ]; then
+            (cd "corpus/$target" && zip -q -r "$out/${target}_seed_corpus.zip" .)
+        fi
+        continue
+    fi
     variants=$(target/release/kgrace list --json | python3 -c '
 import json, sys
 for h in json.load(sys.stdin):

@@ -85,10 +85,13 @@ pub struct ReplayResult {
     pub failure: Option<Failure>,
     /// Where it left the recorded decisions, if it did.
     pub divergence: Option<Divergence>,
+    /// Decisions left over after a failure stopped the execution (0 when it used them all).
+    pub unused: usize,
 }
 
 /// Run one execution of `target` under recorded `decisions`, with events recorded.
 pub(crate) fn replay(target: Target, decisions: Vec<Decision>) -> ReplayResult {
+    let n = decisions.len();
     let replay = Rc::new(RefCell::new(Replay::new(decisions)));
     struct Shared(Rc<RefCell<Replay>>);
     impl Strategy for Shared {
@@ -115,9 +118,15 @@ pub(crate) fn replay(target: Target, decisions: Vec<Decision>) -> ReplayResult {
     } else {
         rp.finish().cloned()
     };
+    // Left over after the failure: `finish` says where the execution stopped using them.
+    let unused = match divergence {
+        None => rp.finish().map_or(0, |d| n - d.decision),
+        Some(_) => 0,
+    };
     ReplayResult {
         events,
         failure,
         divergence,
+        unused,
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! A target in `fuzz/fuzz_targets/` is one line over [`run_target`]. Each input is a
 //! [`FuzzInput`] (PCT's priorities and change points as bytes) and runs one execution of the
-//! harness under a [`FuzzSchedule`]. A failing execution is written as a kgrace trace beside
-//! libFuzzer's artifact before the target crashes, and `kgrace replay` accepts either file.
+//! harness under a [`FuzzSchedule`]. A failing execution is written as a kgrace trace in `traces/`
+//! inside libFuzzer's artifact directory before the target crashes, one per distinct failure
+//! (kind and call trace), and `kgrace replay` accepts either file.
 //!
 //! Speed: building a shuttle `Runner` per input allocates a fresh pool of task stacks every time,
 //! and runs at a quarter of the explorer's executions/s (`cargo bench --bench fuzz_speed`). A
@@ -30,7 +31,7 @@ use crate::exec::{self, Target};
 use crate::failure::Failure;
 use crate::harness::{self, Harness, Variant};
 use crate::sched::{CpuId, NextStep, Pct, SchedulerSpec, Strategy};
-use crate::trace::Trace;
+use crate::trace::{Saved, Trace};
 use crate::Error;
 
 pub use crate::sched::{ChangePoints, FuzzInput, FuzzSchedule, Priorities};
@@ -119,6 +120,32 @@ impl Session {
                 engine::take_failure()
             }
         }
+    }
+
+    /// Write the trace of `input`, which failed with `failure`, into `dir`, unless a trace of the
+    /// same failure is there: one trace per failure signature (kind and call trace) and
+    /// directory, named `<harness>-<variant>-<kind>-<hash>.json`. Under libFuzzer's
+    /// `-fork=1 -ignore_crashes=1` a target crashes again and again on one bug, and the artifact of
+    /// each crash replays anyway. Checking costs one look at one name; only a new signature costs
+    /// the replay that records the trace.
+    pub fn save_failure_trace(
+        &self,
+        input: &FuzzInput,
+        failure: &Failure,
+        dir: &std::path::Path,
+    ) -> Result<Saved, Error> {
+        let name = format!(
+            "{}-{}-{}-{}.json",
+            self.target.harness.name,
+            self.target.variant.name,
+            failure.kind,
+            crate::trace::site_hash(failure)
+        );
+        let path = dir.join(&name);
+        if path.exists() {
+            return Ok(Saved::existing(path));
+        }
+        self.trace(input).save_once(dir, &name)
     }
 
     /// The execution of `input` as a trace (events recorded), failing or not; the trace numbers it
@@ -292,44 +319,87 @@ fn bad_input(msg: &str) -> ! {
     std::process::exit(2)
 }
 
-/// Where libFuzzer writes its artifacts (`-artifact_prefix=`, which cargo-fuzz always passes),
-/// else `replay/`.
+/// Where a fuzz target writes kgrace traces: `traces/` inside libFuzzer's artifact directory
+/// (`-artifact_prefix=`, which cargo-fuzz always passes), else `traces/` in the working directory.
+/// Not the artifact directory itself: cargo-fuzz offers every new file there as a failing input
+/// ("Reproduce with: cargo fuzz run TARGET FILE"), and a trace is no input of the target.
 fn trace_dir() -> PathBuf {
     // The last one counts, as for libFuzzer: cargo-fuzz passes its own before the user's.
     let prefix = std::env::args()
         .rev()
         .find_map(|a| a.strip_prefix("-artifact_prefix=").map(String::from));
-    match prefix {
+    let artifacts = match prefix {
         Some(p) if p.ends_with('/') => PathBuf::from(p),
         Some(p) => PathBuf::from(p)
             .parent()
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(".")),
-        None => PathBuf::from("replay"),
+        None => return PathBuf::from("traces"),
+    };
+    artifacts.join("traces")
+}
+
+/// The bytes of a raw input the fuzz targets read: later bytes are ignored (see [`FuzzInput`]),
+/// so `kgrace replay` reads no more of an artifact.
+pub const INPUT_BYTES: usize = std::mem::size_of::<Priorities>() + 2 * crate::sched::MAX_CHANGE_POINTS;
+
+/// `path` relative to the working directory when it is inside it, as cargo-fuzz prints paths.
+fn relative(path: &std::path::Path) -> PathBuf {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(PathBuf::from))
+        .unwrap_or_else(|| path.to_path_buf())
+}
+
+/// An error and its causes on one line, each said once.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cause = c.source();
     }
+    s
 }
 
 fn crash(session: &Session, input: &FuzzInput, failure: &Failure) -> ! {
     let (h, v) = (session.target.harness, session.target.variant);
-    let trace = session.trace(input);
     let rule = "─".repeat(80);
     eprintln!(
         "\n{rule}\nkgrace: {} [{}] failed ({}) in execution {} of this process:\n{}",
         h.name, v.name, failure.kind, session.executions, failure.message
     );
-    let variant_flag = if v.name == h.default_variant().name {
-        String::new()
-    } else {
-        format!(" --variant {}", v.name)
-    };
-    match trace.save_new(&trace_dir()) {
-        Ok(path) => eprintln!(
-            "kgrace trace written to {p}\nreplay it: kgrace replay {p}\n(libFuzzer's crash-* artifact named below replays too: kgrace replay{variant_flag} ARTIFACT)",
-            p = path.display()
-        ),
-        Err(e) => eprintln!("kgrace: {e}"),
+    let dir = trace_dir();
+    let saved = session.save_failure_trace(input, failure, &dir);
+    let replay = |p: &std::path::Path| format!("cargo run --release -- replay {}", relative(p).display());
+    let mut flags = String::new();
+    if v.name != h.default_variant().name {
+        flags.push_str(&format!(" --variant {}", v.name));
     }
-    eprintln!("{rule}");
+    if session.target.memory != MemoryModel::Sc {
+        flags.push_str(&format!(" --memory {}", session.target.memory));
+    }
+    match saved {
+        Ok(s) if !s.existed => eprintln!(
+            "kgrace trace written to {}\nreplay it: {}",
+            relative(&s.path).display(),
+            replay(&s.path)
+        ),
+        Ok(s) => eprintln!(
+            "kgrace: a trace of this failure ({} in {}) is already in {}, and is left as it is\n\
+             replay it: {}",
+            failure.kind,
+            failure.call_trace.first().map_or("the harness", String::as_str),
+            relative(&s.path).display(),
+            replay(&s.path)
+        ),
+        Err(e) => eprintln!("kgrace: no trace written: {}", chain(&e)),
+    }
+    eprintln!(
+        "libFuzzer's crash-* artifact of this input replays too: cargo run --release -- \
+         replay{flags} ARTIFACT\n{rule}"
+    );
     // libFuzzer turns SIGABRT into a crash artifact. A panic would too, but through shuttle's panic
     // hook, which prints a misleading "test panicked in task" outside any execution.
     std::process::abort()

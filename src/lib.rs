@@ -231,8 +231,9 @@ pub enum Error {
         /// The variants there are.
         known: String,
     },
-    /// The trace file could not be read.
-    #[error("cannot read trace {path}: {source}")]
+    /// The trace file could not be read. The OS error is the [`source`](std::error::Error::source),
+    /// not part of this message: print the chain (`{:#}` of anyhow) to see it.
+    #[error("cannot read trace {path}")]
     TraceRead {
         /// The file.
         path: PathBuf,
@@ -247,8 +248,8 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
-    /// A trace could not be written.
-    #[error("cannot write trace {path}: {source}")]
+    /// A trace could not be written. The OS error is the [`source`](std::error::Error::source).
+    #[error("cannot write trace {path}")]
     TraceWrite {
         /// The file or directory.
         path: PathBuf,

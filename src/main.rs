@@ -1,8 +1,9 @@
 //! The `kgrace` command line: list, run, replay.
 
-use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -10,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use kgrace::harness::{self, Expected};
 use kgrace::sched::SchedulerSpec;
+use kgrace::trace::Saved;
 use kgrace::{Budget, Explorer, MemoryModel, Trace, Verdict};
 
 mod litmus_cmd;
@@ -36,7 +38,8 @@ enum Command {
     /// with --expected, compare with herd7's verdicts. Exit 1 on a disagreement.
     Litmus(litmus_cmd::LitmusArgs),
     /// Re-run a trace and print it as per-CPU columns. Exit 1: the recorded failure reproduces;
-    /// 0: the execution finishes cleanly; 3: the run diverges from the trace.
+    /// 0: the execution finishes cleanly; 3: the run diverges from the trace; 2: the file cannot
+    /// be used (unreadable, not a trace, over 32 MiB).
     Replay {
         /// The trace file (JSON, as written by `kgrace run` or a fuzz target), or a raw fuzz input
         /// (libFuzzer's `crash-*` artifact).
@@ -62,11 +65,12 @@ struct RunArgs {
     /// The harness to explore (see `kgrace list`).
     #[arg(required_unless_present = "all", conflicts_with = "all")]
     harness: Option<String>,
-    /// Every harness and variant with its default budget; compares verdicts with the expected ones.
+    /// Every harness and variant (10000 executions each unless --iterations or --time says
+    /// otherwise); compares verdicts with the expected ones. Writes traces only with --trace-dir.
     #[arg(long)]
     all: bool,
     /// The variant (default: the thread's posted code, listed first).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "all")]
     variant: Option<String>,
     /// The search strategy.
     #[arg(long, value_enum, default_value_t = Sched::Portfolio)]
@@ -86,14 +90,16 @@ struct RunArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Stop after this many executions (default 10000).
-    #[arg(long, conflicts_with = "time")]
+    #[arg(long, conflicts_with = "time", value_parser = parse_iterations)]
     iterations: Option<u64>,
-    /// Stop after this many seconds.
-    #[arg(long)]
-    time: Option<u64>,
-    /// Where to write the trace of a failure (never overwrites a file).
-    #[arg(long, default_value = "replay")]
-    trace_dir: PathBuf,
+    /// Stop after this long: seconds (`30`, `0.5`) or with a unit (`90s`, `500ms`, `5m`, `1h`).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    time: Option<Duration>,
+    /// Where to write the trace of a failure (default `traces/`, which git ignores; `replay/` is
+    /// for curated regressions). `run --all` writes traces only when this is given. A trace is
+    /// named by a hash of its execution, and never overwrites a file.
+    #[arg(long, value_name = "DIR")]
+    trace_dir: Option<PathBuf>,
     /// Print the summary as one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -132,8 +138,99 @@ impl From<Memory> for MemoryModel {
     }
 }
 
+/// Set once stdout is closed (`kgrace replay T | head`): output stops there, and the command
+/// still ends with its own exit code instead of a panic in `println!`.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Write to stdout unless it is closed.
+fn write_out(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("kgrace: cannot write to stdout: {e}");
+        }
+    }
+}
+
+/// `print!` that stops quietly when stdout is closed.
+macro_rules! out {
+    ($($t:tt)*) => { write_out(format_args!($($t)*)) };
+}
+
+/// `println!` that stops quietly when stdout is closed.
+macro_rules! outln {
+    () => { write_out(format_args!("\n")) };
+    ($($t:tt)*) => {{ write_out(format_args!($($t)*)); write_out(format_args!("\n")) }};
+}
+
 /// Executions per variant for `run` without a budget, and for `run --all`.
 const DEFAULT_ITERATIONS: u64 = 10_000;
+
+/// Where `run` writes a trace without `--trace-dir`: ignored by git (`.gitignore`), unlike
+/// `replay/`, whose traces are regressions that `cargo test` replays.
+const DEFAULT_TRACE_DIR: &str = "traces";
+
+/// `--iterations`: at least one (no execution would pass any variant).
+fn parse_iterations(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(0) => Err("at least 1 execution: none would pass any variant".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{e}; give a number of executions, such as 10000")),
+    }
+}
+
+/// `--time`: a positive number of seconds, or a number with a unit (`ms`, `s`, `m`, `h`).
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let num = t.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &t[num.len()..];
+    let hint = "give seconds (30, 0.5) or a number with a unit: 500ms, 90s, 5m, 1h";
+    let scale = match unit {
+        "" | "s" | "sec" | "secs" => 1.0,
+        "ms" => 1e-3,
+        "m" | "min" | "mins" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("unknown unit `{unit}`; {hint}")),
+    };
+    let x: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration; {hint}"))?;
+    if x.is_nan() || x <= 0.0 {
+        return Err(format!("the duration must be more than 0; {hint}"));
+    }
+    Duration::try_from_secs_f64(x * scale).map_err(|_| format!("`{s}` is too long"))
+}
+
+/// The command that replays `path`, as it works when typed: `kgrace replay` when kgrace was run
+/// by name from the PATH (after `cargo install --path .`), else through cargo from the checkout.
+fn replay_command(path: &Path) -> String {
+    let by_name = std::env::args_os()
+        .next()
+        .is_some_and(|a| !a.to_string_lossy().contains(std::path::MAIN_SEPARATOR));
+    let prefix = if by_name {
+        "kgrace"
+    } else {
+        "cargo run --release --"
+    };
+    format!("{prefix} replay {}", shell_quote(&path.display().to_string()))
+}
+
+/// `s` as one shell word.
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@%".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -170,15 +267,15 @@ fn real_main(cli: Cli) -> Result<u8> {
                     serde_json::json!({"harness": h.name, "variants": variants})
                 })
                 .collect();
-            println!("{}", serde_json::Value::from(list));
+            outln!("{}", serde_json::Value::from(list));
             Ok(0)
         }
         Command::List { json: false } => {
             for h in harness::all() {
-                println!("{}  ({})", h.name, h.thread);
-                println!("    {}", h.question);
+                outln!("{}  ({})", h.name, h.thread);
+                outln!("    {}", h.question);
                 for v in h.variants {
-                    println!("    {:<22} {:<31} {}", v.name, v.expected.to_string(), v.summary);
+                    outln!("    {:<22} {:<31} {}", v.name, v.expected.to_string(), v.summary);
                 }
             }
             Ok(0)
@@ -227,7 +324,7 @@ fn spec(args: &RunArgs) -> SchedulerSpec {
 fn budget(args: &RunArgs) -> Budget {
     match (args.iterations, args.time) {
         (Some(n), _) => Budget::Executions(n),
-        (None, Some(t)) => Budget::Time(Duration::from_secs(t)),
+        (None, Some(t)) => Budget::Time(t),
         (None, None) => Budget::Executions(DEFAULT_ITERATIONS),
     }
 }
@@ -248,13 +345,33 @@ fn progress_bar(enabled: bool, budget: Budget, label: String) -> Option<indicati
     Some(pb)
 }
 
-/// Explore one variant with a progress bar on a terminal; write the trace of a failure.
+/// What became of the trace of a failure.
+enum TraceOutcome {
+    /// No failure, or no trace asked for (`run --all` without `--trace-dir`).
+    None,
+    Saved(Saved),
+    /// The trace could not be written: why, with its causes.
+    Failed(String),
+}
+
+impl TraceOutcome {
+    fn path(&self) -> Option<&Path> {
+        match self {
+            TraceOutcome::Saved(s) => Some(&s.path),
+            _ => None,
+        }
+    }
+}
+
+/// Explore one variant with a progress bar on a terminal; write the trace of a failure to `dir`.
+/// A trace that cannot be written does not lose the failure: the report comes back either way.
 fn explore(
     h: &'static harness::Harness,
     v: &'static harness::Variant,
     memory: MemoryModel,
     args: &RunArgs,
-) -> Result<(kgrace::Report, Option<PathBuf>)> {
+    dir: Option<&Path>,
+) -> Result<(kgrace::Report, TraceOutcome)> {
     let budget = budget(args);
     let pb = progress_bar(!args.json, budget, format!("{} [{}] {memory}", h.name, v.name));
     let cb = pb
@@ -268,11 +385,14 @@ fn explore(
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
-    let path = match &report.trace {
-        Some(t) => Some(t.save_new(&args.trace_dir)?),
-        None => None,
+    let outcome = match (&report.trace, dir) {
+        (Some(t), Some(dir)) => match t.save_new(dir) {
+            Ok(s) => TraceOutcome::Saved(s),
+            Err(e) => TraceOutcome::Failed(format!("{:#}", anyhow::Error::from(e))),
+        },
+        _ => TraceOutcome::None,
     };
-    Ok((report, path))
+    Ok((report, outcome))
 }
 
 fn run_one(args: &RunArgs) -> Result<u8> {
@@ -286,7 +406,15 @@ fn run_one(args: &RunArgs) -> Result<u8> {
         None => h.default_variant(),
     };
     let memory = args.memory.map_or(MemoryModel::Sc, MemoryModel::from);
-    let (report, path) = explore(h, v, memory, args)?;
+    let dir = args
+        .trace_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_TRACE_DIR));
+    let (report, trace) = explore(h, v, memory, args, Some(&dir))?;
+    let not_written = match &trace {
+        TraceOutcome::Failed(why) => Some(why.as_str()),
+        _ => None,
+    };
     if args.json {
         let summary = serde_json::json!({
             "harness": h.name,
@@ -299,11 +427,12 @@ fn run_one(args: &RunArgs) -> Result<u8> {
             "expected": v.expected.to_string(),
             "result": report.failure.as_ref().map(|f| f.kind.name()).unwrap_or("passed"),
             "failure": report.failure,
-            "trace": path,
+            "trace": trace.path(),
+            "trace_error": not_written,
         });
-        println!("{summary}");
+        outln!("{summary}");
     } else {
-        println!(
+        outln!(
             "{} [{}] under {}, memory model {}: {} executions in {:.2}s ({:.0}/s)",
             h.name,
             v.name,
@@ -313,28 +442,44 @@ fn run_one(args: &RunArgs) -> Result<u8> {
             report.elapsed.as_secs_f64(),
             report.rate()
         );
-        match (&report.failure, &path) {
-            (Some(f), Some(p)) => {
-                println!(
+        match &report.failure {
+            Some(f) => {
+                outln!(
                     "FAILED ({}) in execution {}:\n{}",
-                    f.kind, report.executions, f.message
+                    f.kind,
+                    report.executions,
+                    f.message
                 );
-                println!(
-                    "trace written to {}\nreplay it: kgrace replay {}",
-                    p.display(),
-                    p.display()
-                );
+                match &trace {
+                    TraceOutcome::Saved(s) if s.existed => outln!(
+                        "the trace of this execution is already in {}\nreplay it: {}",
+                        s.path.display(),
+                        replay_command(&s.path)
+                    ),
+                    TraceOutcome::Saved(s) => outln!(
+                        "trace written to {}\nreplay it: {}",
+                        s.path.display(),
+                        replay_command(&s.path)
+                    ),
+                    _ => {}
+                }
             }
-            _ if report.exhausted => println!(
+            None if report.exhausted => outln!(
                 "passed: no failure in any execution; the search explored every execution within \
                  its bounds"
             ),
-            _ if matches!(args.scheduler, Sched::Dfs) => println!(
+            None if matches!(args.scheduler, Sched::Dfs) => outln!(
                 "passed: no failure found, but the search did not finish within the budget (not \
                  exhaustive)"
             ),
-            _ => println!("passed: no failure found"),
+            None => outln!("passed: no failure found"),
         }
+    }
+    if let Some(why) = not_written {
+        eprintln!(
+            "kgrace: the failure above is not lost, but its trace was not written: {why}\n\
+             the run is deterministic: the same command with another --trace-dir writes it"
+        );
     }
     Ok(if report.failure.is_some() { 1 } else { 0 })
 }
@@ -346,7 +491,7 @@ struct Cell {
     ok: bool,
     executions: u64,
     rate: f64,
-    trace: Option<PathBuf>,
+    trace: TraceOutcome,
 }
 
 fn run_all(args: &RunArgs) -> Result<u8> {
@@ -364,7 +509,7 @@ fn run_all(args: &RunArgs) -> Result<u8> {
                 if v.config.memory.is_some_and(|p| p != m) {
                     continue;
                 }
-                let (report, path) = explore(h, v, m, args)?;
+                let (report, trace) = explore(h, v, m, args, args.trace_dir.as_deref())?;
                 let observed = match &report.failure {
                     Some(f) => Expected::Fails(f.kind),
                     None => Expected::Passes,
@@ -377,7 +522,7 @@ fn run_all(args: &RunArgs) -> Result<u8> {
                     ok,
                     executions: report.executions,
                     rate: report.rate(),
-                    trace: path,
+                    trace,
                 });
             }
             rows.push((h.name, v.name, v.expected, cells));
@@ -390,21 +535,25 @@ fn run_all(args: &RunArgs) -> Result<u8> {
                 let by_model: serde_json::Map<String, serde_json::Value> = cells
                     .iter()
                     .map(|c| {
-                        (c.memory.to_string(), serde_json::json!({"observed": c.observed.to_string(), "ok": c.ok,
-                            "executions": c.executions, "executions_per_sec": c.rate.round(), "trace": c.trace}))
+                        (
+                            c.memory.to_string(),
+                            serde_json::json!({"observed": c.observed.to_string(), "ok": c.ok,
+                            "executions": c.executions, "executions_per_sec": c.rate.round(),
+                            "trace": c.trace.path()}),
+                        )
                     })
                     .collect();
                 serde_json::json!({"harness": h, "variant": v, "expected": e.to_string(),
                     "ok": cells.iter().all(|c| c.ok), "memory": by_model})
             })
             .collect();
-        println!("{}", serde_json::json!({"ok": all_ok, "variants": list}));
+        outln!("{}", serde_json::json!({"ok": all_ok, "variants": list}));
     } else {
         let mut header = format!("{:<18} {:<24} {:<29}", "harness", "variant", "expected");
         for m in &models {
             header.push_str(&format!(" {:<29} {:>7}", format!("observed ({m})"), "exec/s"));
         }
-        println!("{header}");
+        outln!("{header}");
         for (h, v, e, cells) in &rows {
             let mut line = format!("{:<18} {:<24} {:<29}", h, v, e.to_string());
             for m in &models {
@@ -417,16 +566,16 @@ fn run_all(args: &RunArgs) -> Result<u8> {
                     None => line.push_str(&format!(" {:<29} {:>7}", "- (variant pins the other)", "")),
                 }
             }
-            println!("{}", line.trim_end());
+            outln!("{}", line.trim_end());
         }
-        let traces: Vec<_> = rows
+        let written = rows
             .iter()
-            .flat_map(|(_, _, _, cells)| cells.iter().filter_map(|c| c.trace.as_ref()))
-            .collect();
-        if !traces.is_empty() {
-            println!("traces of the failures are in {}", args.trace_dir.display());
+            .flat_map(|(_, _, _, cells)| cells.iter().filter(|c| c.trace.path().is_some()))
+            .count();
+        if let (Some(dir), true) = (&args.trace_dir, written > 0) {
+            outln!("traces of the failures are in {}", dir.display());
         }
-        println!(
+        outln!(
             "{}",
             if all_ok {
                 "all verdicts as expected"
@@ -435,25 +584,50 @@ fn run_all(args: &RunArgs) -> Result<u8> {
             }
         );
     }
+    // Each reason once, however many traces it stopped.
+    let mut reasons: Vec<&str> = Vec::new();
+    for (_, _, _, cells) in &rows {
+        for c in cells {
+            if let TraceOutcome::Failed(why) = &c.trace {
+                if !reasons.contains(&why.as_str()) {
+                    reasons.push(why);
+                }
+            }
+        }
+    }
+    for why in reasons {
+        eprintln!("kgrace: traces not written: {why}");
+    }
     Ok(if all_ok { 0 } else { 1 })
 }
+
+/// How much of a file `replay` reads before deciding whether it is a JSON trace or a raw fuzz
+/// input: a raw input needs only its first [`kgrace::fuzz::INPUT_BYTES`].
+const HEAD_BYTES: u64 = 4096;
 
 /// A JSON trace, or the trace of a raw fuzz input. libFuzzer's artifacts are arbitrary bytes, and
 /// every byte string is a schedule: a file is a trace when it is named `.json`, or when it looks
 /// like JSON and nothing says it is a fuzz input (`--harness`, `--variant`, or a directory named
-/// after a harness, as cargo-fuzz's `fuzz/artifacts/<target>/`).
+/// after a harness, as cargo-fuzz's `fuzz/artifacts/<target>/`). The file is read once, and no
+/// further than a trace may be long ([`kgrace::trace::MAX_TRACE_BYTES`]) or a raw input needs.
 fn load_trace(
-    path: &std::path::Path,
+    path: &Path,
     harness: Option<&str>,
     variant: Option<&str>,
     memory: MemoryModel,
 ) -> Result<Trace> {
-    let data = std::fs::read(path).with_context(|| format!("cannot read trace {}", path.display()))?;
+    let cannot_read = || format!("cannot read trace {}", path.display());
+    let mut file = std::fs::File::open(path).with_context(cannot_read)?;
+    let mut head = Vec::new();
+    (&mut file)
+        .take(HEAD_BYTES)
+        .read_to_end(&mut head)
+        .with_context(cannot_read)?;
     let dir = path.parent().and_then(|d| d.file_name()).and_then(|d| d.to_str());
     let dir_harness = dir.filter(|d| harness::find(d).is_ok());
     let flags = harness.is_some() || variant.is_some();
     let json_name = path.extension().is_some_and(|e| e == "json");
-    let looks_json = data.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let looks_json = head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     if json_name && flags {
         anyhow::bail!(
             "--harness and --variant are for raw fuzz inputs; {} is a JSON trace",
@@ -461,7 +635,7 @@ fn load_trace(
         );
     }
     if json_name || (looks_json && !flags && dir_harness.is_none()) {
-        return Ok(Trace::load(path)?);
+        return Ok(Trace::read_from(path, std::io::Cursor::new(head).chain(file))?);
     }
     let Some(harness) = harness.or(dir_harness) else {
         anyhow::bail!(
@@ -472,11 +646,12 @@ fn load_trace(
     };
     let h = harness::find(harness)?;
     let v = variant.unwrap_or(h.default_variant().name);
-    Ok(kgrace::fuzz::replay_input(h.name, v, memory, &data)?)
+    let input = &head[..head.len().min(kgrace::fuzz::INPUT_BYTES)];
+    Ok(kgrace::fuzz::replay_input(h.name, v, memory, input)?)
 }
 
 fn replay(
-    path: &std::path::Path,
+    path: &Path,
     list: bool,
     harness: Option<&str>,
     variant: Option<&str>,
@@ -488,7 +663,7 @@ fn replay(
         .with_context(|| format!("replaying {}", path.display()))?;
     if list {
         for e in &result.events {
-            println!(
+            outln!(
                 "{:>5} {:<28} {:<24} {:<22} {:<34} {:>8} {:>8}  {}",
                 e.step,
                 e.cpu_name,
@@ -500,26 +675,27 @@ fn replay(
                 e.source
             );
         }
-        if let Some(f) = &result.failure {
-            println!("\n{}", f.message);
-        }
     } else {
-        print!("{}", trace.render(&result.events, result.failure.as_ref()));
+        out!("{}", trace.render_events(&result.events));
+    }
+    // The failure of the run, if any, then one verdict.
+    if let Some(f) = &result.failure {
+        outln!("\n{}", f.message);
     }
     Ok(match trace.verdict(&result) {
         Verdict::Reproduced => {
-            println!(
+            outln!(
                 "\nreproduced: the recorded failure happened again at step {}",
                 result.failure.as_ref().map(|f| f.step).unwrap_or(0)
             );
             1
         }
         Verdict::Clean => {
-            println!("\nthe execution finished without failure, as recorded");
+            outln!("\nno failure: the execution finished cleanly, as recorded");
             0
         }
         Verdict::Diverged(why) => {
-            println!("\nDIVERGED: the run no longer follows the trace {why}");
+            outln!("\nDIVERGED: {why}");
             3
         }
     })

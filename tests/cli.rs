@@ -102,12 +102,12 @@ fn run_writes_a_new_trace_and_exits_1_on_failure_and_0_when_clean() {
         "{v}"
     );
     let path = v["trace"].as_str().unwrap().to_string();
+    let before = std::fs::read(&path).unwrap();
+    // The same run again finds the same execution: the same file, left as it was.
     let (_, v2) = run_json(d);
-    assert_ne!(
-        v2["trace"].as_str().unwrap(),
-        path,
-        "a second run must not overwrite the first trace"
-    );
+    assert_eq!(v2["trace"].as_str().unwrap(), path);
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    assert_eq!(std::fs::read_dir(d).unwrap().count(), 1);
     let o = kgrace(&["replay", &path]);
     assert_eq!(o.status.code(), Some(1));
 
@@ -124,6 +124,212 @@ fn run_writes_a_new_trace_and_exits_1_on_failure_and_0_when_clean() {
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
 
+/// `kgrace ARGS` run in the directory `cwd`.
+fn kgrace_in(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kgrace"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn run_writes_into_traces_by_default_and_its_hint_works_as_printed() {
+    let cwd = tempfile::tempdir().unwrap();
+    let o = kgrace_in(cwd.path(), &["run", "mutex_unlock_free", "--seed", "1"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    let files: Vec<_> = std::fs::read_dir(cwd.path().join("traces"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(!cwd.path().join("replay").exists(), "a run wrote into replay/");
+    // Not on the PATH after the README's set-up: the hint goes through cargo, from the checkout.
+    let hint = format!("replay it: cargo run --release -- replay traces/{}", files[0]);
+    assert!(out.contains(&hint), "{out}");
+}
+
+#[test]
+fn a_failure_whose_trace_cannot_be_written_is_still_reported_in_full() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let mut dirs = vec![file.to_str().unwrap().to_string()];
+    if cfg!(target_os = "linux") {
+        dirs.push("/proc".into());
+    }
+    for dir in &dirs {
+        let o = kgrace(&["run", "mutex_unlock_free", "--seed", "1", "--trace-dir", dir]);
+        assert_eq!(o.status.code(), Some(1), "{dir}: {}", stderr(&o));
+        let (out, err) = (stdout(&o), stderr(&o));
+        assert!(out.contains("FAILED (") && out.contains("BUG: K"), "{dir}: {out}");
+        assert_eq!(err.matches("trace was not written").count(), 1, "{dir}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert_no_repeated_cause(&err);
+    }
+    // In the JSON summary too.
+    let o = kgrace(&["run", "mutex_unlock_free", "--trace-dir", &dirs[0], "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert!(
+        v["trace"].is_null() && v["trace_error"].as_str().unwrap().contains("not a directory"),
+        "{v}"
+    );
+    assert!(v["failure"]["message"].as_str().unwrap().contains("BUG"), "{v}");
+}
+
+/// "File exists (os error 17): File exists (os error 17)": an error and its cause said twice.
+fn assert_no_repeated_cause(err: &str) {
+    for line in err.lines() {
+        let parts: Vec<&str> = line.split(": ").collect();
+        for w in parts.windows(2) {
+            assert_ne!(w[0], w[1], "said twice: {line}");
+        }
+    }
+}
+
+#[test]
+fn os_and_json_errors_are_said_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.json");
+    let o = kgrace(&["replay", missing.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(stderr(&o).matches("os error 2").count(), 1, "{}", stderr(&o));
+    let not_utf8 = dir.path().join("latin1.json");
+    std::fs::write(&not_utf8, b"{\"format\": \"kgrace-trace\xe9\"}").unwrap();
+    let o = kgrace(&["replay", not_utf8.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_no_repeated_cause(&stderr(&o));
+    let o = kgrace(&["replay", dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_no_repeated_cause(&stderr(&o));
+}
+
+#[test]
+fn endless_or_huge_inputs_exit_2_without_reading_them_whole() {
+    for dev in ["/dev/zero", "/dev/urandom"] {
+        if !Path::new(dev).exists() {
+            continue;
+        }
+        let o = kgrace(&["replay", dev]);
+        assert_eq!(o.status.code(), Some(2), "{dev}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
+    // Past the limit, as a named trace: refused after reading at most the limit.
+    let dir = tempfile::tempdir().unwrap();
+    let huge = dir.path().join("huge.json");
+    let f = std::fs::File::create(&huge).unwrap();
+    f.set_len(kgrace::trace::MAX_TRACE_BYTES + 1).unwrap();
+    let o = kgrace(&["replay", huge.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("larger than 32 MiB"), "{}", stderr(&o));
+    #[cfg(unix)]
+    {
+        let zero = dir.path().join("zero.json");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        let o = kgrace(&["replay", zero.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains("larger than 32 MiB"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn nonsense_flags_exit_2() {
+    for (args, want) in [
+        (&["run", "--all", "--variant", "fixed"][..], "--variant"),
+        (
+            &["run", "mutex_unlock_free", "--iterations", "0"],
+            "at least 1 execution",
+        ),
+        (&["run", "mutex_unlock_free", "--time", "0"], "more than 0"),
+        (&["run", "mutex_unlock_free", "--time", "5x"], "unknown unit"),
+        (&["run", "mutex_unlock_free", "--time=-1"], "more than 0"),
+        (&["run", "mutex_unlock_free", "--time", "soon"], "unknown unit"),
+    ] {
+        let o = kgrace(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn time_takes_fractions_and_units() {
+    // The posted variant fails within its first executions, so none of these runs for long.
+    for t in ["0.5", "90s", "5m", "1h", "250ms"] {
+        let dir = tempfile::tempdir().unwrap();
+        let o = kgrace(&[
+            "run",
+            "mutex_unlock_free",
+            "--time",
+            t,
+            "--trace-dir",
+            dir.path().to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(1), "--time {t}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn run_all_writes_traces_only_when_asked() {
+    let cwd = tempfile::tempdir().unwrap();
+    let all = ["run", "--all", "--memory", "sc", "--iterations", "50"];
+    let o = kgrace_in(cwd.path(), &all);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_dir(cwd.path()).unwrap().count(),
+        0,
+        "run --all wrote files"
+    );
+    let mut with_dir = all.to_vec();
+    with_dir.extend(["--trace-dir", "kept"]);
+    let o = kgrace_in(cwd.path(), &with_dir);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+    assert!(std::fs::read_dir(cwd.path().join("kept")).unwrap().count() > 0);
+}
+
+/// A copy of the checked-in trace, changed by `edit`, in `dir`.
+fn edited_trace(dir: &Path, name: &str, edit: impl FnOnce(&mut kgrace::Trace)) -> String {
+    let mut t = kgrace::Trace::load(Path::new(&a_replay_trace())).unwrap();
+    edit(&mut t);
+    let p = dir.join(name);
+    std::fs::write(&p, serde_json::to_string(&t).unwrap()).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+#[test]
+fn a_divergence_is_said_once_with_where_and_how() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            edited_trace(dir.path(), "cpu9.json", |t| {
+                let i = t.decisions.len() / 2;
+                t.decisions[i] = kgrace::sched::Decision::Cpu(9);
+            }),
+            "DIVERGED: the run left the trace at decision",
+        ),
+        (
+            edited_trace(dir.path(), "longer.json", |t| {
+                t.decisions.extend([kgrace::sched::Decision::Cpu(0); 3])
+            }),
+            "but the trace has 3 more decisions after it",
+        ),
+        (
+            edited_trace(dir.path(), "clean.json", |t| t.failure = None),
+            "DIVERGED: the trace records an execution that finishes cleanly, but the run failed",
+        ),
+    ];
+    for (path, want) in cases {
+        let o = kgrace(&["replay", &path]);
+        assert_eq!(o.status.code(), Some(3), "{path}: {}", stderr(&o));
+        let out = stdout(&o);
+        assert!(out.contains(want), "{path}: {out}");
+        assert_eq!(out.matches("DIVERGED").count(), 1, "{out}");
+        assert!(!out.contains("no failure"), "{path}: {out}");
+        assert!(!out.contains("reproduced"), "{path}: {out}");
+    }
+}
+
 #[test]
 fn list_states_every_variants_expected_verdict() {
     let o = kgrace(&["list"]);
@@ -131,4 +337,19 @@ fn list_states_every_variants_expected_verdict() {
     let out = stdout(&o);
     assert!(out.contains("buggy") && out.contains("fails: use-after-free | data-race"));
     assert!(out.contains("fixed") && out.contains("passes"));
+}
+
+#[test]
+fn a_closed_stdout_ends_the_output_not_in_a_panic() {
+    // `kgrace replay T | true`: the reader is gone before the first line.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kgrace"))
+        .args(["replay", &a_replay_trace()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
 }

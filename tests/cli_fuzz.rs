@@ -141,3 +141,53 @@ fn an_artifact_that_starts_like_json_is_still_a_fuzz_input() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
 }
+
+#[test]
+fn a_raw_artifact_is_read_no_further_than_its_first_bytes() {
+    // What the target reads of an input: later bytes change nothing.
+    let mut rng = SplitMix64::new(3);
+    let long: Vec<u8> = (0..4096).map(|_| rng.next_u64() as u8).collect();
+    let n = kgrace::fuzz::INPUT_BYTES;
+    assert_eq!(FuzzInput::decode(&long[..n]), FuzzInput::decode(&long));
+    assert_ne!(FuzzInput::decode(&long[..n - 1]), FuzzInput::decode(&long));
+
+    // So a huge artifact replays at once: only its first bytes are read.
+    let dir = tempfile::tempdir().unwrap();
+    let artifacts = dir.path().join("mutex_unlock_free");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let huge = artifacts.join("crash-huge");
+    let f = std::fs::File::create(&huge).unwrap();
+    f.set_len(64 << 30).unwrap();
+    let o = kgrace(&["replay", huge.to_str().unwrap()]);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", text(&o.stderr));
+}
+
+/// Under `-fork=1 -ignore_crashes=1` a target crashes on the same bug again and again: one trace
+/// per failure signature (kind and call trace) and directory, not one per crash.
+#[test]
+fn fuzzing_keeps_one_trace_per_failure_signature() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut session = Session::new("mutex_unlock_free", "buggy").unwrap();
+    let mut rng = SplitMix64::new(5);
+    let mut signatures = std::collections::HashSet::new();
+    let mut crashes = 0;
+    for _ in 0..50_000 {
+        let bytes: Vec<u8> = (0..16).map(|_| rng.next_u64() as u8).collect();
+        let input = FuzzInput::decode(&bytes);
+        let Some(failure) = session.run(&input) else {
+            continue;
+        };
+        crashes += 1;
+        let new = signatures.insert((failure.kind, failure.call_trace.clone()));
+        let saved = session.save_failure_trace(&input, &failure, dir.path()).unwrap();
+        assert_eq!(saved.existed, !new, "crash {crashes}: {}", saved.path.display());
+        let trace = kgrace::Trace::load(&saved.path).unwrap();
+        assert_eq!(trace.failure.unwrap().kind, failure.kind);
+        if crashes == 40 {
+            break;
+        }
+    }
+    assert_eq!(crashes, 40, "too few failing schedules");
+    assert!(signatures.len() < crashes, "every crash had its own signature");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), signatures.len());
+}

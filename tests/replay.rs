@@ -2,6 +2,7 @@
 //! trace that no longer fits is reported as diverged.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use kgrace::sched::{Decision, SchedulerSpec};
 use kgrace::{Budget, Explorer, Trace, Verdict};
@@ -10,12 +11,29 @@ fn replay_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("replay")
 }
 
+/// The regressions: the traces in `replay/` that git tracks, so that a trace written there by hand
+/// and never committed is not taken for one. Without git (a source archive), every trace there.
 fn traces() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(replay_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tracked = Command::new("git")
+        .args(["ls-files", "-z", "--", "replay/"])
+        .current_dir(root)
+        .output()
+        .ok()
+        .filter(|o| o.status.success() && !o.stdout.is_empty());
+    let mut v: Vec<PathBuf> = match tracked {
+        Some(o) => o
+            .stdout
+            .split(|&b| b == 0)
+            .filter(|p| !p.is_empty())
+            .map(|p| root.join(String::from_utf8_lossy(p).as_ref()))
+            .collect(),
+        None => std::fs::read_dir(replay_dir())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect(),
+    };
+    v.retain(|p| p.extension().is_some_and(|e| e == "json"));
     v.sort();
     v
 }
@@ -117,11 +135,105 @@ fn parse_rejects_what_is_not_a_trace() {
 fn saving_never_overwrites_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let t = first_trace();
+    // The same execution saved twice: one file, left as it was.
     let a = t.save_new(dir.path()).unwrap();
-    let before = std::fs::read(&a).unwrap();
+    assert!(!a.existed);
+    let before = std::fs::read(&a.path).unwrap();
     let b = t.save_new(dir.path()).unwrap();
-    assert_ne!(a, b);
-    assert_eq!(std::fs::read(&a).unwrap(), before);
+    assert_eq!((b.path.clone(), b.existed), (a.path.clone(), true));
+    assert_eq!(std::fs::read(&a.path).unwrap(), before);
+    // Another file by the trace's name is an error, and stays as it is.
+    let other = tempfile::tempdir().unwrap();
+    let squatter = other.path().join(t.file_name());
+    std::fs::write(&squatter, "mine").unwrap();
+    let e = t.save_new(other.path()).unwrap_err();
+    assert!(e.to_string().contains("cannot write trace"), "{e}");
+    assert_eq!(std::fs::read_to_string(&squatter).unwrap(), "mine");
+    // A different execution gets a different name.
+    let mut u = t.clone();
+    u.decisions.pop();
+    assert_ne!(u.file_name(), t.file_name());
+}
+
+/// Naming is O(1): a trace's name depends on the trace alone, so each save makes one attempt at
+/// one name, however many traces the directory holds (the old `-1`, `-2`, ... probing made the
+/// n-th save try n names). Counted in files and names, not time.
+#[test]
+fn saving_many_traces_into_one_directory_takes_one_attempt_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = first_trace();
+    let n = 500;
+    for i in 0..n {
+        let mut u = t.clone();
+        u.decisions.push(Decision::Cpu(i));
+        let s = u.save_new(dir.path()).unwrap();
+        // The first name tried was free, and is the one the trace alone determines.
+        assert_eq!(s.path, dir.path().join(u.file_name()));
+        assert!(!s.existed, "trace {i}: its name was taken");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), n);
+}
+
+#[test]
+fn a_trace_over_the_size_limit_is_refused_unparsed() {
+    let limit = kgrace::trace::MAX_TRACE_BYTES;
+    /// Whitespace without end, counting what is read of it.
+    struct Endless(u64);
+    impl std::io::Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            buf.fill(b' ');
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+    }
+    let mut endless = Endless(0);
+    let e = Trace::read_from(Path::new("endless"), &mut endless).unwrap_err();
+    assert!(e.to_string().contains("larger than 32 MiB"), "{e}");
+    assert_eq!(endless.0, limit + 1, "read past the limit");
+    // A file exactly at the limit is parsed (and found to be only whitespace).
+    let at_limit = vec![b' '; limit as usize];
+    let e = Trace::read_from(Path::new("blank"), &at_limit[..]).unwrap_err();
+    assert!(e.to_string().contains("empty"), "{e}");
+}
+
+#[test]
+fn a_bad_decision_says_which_one_and_what_was_expected() {
+    let good = serde_json::to_string(&first_trace()).unwrap();
+    for (entry, want) in [
+        ("\"x\"", "decision 2 (counting from 0) to be a CPU number"),
+        ("-1", "decision 2 (counting from 0) to be a CPU number"),
+        ("1.5", "decision 2"),
+        ("{\"read\": -3}", "the `read` of decision 2"),
+        ("{\"read\": 4294967296}", "the `read` of decision 2"),
+        (
+            "{\"cpu\": 1}",
+            "decision 2 has a field `cpu`; expected `read` or `value`",
+        ),
+        (
+            "{\"read\": 1, \"value\": 2}",
+            "decision 2 has a second field `value`",
+        ),
+        ("{}", "decision 2"),
+    ] {
+        let bad = good.replacen("\"decisions\":[", &format!("\"decisions\":[0,0,{entry},"), 1);
+        let e = Trace::parse(&bad).unwrap_err();
+        assert!(e.contains(want), "{entry}: {e}");
+    }
+}
+
+#[test]
+fn decisions_left_after_the_failure_are_a_divergence_not_a_reproduction() {
+    let t = first_trace();
+    let mut longer = t.clone();
+    longer.decisions.extend([Decision::Cpu(0), Decision::Cpu(1)]);
+    let r = longer.replay().unwrap();
+    assert_eq!(r.unused, 2);
+    match longer.verdict(&r) {
+        Verdict::Diverged(why) => assert!(why.contains("2 more decisions after it"), "{why}"),
+        v => panic!("{v:?}"),
+    }
+    // The trace as written uses every decision.
+    assert_eq!(t.replay().unwrap().unused, 0);
 }
 
 #[test]
