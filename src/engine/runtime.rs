@@ -70,6 +70,7 @@ pub(crate) struct JoinHandle(shuttle::thread::JoinHandle<()>);
 
 /// Start a task for a CPU registered with [`super::register_cpu`].
 pub(crate) fn spawn(f: impl FnOnce() + Send + 'static) -> JoinHandle {
+    super::spawn_point_is_local();
     JoinHandle(shuttle::thread::spawn(f))
 }
 

@@ -117,6 +117,8 @@ struct Collect {
     data_race: bool,
     /// The execution that just ended satisfied the proposition: keep its decisions.
     positive: bool,
+    /// CPUs that have been scheduled in this execution (bit per CPU; CPU0 from the start).
+    started: u32,
 }
 
 thread_local! {
@@ -164,12 +166,14 @@ fn execute(setup: &Setup, memory: MemoryModel) {
         c.regs.resize(p.procs.len(), Vec::new());
         c.addrs.clone_from(&addrs);
         c.positive = false;
+        c.started = 1;
     });
     let mut cpus = Vec::with_capacity(p.procs.len());
     for (i, proc) in p.procs.iter().enumerate() {
         let proc = proc.clone();
         let addrs = addrs.clone();
         cpus.push(spawn_cpu(PROC_NAMES[i], move || {
+            COLLECT.with(|c| c.borrow_mut().started |= 1 << (i + 1));
             let mut m = KernelMachine {
                 addrs,
                 last: Last::Other,
@@ -378,11 +382,15 @@ impl Machine for KernelMachine {
     }
 }
 
-/// [`Dfs`], keeping the decisions of the execution in progress so that a witness can be kept.
+/// [`Dfs`], keeping the decisions of the execution in progress so that a witness can be kept,
+/// and offering it only one of the CPUs that have not run yet: each begins with a scheduling
+/// point before its first access, so starting one and switching at that point to another is the
+/// same as starting the other.
 struct Witnessing {
     dfs: Dfs,
     current: Vec<Decision>,
     witness: Option<Vec<Decision>>,
+    options: Vec<CpuId>,
 }
 
 impl Strategy for Witnessing {
@@ -396,7 +404,18 @@ impl Strategy for Witnessing {
     }
 
     fn next_cpu(&mut self, runnable: &[CpuId], current: Option<CpuId>, next: NextStep) -> Option<CpuId> {
-        let c = self.dfs.next_cpu(runnable, current, next)?;
+        let started = COLLECT.with(|c| c.borrow().started);
+        self.options.clear();
+        let mut fresh = false;
+        for &c in runnable {
+            if started & (1 << c) != 0 {
+                self.options.push(c);
+            } else if !fresh {
+                fresh = true;
+                self.options.push(c);
+            }
+        }
+        let c = self.dfs.next_cpu(&self.options, current, next)?;
         self.current.push(Decision::Cpu(c));
         Some(c)
     }
@@ -436,6 +455,7 @@ pub fn run(p: &Program, opts: Options) -> Result<Report, RunError> {
         dfs: Dfs::new(None),
         current: Vec::with_capacity(256),
         witness: None,
+        options: Vec::with_capacity(8),
     };
     let witness = Arc::new(std::sync::Mutex::new(None));
     let (adapter, outcome) = runtime::Adapter::new(
