@@ -25,8 +25,9 @@ pub struct LitmusArgs {
     /// One JSON object per test, one per line.
     #[arg(long)]
     json: bool,
-    /// Executions per test at most; a test whose space is larger is reported as bounded.
-    #[arg(long, default_value_t = 200_000)]
+    /// Executions per test at most (its reordered variants included); a test whose space is
+    /// larger is reported as bounded, not as a verdict.
+    #[arg(long, default_value_t = 300_000)]
     max_executions: u64,
 }
 

@@ -49,6 +49,7 @@ pub mod check;
 pub mod cond;
 pub mod interp;
 pub mod parse;
+pub mod reorder;
 pub mod run;
 pub mod seq;
 pub mod suite;

@@ -35,7 +35,8 @@ use crate::sched::{CpuId, Decision, Dfs, NextStep, Strategy};
 pub struct Options {
     /// The memory model.
     pub memory: MemoryModel,
-    /// At most this many executions; a test whose space is larger gets no verdict.
+    /// At most this many executions, over all the variants of a test; a test whose space is
+    /// larger gets no verdict.
     pub max_executions: u64,
 }
 
@@ -43,7 +44,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             memory: MemoryModel::Lkmm,
-            max_executions: 200_000,
+            max_executions: 300_000,
         }
     }
 }
@@ -69,8 +70,11 @@ pub struct Report {
     /// reached something the engine treats as a bug; its execution has no final state.
     pub other_failure: Option<Failure>,
     /// The decisions of an execution whose final state satisfies the final proposition (after
-    /// the filter): replaying them with [`witness_events`] shows how.
+    /// the filter).
     pub witness: Option<Vec<Decision>>,
+    /// The stores the witness's variant of the test moved earlier ([`super::reorder`]); empty
+    /// when it is the test as written.
+    pub witness_moves: Vec<super::reorder::Move>,
 }
 
 /// Why a test could not be run.
@@ -398,9 +402,14 @@ impl Strategy for Witnessing {
         if self.witness.is_none() && COLLECT.with(|c| c.borrow().positive) {
             self.witness = Some(self.current.clone());
         }
-        COLLECT.with(|c| c.borrow_mut().positive = false);
+        let unsupported = COLLECT.with(|c| {
+            let mut c = c.borrow_mut();
+            c.positive = false;
+            c.unsupported.is_some()
+        });
         self.current.clear();
-        self.dfs.new_execution()
+        // A test found to use what the engine does not model is not explored further.
+        !unsupported && self.dfs.new_execution()
     }
 
     fn next_cpu(&mut self, runnable: &[CpuId], current: Option<CpuId>, next: NextStep) -> Option<CpuId> {
@@ -439,9 +448,77 @@ fn supported(p: &Program) -> Result<(), RunError> {
     Ok(())
 }
 
-/// Explores every execution of `p` (up to `opts.max_executions`) and judges the final states.
+/// Most reordered variants of one test (see [`super::reorder`]).
+const MAX_VARIANTS: usize = 64;
+
+/// Explores every execution of `p` (up to `opts.max_executions` in all) and judges the final
+/// states. Under `lkmm` the variants with a store moved earlier where LKMM allows it run too
+/// ([`super::reorder`]), and their final states count with the others.
 pub fn run(p: &Program, opts: Options) -> Result<Report, RunError> {
     supported(p)?;
+    let (programs, complete) = match opts.memory {
+        MemoryModel::Lkmm => super::reorder::variants(p, MAX_VARIANTS),
+        MemoryModel::Sc => (vec![(p.clone(), Vec::new())], true),
+    };
+    let mut states: BTreeMap<FinalState, u64> = BTreeMap::new();
+    let mut report = Report {
+        outcome: p.judge(&[]).map_err(RunError::Missing)?,
+        states: Vec::new(),
+        executions: 0,
+        exhausted: complete,
+        deadlocked: 0,
+        data_race: false,
+        other_failure: None,
+        witness: None,
+        witness_moves: Vec::new(),
+    };
+    for (q, moves) in programs {
+        // One budget for the whole test, variants included.
+        let left = opts.max_executions.saturating_sub(report.executions);
+        if left == 0 {
+            report.exhausted = false;
+            break;
+        }
+        let part = run_one(
+            &q,
+            Options {
+                max_executions: left,
+                ..opts
+            },
+        )?;
+        for (s, n) in part.states {
+            *states.entry(s).or_default() += n;
+        }
+        report.executions += part.executions;
+        report.exhausted &= part.exhausted;
+        report.deadlocked += part.deadlocked;
+        report.data_race |= part.data_race;
+        if report.other_failure.is_none() {
+            report.other_failure = part.other_failure;
+        }
+        if report.witness.is_none() && part.witness.is_some() {
+            report.witness = part.witness;
+            report.witness_moves = moves;
+        }
+    }
+    let distinct: Vec<FinalState> = states.keys().cloned().collect();
+    report.outcome = p.judge(&distinct)?;
+    report.states = states.into_iter().collect();
+    Ok(report)
+}
+
+/// What exploring one program found.
+struct Part {
+    states: BTreeMap<FinalState, u64>,
+    executions: u64,
+    exhausted: bool,
+    deadlocked: u64,
+    data_race: bool,
+    other_failure: Option<Failure>,
+    witness: Option<Vec<Decision>>,
+}
+
+fn run_one(p: &Program, opts: Options) -> Result<Part, RunError> {
     let setup = Arc::new(Setup {
         vars: p
             .shared
@@ -488,12 +565,9 @@ pub fn run(p: &Program, opts: Options) -> Result<Report, RunError> {
     if let Some(what) = collect.unsupported {
         return Err(RunError::Unsupported(what));
     }
-    let distinct: Vec<FinalState> = collect.states.keys().cloned().collect();
-    let judged = p.judge(&distinct)?;
     let witness = witness.lock().unwrap_or_else(|e| e.into_inner()).take();
-    Ok(Report {
-        outcome: judged,
-        states: collect.states.into_iter().collect(),
+    Ok(Part {
+        states: collect.states,
         executions: outcome.executions,
         exhausted: outcome.exhausted,
         deadlocked,

@@ -1,0 +1,227 @@
+//! `kgrace litmus`: litmus tests explored exhaustively on the kernel model and judged as herd7
+//! does. Each ordering shown forbidding an outcome is paired with the same test without it, which
+//! must allow the outcome; and the external LKMM suite in `../shared/litmus` (when present) must
+//! never show an outcome herd7 says is forbidden, nor agree less than it does today.
+
+use std::path::{Path, PathBuf};
+
+use kgrace::litmus::run::{run, Options, Report};
+use kgrace::litmus::suite::{self, Agreement, Summary, TestResult};
+use kgrace::litmus::{load, Observation};
+use kgrace::MemoryModel;
+
+fn judge(src: &str, memory: MemoryModel) -> Report {
+    let p = load(src).unwrap_or_else(|e| panic!("{e}\n{src}"));
+    let r = run(
+        &p,
+        Options {
+            memory,
+            max_executions: 300_000,
+        },
+    )
+    .unwrap();
+    assert!(r.exhausted, "not explored exhaustively:\n{src}");
+    r
+}
+
+fn observation(src: &str, memory: MemoryModel) -> Observation {
+    judge(src, memory).outcome.observation
+}
+
+/// Message passing: `P0` writes the data then the flag with `$W`, `P1` reads the flag then the
+/// data with `$R`.
+fn mp(w_flag: &str, between_w: &str, r_flag: &str, between_r: &str) -> String {
+    format!(
+        "C MP\n{{}}\nP0(int *x, int *y)\n{{\n  WRITE_ONCE(*x, 1);\n  {between_w}\n  {w_flag};\n}}\n\
+         P1(int *x, int *y)\n{{\n  int r0;\n  int r1;\n  r0 = {r_flag};\n  {between_r}\n  \
+         r1 = READ_ONCE(*x);\n}}\nexists (1:r0=1 /\\ 1:r1=0)\n"
+    )
+}
+
+#[test]
+fn message_passing_needs_ordering_on_both_sides() {
+    let lkmm = MemoryModel::Lkmm;
+    // Release/acquire forbids it; either side relaxed allows it.
+    let rel = "smp_store_release(y, 1)";
+    let acq = "smp_load_acquire(y)";
+    let once_w = "WRITE_ONCE(*y, 1)";
+    let once_r = "READ_ONCE(*y)";
+    assert_eq!(observation(&mp(rel, "", acq, ""), lkmm), Observation::Never);
+    assert_eq!(
+        observation(&mp(once_w, "", acq, ""), lkmm),
+        Observation::Sometimes
+    );
+    assert_eq!(
+        observation(&mp(rel, "", once_r, ""), lkmm),
+        Observation::Sometimes
+    );
+    // smp_wmb and smp_rmb: both needed.
+    assert_eq!(
+        observation(&mp(once_w, "smp_wmb();", once_r, "smp_rmb();"), lkmm),
+        Observation::Never
+    );
+    assert_eq!(
+        observation(&mp(once_w, "smp_wmb();", once_r, ""), lkmm),
+        Observation::Sometimes
+    );
+    assert_eq!(
+        observation(&mp(once_w, "", once_r, "smp_rmb();"), lkmm),
+        Observation::Sometimes
+    );
+    // Sequential consistency never shows it.
+    assert_eq!(
+        observation(&mp(once_w, "", once_r, ""), MemoryModel::Sc),
+        Observation::Never
+    );
+}
+
+const SB: &str = "C SB\n{}\nP0(int *x, int *y)\n{\n  int r0;\n  WRITE_ONCE(*x, 1);\n  FENCE\n  \
+                  r0 = READ_ONCE(*y);\n}\nP1(int *x, int *y)\n{\n  int r0;\n  WRITE_ONCE(*y, 1);\n  \
+                  FENCE\n  r0 = READ_ONCE(*x);\n}\nexists (0:r0=0 /\\ 1:r0=0)\n";
+
+#[test]
+fn store_buffering_needs_full_barriers() {
+    let with = |f: &str| observation(&SB.replace("FENCE", f), MemoryModel::Lkmm);
+    assert_eq!(with("smp_mb();"), Observation::Never);
+    assert_eq!(with(""), Observation::Sometimes);
+    // Neither smp_wmb nor smp_rmb orders a store before a later load.
+    assert_eq!(with("smp_wmb();"), Observation::Sometimes);
+    assert_eq!(with("smp_rmb();"), Observation::Sometimes);
+}
+
+#[test]
+fn an_address_dependency_orders_only_accesses_through_the_loaded_pointer() {
+    let src = |second: &str| {
+        format!(
+            "C MP+dep\n{{ p=z; }}\nP0(int *x, int **p)\n{{\n  WRITE_ONCE(*x, 1);\n  \
+             rcu_assign_pointer(*p, x);\n}}\nP1(int *x, int **p)\n{{\n  int *r0;\n  int r1;\n  \
+             r0 = rcu_dereference(*p);\n  r1 = READ_ONCE({second});\n}}\nexists (1:r0=x /\\ 1:r1=0)\n"
+        )
+    };
+    assert_eq!(observation(&src("*r0"), MemoryModel::Lkmm), Observation::Never);
+    // The same object, reached through the parameter: no dependency (rcu_dereference is not an
+    // acquire).
+    assert_eq!(observation(&src("*x"), MemoryModel::Lkmm), Observation::Sometimes);
+}
+
+#[test]
+fn plain_accesses_without_ordering_are_flagged_as_a_data_race() {
+    let src = |w: &str| {
+        format!(
+            "C MP+plain\n{{}}\nP0(int *x, int *y)\n{{\n  *x = 1;\n  {w};\n}}\nP1(int *x, int *y)\n{{\n  \
+             int r0;\n  int r1;\n  r0 = smp_load_acquire(y);\n  if (r0 == 1)\n    r1 = *x;\n}}\n\
+             exists (1:r0=1 /\\ 1:r1=0)\n"
+        )
+    };
+    let ordered = judge(&src("smp_store_release(y, 1)"), MemoryModel::Lkmm);
+    assert!(!ordered.data_race);
+    assert_eq!(ordered.outcome.observation, Observation::Never);
+    let racy = judge(&src("WRITE_ONCE(*y, 1)"), MemoryModel::Lkmm);
+    assert!(racy.data_race, "the plain accesses to x race");
+}
+
+#[test]
+fn a_grace_period_waits_for_readers_and_a_self_deadlock_has_no_execution() {
+    let rcu = |sync: &str| {
+        format!(
+            "C RCU-MP\n{{}}\nP0(int *x, int *y)\n{{\n  int r0;\n  int r1;\n  rcu_read_lock();\n  \
+             r0 = READ_ONCE(*x);\n  r1 = READ_ONCE(*y);\n  rcu_read_unlock();\n}}\n\
+             P1(int *x, int *y)\n{{\n  WRITE_ONCE(*y, 1);\n  {sync}\n  WRITE_ONCE(*x, 1);\n}}\n\
+             exists (0:r0=1 /\\ 0:r1=0)\n"
+        )
+    };
+    assert_eq!(
+        observation(&rcu("synchronize_rcu();"), MemoryModel::Lkmm),
+        Observation::Never
+    );
+    assert_eq!(observation(&rcu(""), MemoryModel::Lkmm), Observation::Sometimes);
+    let deadlock = judge(
+        "C self\n{}\nP0(int *x)\n{\n  rcu_read_lock();\n  synchronize_rcu();\n  rcu_read_unlock();\n}\n\
+         exists (x=0)\n",
+        MemoryModel::Lkmm,
+    );
+    assert!(deadlock.outcome.no_states());
+    assert!(deadlock.deadlocked > 0);
+}
+
+#[test]
+fn a_witness_is_kept_for_an_observed_outcome() {
+    let r = judge(&SB.replace("FENCE", ""), MemoryModel::Lkmm);
+    let w = r.witness.expect("a witness of the store-buffering outcome");
+    assert!(!w.is_empty());
+}
+
+#[test]
+fn the_repository_litmus_tests_agree_with_their_expected_verdicts() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("litmus");
+    let (summary, _) = run_suite(std::slice::from_ref(&dir), &dir.join("EXPECTED.tsv"));
+    let t = summary.total();
+    assert_eq!(
+        t.get(&Agreement::Agree).copied().unwrap_or(0),
+        4,
+        "{}",
+        summary.render()
+    );
+}
+
+fn run_suite(paths: &[PathBuf], expected: &Path) -> (Summary, Vec<String>) {
+    let table = suite::read_expected(expected).unwrap();
+    let files = suite::collect_files(paths).unwrap();
+    let mut summary = Summary::default();
+    let mut forbidden = Vec::new();
+    for f in files {
+        let canon = std::fs::canonicalize(&f).unwrap();
+        let result = suite::run_file(&f, Options::default());
+        let a = suite::compare(&result, table.get(&canon));
+        if a == Agreement::ForbiddenObserved {
+            if let TestResult::Ran(r) = &result {
+                forbidden.push(format!("{}: {:?}", f.display(), r.witness));
+            }
+        }
+        let folder = canon
+            .parent()
+            .and_then(|p| {
+                p.strip_prefix(expected.parent().unwrap().canonicalize().unwrap())
+                    .ok()
+            })
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        summary.add(&folder, a);
+    }
+    (summary, forbidden)
+}
+
+/// The agreement on the external suite today; a change that lowers it fails here.
+const AGREE_AT_LEAST: usize = 132;
+const DISAGREE_AT_MOST: usize = 20;
+
+#[test]
+fn the_lkmm_suite_never_shows_a_forbidden_outcome_and_agreement_does_not_drop() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/litmus");
+    if !root.is_dir() {
+        eprintln!("note: {} not found; skipping the LKMM suite", root.display());
+        return;
+    }
+    let (summary, forbidden) = run_suite(
+        &[root.join("kernel"), root.join("paulmckrcu-litmus/manual")],
+        &root.join("EXPECTED.tsv"),
+    );
+    eprintln!("{}", summary.render());
+    assert!(
+        forbidden.is_empty(),
+        "outcomes herd7 forbids were observed: {forbidden:#?}"
+    );
+    let t = summary.total();
+    let agree = t.get(&Agreement::Agree).copied().unwrap_or(0);
+    let disagree = t.get(&Agreement::Disagree).copied().unwrap_or(0);
+    assert!(
+        agree >= AGREE_AT_LEAST,
+        "agreement dropped:\n{}",
+        summary.render()
+    );
+    assert!(
+        disagree <= DISAGREE_AT_MOST,
+        "disagreements grew:\n{}",
+        summary.render()
+    );
+}
