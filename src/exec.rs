@@ -91,6 +91,16 @@ pub struct ReplayResult {
 
 /// Run one execution of `target` under recorded `decisions`, with events recorded.
 pub(crate) fn replay(target: Target, decisions: Vec<Decision>) -> ReplayResult {
+    let Target {
+        harness,
+        variant,
+        memory,
+    } = target;
+    replay_body(decisions, move || harness::execute(harness, variant, memory))
+}
+
+/// Run one execution of `body` (CPU0) under recorded `decisions`, with events recorded.
+pub(crate) fn replay_body(decisions: Vec<Decision>, body: impl Fn() + Send + Sync + 'static) -> ReplayResult {
     let n = decisions.len();
     let replay = Rc::new(RefCell::new(Replay::new(decisions)));
     struct Shared(Rc<RefCell<Replay>>);
@@ -107,7 +117,7 @@ pub(crate) fn replay(target: Target, decisions: Vec<Decision>) -> ReplayResult {
     }
     engine::set_recording(true);
     let (adapter, _outcome) = Adapter::new(Shared(replay.clone()), Some(1), None, None);
-    run(adapter, target);
+    runtime::run(adapter, body);
     engine::set_recording(false);
     let failure = engine::take_failure();
     let events = engine::take_events();

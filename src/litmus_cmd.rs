@@ -25,6 +25,10 @@ pub struct LitmusArgs {
     /// One JSON object per test, one per line.
     #[arg(long)]
     json: bool,
+    /// Where to write a replayable witness trace of each test whose `exists` outcome was
+    /// observed (default: `traces/`, ignored by git, when one test runs without --expected).
+    #[arg(long)]
+    witness_dir: Option<PathBuf>,
     /// Executions per test at most (its reordered variants included); a test whose space is
     /// larger is reported as bounded, not as a verdict.
     #[arg(long, default_value_t = 300_000)]
@@ -90,7 +94,7 @@ pub fn litmus(args: &LitmusArgs) -> Result<u8> {
             summary.add(&folder, agreement);
         }
         if args.json {
-            println!("{}", json_line(file, &result, exp, agreement, secs));
+            outln!("{}", json_line(file, &result, exp, agreement, secs));
         } else if let Some(exp) = exp.filter(|_| expected.is_some()) {
             let observed = match &result {
                 TestResult::Ran(r) => format!(
@@ -106,7 +110,7 @@ pub fn litmus(args: &LitmusArgs) -> Result<u8> {
                 exp.verdict,
                 if exp.data_race { " +data-race" } else { "" }
             );
-            println!(
+            outln!(
                 "{:<18} {:<26} {:<34} {}",
                 agreement.word(),
                 exp_word,
@@ -117,17 +121,33 @@ pub fn litmus(args: &LitmusArgs) -> Result<u8> {
                 notes.push(suite::render_result(&name, &result));
             }
         } else {
-            print!("{}", suite::render_result(&name, &result));
-            println!();
+            outln!("{}", suite::render_result(&name, &result).trim_end());
+        }
+        let witness_dir = args.witness_dir.clone().or_else(|| {
+            (files.len() == 1 && expected.is_none()).then(|| PathBuf::from(super::DEFAULT_TRACE_DIR))
+        });
+        if let (Some(dir), TestResult::Ran(r)) = (&witness_dir, &result) {
+            if let Some(w) = &r.witness {
+                match save_witness(file, &name, args.memory, r, w.clone(), dir) {
+                    Ok(path) => {
+                        outln!("witness of the outcome: {}", path.display());
+                        outln!("replay it: {}", super::replay_command(&path));
+                    }
+                    Err(e) => eprintln!("warning: the witness of {name} was not written: {e:#}"),
+                }
+            }
+        }
+        if !args.json && expected.is_none() {
+            outln!();
         }
     }
     if expected.is_some() && !args.json {
         for n in &notes {
-            println!("\n{n}");
+            outln!("\n{n}");
         }
-        println!();
-        print!("{}", summary.render());
-        println!(
+        outln!();
+        outln!("{}", summary.render().trim_end());
+        outln!(
             "{} tests in {:.1}s under {}",
             files.len(),
             start.elapsed().as_secs_f64(),
@@ -142,6 +162,19 @@ pub fn litmus(args: &LitmusArgs) -> Result<u8> {
     } else {
         0
     })
+}
+
+fn save_witness(
+    file: &Path,
+    name: &str,
+    memory: MemoryModel,
+    r: &kgrace::litmus::run::Report,
+    decisions: Vec<kgrace::sched::Decision>,
+    dir: &Path,
+) -> Result<PathBuf> {
+    let source = std::fs::read_to_string(file)?;
+    let trace = kgrace::Trace::litmus_witness(name, &source, memory, r.witness_moves.clone(), decisions)?;
+    Ok(trace.save_new(dir)?.path)
 }
 
 fn json_line(

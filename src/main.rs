@@ -14,8 +14,6 @@ use kgrace::sched::SchedulerSpec;
 use kgrace::trace::Saved;
 use kgrace::{Budget, Explorer, MemoryModel, Trace, Verdict};
 
-mod litmus_cmd;
-
 /// kgrace: a deterministic concurrency fuzzer for kernel-style synchronization.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None)]
@@ -163,9 +161,11 @@ macro_rules! out {
 
 /// `println!` that stops quietly when stdout is closed.
 macro_rules! outln {
-    () => { write_out(format_args!("\n")) };
-    ($($t:tt)*) => {{ write_out(format_args!($($t)*)); write_out(format_args!("\n")) }};
+    () => { $crate::write_out(format_args!("\n")) };
+    ($($t:tt)*) => {{ $crate::write_out(format_args!($($t)*)); $crate::write_out(format_args!("\n")) }};
 }
+
+mod litmus_cmd;
 
 /// Executions per variant for `run` without a budget, and for `run --all`.
 const DEFAULT_ITERATIONS: u64 = 10_000;

@@ -61,6 +61,21 @@ pub struct Trace {
     pub events: Vec<Event>,
     /// How it failed; `None` for a clean execution.
     pub failure: Option<Failure>,
+    /// For a witness of `kgrace litmus` (harness `litmus`): the test itself, so that the trace
+    /// replays without the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub litmus: Option<LitmusWitness>,
+}
+
+/// The litmus test a witness trace ran: its source and the reordering of its variant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LitmusWitness {
+    /// The test's text.
+    pub source: String,
+    /// Stores moved earlier in the variant that reached the outcome
+    /// ([`crate::litmus::reorder`]).
+    #[serde(default)]
+    pub moves: Vec<crate::litmus::reorder::Move>,
 }
 
 /// The verdict of replaying a trace against what it recorded.
@@ -291,11 +306,55 @@ impl Trace {
             decisions,
             events: r.events,
             failure: r.failure,
+            litmus: None,
         }
+    }
+
+    /// A witness of `kgrace litmus`: the execution of `name` (with `moves` made) under
+    /// `decisions`, by exhaustive search under `memory`.
+    pub fn litmus_witness(
+        name: &str,
+        source: &str,
+        memory: MemoryModel,
+        moves: Vec<crate::litmus::reorder::Move>,
+        decisions: Vec<Decision>,
+    ) -> Result<Trace, Error> {
+        let p = crate::litmus::load(source).map_err(|e| Error::BadTrace {
+            path: PathBuf::from(name),
+            reason: format!("its litmus test does not load: {e}"),
+        })?;
+        let (r, _) = crate::litmus::run::replay_witness(&p, memory, &moves, decisions.clone());
+        Ok(Trace {
+            format: FORMAT.into(),
+            version: VERSION,
+            kgrace_version: env!("CARGO_PKG_VERSION").into(),
+            shuttle_version: SHUTTLE_VERSION.into(),
+            harness: "litmus".into(),
+            variant: name.into(),
+            scheduler: SchedulerSpec::Dfs { preemptions: None },
+            memory,
+            execution: 0,
+            decisions,
+            events: r.events,
+            failure: r.failure,
+            litmus: Some(LitmusWitness {
+                source: source.into(),
+                moves,
+            }),
+        })
     }
 
     /// Re-run the trace's decisions on its harness and variant, under its memory model.
     pub fn replay(&self) -> Result<ReplayResult, Error> {
+        if let Some(l) = &self.litmus {
+            let p = crate::litmus::load(&l.source).map_err(|e| Error::BadTrace {
+                path: PathBuf::from(&self.variant),
+                reason: format!("its litmus test does not load: {e}"),
+            })?;
+            let (r, _) =
+                crate::litmus::run::replay_witness(&p, self.memory, &l.moves, self.decisions.clone());
+            return Ok(r);
+        }
         let h = harness::find(&self.harness)?;
         let v = h.variant(&self.variant)?;
         let target = Target {

@@ -127,7 +127,8 @@ impl Heap {
         match self.objects.get(obj) {
             Some(o) => {
                 let mut s = format!("{}#{}", o.layout.name, obj);
-                if let Some((field, sub)) = o.layout.slot_name(off) {
+                // A one-word object with an unnamed field (a litmus test's `int x`) is its name.
+                if let Some((field, sub)) = o.layout.slot_name(off).filter(|(f, _)| !f.is_empty()) {
                     s.push('.');
                     s.push_str(field);
                     if !sub.is_empty() {

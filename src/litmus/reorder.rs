@@ -86,7 +86,7 @@ fn class(i: &Instr) -> Class<'_> {
 }
 
 /// A reordered body: the statement at `from` moved to `to` (`to < from`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Move {
     /// The process.
     pub proc: usize,
@@ -118,6 +118,20 @@ fn moves(proc: usize, body: &[Instr]) -> Vec<Move> {
         }
     }
     out
+}
+
+/// `p` with `moves` made; a move that does not fit the program is ignored.
+pub fn apply(p: &Program, moves: &[Move]) -> Program {
+    let mut q = p.clone();
+    for m in moves {
+        if let Some(body) = q.procs.get_mut(m.proc).map(|pr| &mut pr.body) {
+            if m.from < body.len() && m.to < m.from {
+                let s = body.remove(m.from);
+                body.insert(m.to, s);
+            }
+        }
+    }
+    q
 }
 
 /// The variants of `p`: `p` itself first, then every combination of at most one move per

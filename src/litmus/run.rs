@@ -622,3 +622,30 @@ impl Strategy for KeepWitness {
         self.inner.next_read(choices)
     }
 }
+
+/// One execution of `p` (with `moves` made) under recorded `decisions`, with its events: how a
+/// witness reaches its outcome. The final state of that execution is returned with it (`None`
+/// when the execution did not finish).
+pub fn replay_witness(
+    p: &Program,
+    memory: MemoryModel,
+    moves: &[super::reorder::Move],
+    decisions: Vec<Decision>,
+) -> (crate::exec::ReplayResult, Option<FinalState>) {
+    let q = super::reorder::apply(p, moves);
+    let setup = Arc::new(Setup {
+        vars: q
+            .shared
+            .iter()
+            .map(|v| (v.kind, leak_layout(&v.name, v.kind)))
+            .collect(),
+        program: q,
+    });
+    COLLECT.with(|c| *c.borrow_mut() = Collect::default());
+    let r = crate::exec::replay_body(decisions, move || execute(&setup, memory));
+    let state = COLLECT
+        .with(|c| std::mem::take(&mut c.borrow_mut().states))
+        .into_keys()
+        .next();
+    (r, state)
+}

@@ -253,6 +253,25 @@ pub fn render_result(name: &str, result: &TestResult) -> String {
                     String::new()
                 }
             );
+            if r.witness.is_some() && !r.witness_moves.is_empty() {
+                let moves: Vec<String> = r
+                    .witness_moves
+                    .iter()
+                    .map(|m| {
+                        format!(
+                            "P{}'s statement {} before its statement {}",
+                            m.proc,
+                            m.from + 1,
+                            m.to + 1
+                        )
+                    })
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "Witness in a reordered variant (LKMM allows it; the machine alone cannot): {}",
+                    moves.join(", ")
+                );
+            }
             if let Some(f) = &r.other_failure {
                 let _ = writeln!(
                     out,
