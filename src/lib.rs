@@ -151,6 +151,14 @@
 //! first within `--preemptions N`, and says whether it exhausted the space: a small model that
 //! passes is then proved for that bound.
 //!
+//! # Litmus tests
+//!
+//! `kgrace litmus PATH...` runs herd7's C litmus tests on the same engine ([`litmus`]): each
+//! process a CPU, each access the kernel model's, explored exhaustively, judged as herd7 judges
+//! (Never / Sometimes / Always, `Flag data-race`), with a replayable witness trace of an observed
+//! outcome; `--expected EXPECTED.tsv` compares with herd7's verdicts. The README has the
+//! agreement over the 317 tests of the LKMM suite and the reason for every disagreement.
+//!
 //! # Limitations
 //!
 //! * Of the compiler's transformations only the refetch of a plain load is modeled, and only
