@@ -549,13 +549,17 @@ fn run_all(args: &RunArgs) -> Result<u8> {
             .collect();
         outln!("{}", serde_json::json!({"ok": all_ok, "variants": list}));
     } else {
-        let mut header = format!("{:<18} {:<24} {:<29}", "harness", "variant", "expected");
+        // Columns as wide as their longest entry.
+        let hw = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(7);
+        let vw = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max(7);
+        let ew = rows.iter().map(|r| r.2.to_string().len()).max().unwrap_or(0).max(8);
+        let mut header = format!("{:<hw$} {:<vw$} {:<ew$}", "harness", "variant", "expected");
         for m in &models {
             header.push_str(&format!(" {:<29} {:>7}", format!("observed ({m})"), "exec/s"));
         }
         outln!("{header}");
         for (h, v, e, cells) in &rows {
-            let mut line = format!("{:<18} {:<24} {:<29}", h, v, e.to_string());
+            let mut line = format!("{:<hw$} {:<vw$} {:<ew$}", h, v, e.to_string());
             for m in &models {
                 match cells.iter().find(|c| c.memory == *m) {
                     Some(c) => line.push_str(&format!(
