@@ -31,7 +31,7 @@ pub struct LitmusArgs {
     witness_dir: Option<PathBuf>,
     /// Executions per test at most (its reordered variants included); a test whose space is
     /// larger is reported as bounded, not as a verdict.
-    #[arg(long, default_value_t = 300_000)]
+    #[arg(long, default_value_t = 1_200_000)]
     max_executions: u64,
 }
 

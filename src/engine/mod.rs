@@ -128,11 +128,9 @@ pub(crate) fn take_next_step() -> NextStep {
     NEXT_STEP.with(|n| n.replace(NextStep::Shared))
 }
 
-/// The scheduling point shuttle makes when a CPU is spawned is local: the parent's next steps
-/// until its next shared one are its own, and the child's first step is preceded by a scheduling
-/// point of its own, so starting the child later loses no interleaving.
-pub(crate) fn spawn_point_is_local() {
-    NEXT_STEP.with(|n| n.set(NextStep::Local));
+/// The scheduling point shuttle makes when a CPU is spawned ([`NextStep::Spawn`]).
+pub(crate) fn spawn_point() {
+    NEXT_STEP.with(|n| n.set(NextStep::Spawn));
 }
 
 /// A scheduling point for a step no other CPU can observe (see [`NextStep::Local`]).

@@ -70,7 +70,7 @@ pub(crate) struct JoinHandle(shuttle::thread::JoinHandle<()>);
 
 /// Start a task for a CPU registered with [`super::register_cpu`].
 pub(crate) fn spawn(f: impl FnOnce() + Send + 'static) -> JoinHandle {
-    super::spawn_point_is_local();
+    super::spawn_point();
     JoinHandle(shuttle::thread::spawn(f))
 }
 

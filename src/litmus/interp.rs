@@ -302,6 +302,11 @@ pub enum IExpr {
 impl Proc {
     /// Runs the whole body against `m`, in program order, and returns the final registers.
     pub fn run<M: Machine + ?Sized>(&self, m: &mut M) -> Registers {
+        self.regs.iter().cloned().zip(self.run_values(m)).collect()
+    }
+
+    /// [`Proc::run`], returning the final register values in the order of [`Proc::regs`].
+    pub fn run_values<M: Machine + ?Sized>(&self, m: &mut M) -> Vec<u64> {
         let mut regs = Regs {
             vals: vec![0u64; self.regs.len()],
             loaded: vec![false; self.regs.len()],
@@ -316,7 +321,7 @@ impl Proc {
             }
         }
         exec(&self.body, &mut regs, m);
-        self.regs.iter().cloned().zip(regs.vals).collect()
+        regs.vals
     }
 }
 

@@ -10,7 +10,7 @@
 //! A data race does not end the execution: it is LKMM's `Flag data-race` on the result.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::panic::Location;
 use std::sync::Arc;
 
@@ -44,7 +44,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             memory: MemoryModel::Lkmm,
-            max_executions: 300_000,
+            max_executions: 1_200_000,
         }
     }
 }
@@ -108,16 +108,23 @@ fn leak_layout(name: &str, kind: LocKind) -> &'static Layout {
     Box::leak(Box::new(Layout::new(name, fields)))
 }
 
+/// The shared locations of one execution, in [`Program::shared`] order: address, and the
+/// SRCU domain of a `struct srcu_struct`.
+type Addrs = Arc<Vec<(u64, Option<SrcuStruct>)>>;
+
 /// What the processes of the running execution report back (the engine runs every CPU of an
 /// execution on this OS thread).
 #[derive(Default)]
 struct Collect {
-    regs: Vec<Registers>,
-    /// Shared locations of this execution: name, address, SRCU domain if it is one.
-    addrs: Vec<(String, u64, Option<SrcuStruct>)>,
+    /// Per process, its final register values ([`super::Proc::regs`] order).
+    regs: Vec<Vec<u64>>,
+    /// The addresses of the shared locations (the same in every execution).
+    addrs: Vec<u64>,
     unsupported: Option<String>,
-    /// Distinct projected final states with counts.
-    states: BTreeMap<FinalState, u64>,
+    /// Distinct final states as raw words (every register of every process, then every shared
+    /// location), with how many executions ended in each and whether it satisfies the
+    /// proposition. Names and the projection come at the end, once per distinct state.
+    keys: HashMap<Vec<u64>, (u64, bool)>,
     data_race: bool,
     /// The execution that just ended satisfied the proposition: keep its decisions.
     positive: bool,
@@ -129,60 +136,100 @@ thread_local! {
     static COLLECT: RefCell<Collect> = RefCell::new(Collect::default());
 }
 
-fn name_of(addrs: &[(String, u64, Option<SrcuStruct>)], raw: u64) -> Option<String> {
+/// The name of the shared location at `raw`, if it is one's address.
+fn name_of(p: &Program, addrs: &[u64], raw: u64) -> Option<String> {
+    if raw == 0 {
+        return None;
+    }
     addrs
         .iter()
-        .find(|(_, a, _)| *a == raw && raw != 0)
-        .map(|(n, _, _)| n.clone())
+        .position(|&a| a == raw)
+        .and_then(|k| p.shared.get(k))
+        .map(|v| v.name.clone())
+}
+
+/// The final state a raw key stands for, over the locations the test observes.
+fn state_of(p: &Program, key: &[u64], addrs: &[u64]) -> FinalState {
+    let mut at = 0;
+    let regs: Vec<Registers> = p
+        .procs
+        .iter()
+        .map(|proc| {
+            let n = proc.regs.len();
+            let vals = key.get(at..at + n).unwrap_or(&[]);
+            at += n;
+            proc.regs.iter().cloned().zip(vals.iter().copied()).collect()
+        })
+        .collect();
+    let vars = key.get(at..).unwrap_or(&[]);
+    p.final_state(
+        &regs,
+        |var| {
+            p.shared
+                .iter()
+                .position(|v| v.name == var)
+                .and_then(|k| vars.get(k).copied())
+                .unwrap_or(0)
+        },
+        |raw| name_of(p, addrs, raw),
+    )
+    .project(&p.observed_locations())
 }
 
 /// One execution: CPU0 sets up memory and runs the processes.
-fn execute(setup: &Setup, memory: MemoryModel) {
+fn execute(setup: &Arc<Setup>, memory: MemoryModel) {
     engine::reset(Config::DEFAULT, memory);
     engine::note_races_only();
     engine::explicit_dependencies();
     let p = &setup.program;
     let caller = Location::caller();
     let mut addrs = Vec::with_capacity(p.shared.len());
-    for (v, (kind, layout)) in p.shared.iter().zip(&setup.vars) {
-        let (addr, srcu) = match kind {
+    for (kind, layout) in &setup.vars {
+        addrs.push(match kind {
             LocKind::Srcu => {
                 let ssp = init_srcu_struct(SrcuFlavor::Guarantee);
                 (ssp.ptr().0, Some(ssp))
             }
             _ => (engine::alloc(layout, ObjKind::Static, "DEFINE", caller).0, None),
-        };
-        addrs.push((v.name.clone(), addr, srcu));
+        });
     }
+    let addr_of = |name: &str| {
+        p.shared
+            .iter()
+            .position(|v| v.name == name)
+            .map_or(0, |k| addrs[k].0)
+    };
     // Initial values, once every location has its address.
-    for v in &p.shared {
+    for (k, v) in p.shared.iter().enumerate() {
         let value = match &v.init {
             InitValue::Int(0) => continue,
             InitValue::Int(i) => *i as u64,
-            InitValue::AddrOf(x) => addrs.iter().find(|(n, _, _)| n == x).map_or(0, |a| a.1),
+            InitValue::AddrOf(x) => addr_of(x),
         };
-        let addr = addrs.iter().find(|(n, _, _)| *n == v.name).map_or(0, |a| a.1);
-        <Word<u64> as Embed>::at(Ptr(addr)).store(value);
+        <Word<u64> as Embed>::at(Ptr(addrs[k].0)).store(value);
     }
+    let addrs: Addrs = Arc::new(addrs);
     COLLECT.with(|c| {
         let mut c = c.borrow_mut();
-        c.regs.clear();
         c.regs.resize(p.procs.len(), Vec::new());
-        c.addrs.clone_from(&addrs);
+        if c.addrs.is_empty() {
+            c.addrs = addrs.iter().map(|a| a.0).collect();
+        }
         c.positive = false;
         c.started = 1;
     });
     let mut cpus = Vec::with_capacity(p.procs.len());
-    for (i, proc) in p.procs.iter().enumerate() {
-        let proc = proc.clone();
+    for i in 0..p.procs.len() {
+        let setup = setup.clone();
         let addrs = addrs.clone();
         cpus.push(spawn_cpu(PROC_NAMES[i], move || {
             COLLECT.with(|c| c.borrow_mut().started |= 1 << (i + 1));
             let mut m = KernelMachine {
+                setup: setup.clone(),
                 addrs,
                 last: Last::Other,
             };
-            let regs = proc.run(&mut m);
+            let regs = setup.program.procs[i].run_values(&mut m);
             COLLECT.with(|c| c.borrow_mut().regs[i] = regs);
         }));
     }
@@ -195,28 +242,29 @@ fn execute(setup: &Setup, memory: MemoryModel) {
     let race = engine::races_noted();
     COLLECT.with(|c| {
         let mut c = c.borrow_mut();
-        let regs = std::mem::take(&mut c.regs);
-        let state = p.final_state(
-            &regs,
-            |var| {
-                let addr = addrs.iter().find(|(n, _, _)| n == var).map_or(0, |a| a.1);
-                engine::final_value(addr).unwrap_or(0)
-            },
-            |raw| name_of(&addrs, raw),
-        );
-        let state = state.project(&p.observed_locations());
-        c.positive = p
-            .judge(std::slice::from_ref(&state))
-            .is_ok_and(|o| o.positive > 0);
-        *c.states.entry(state).or_default() += 1;
+        let mut key: Vec<u64> = Vec::with_capacity(16);
+        for r in &c.regs {
+            key.extend_from_slice(r);
+        }
+        key.extend(addrs.iter().map(|a| engine::final_value(a.0).unwrap_or(0)));
+        let c = &mut *c;
+        let entry = c.keys.entry(key).or_insert_with_key(|key| {
+            let state = state_of(p, key, &c.addrs);
+            let positive = p
+                .judge(std::slice::from_ref(&state))
+                .is_ok_and(|o| o.positive > 0);
+            (0, positive)
+        });
+        entry.0 += 1;
+        c.positive = entry.1;
         c.data_race |= race;
-        c.regs = regs;
     });
 }
 
 /// The [`Machine`] of one process: each event is the kernel model's operation.
 struct KernelMachine {
-    addrs: Vec<(String, u64, Option<SrcuStruct>)>,
+    setup: Arc<Setup>,
+    addrs: Addrs,
     /// The process's previous event, for the fences that strengthen it.
     last: Last,
 }
@@ -235,7 +283,7 @@ fn word(addr: u64) -> Word<u64> {
 
 impl KernelMachine {
     fn srcu(&self, addr: u64) -> Option<SrcuStruct> {
-        self.addrs.iter().find(|(_, a, _)| *a == addr).and_then(|a| a.2)
+        self.addrs.iter().find(|a| a.0 == addr).and_then(|a| a.1)
     }
 
     fn unsupported(&self, what: &str) {
@@ -251,7 +299,8 @@ impl Machine for KernelMachine {
     }
 
     fn addr_of(&mut self, var: &str) -> u64 {
-        self.addrs.iter().find(|(n, _, _)| n == var).map_or(0, |a| a.1)
+        let shared = &self.setup.program.shared;
+        shared.iter().position(|v| v.name == var).map_or(0, |k| self.addrs[k].0)
     }
 
     fn load(&mut self, addr: u64, kind: LoadKind) -> u64 {
@@ -566,8 +615,12 @@ fn run_one(p: &Program, opts: Options) -> Result<Part, RunError> {
         return Err(RunError::Unsupported(what));
     }
     let witness = witness.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let mut states: BTreeMap<FinalState, u64> = BTreeMap::new();
+    for (key, (n, _)) in &collect.keys {
+        *states.entry(state_of(p, key, &collect.addrs)).or_default() += n;
+    }
     Ok(Part {
-        states: collect.states,
+        states,
         executions: outcome.executions,
         exhausted: outcome.exhausted,
         deadlocked,
@@ -642,10 +695,13 @@ pub fn replay_witness(
         program: q,
     });
     COLLECT.with(|c| *c.borrow_mut() = Collect::default());
+    let program = setup.program.clone();
     let r = crate::exec::replay_body(decisions, move || execute(&setup, memory));
-    let state = COLLECT
-        .with(|c| std::mem::take(&mut c.borrow_mut().states))
-        .into_keys()
-        .next();
+    let collect = COLLECT.with(|c| std::mem::take(&mut *c.borrow_mut()));
+    let state = collect
+        .keys
+        .keys()
+        .next()
+        .map(|key| state_of(&program, key, &collect.addrs));
     (r, state)
 }

@@ -80,7 +80,7 @@ impl Strategy for Dfs {
         let cur = current.filter(|c| runnable.contains(c));
         self.options.clear();
         match (cur, next) {
-            (Some(c), NextStep::Local) => return Some(c),
+            (Some(c), NextStep::Local | NextStep::Spawn) => return Some(c),
             (Some(c), NextStep::Spin) => {
                 self.options.extend(runnable.iter().copied().filter(|&o| o != c));
                 if self.options.is_empty() {

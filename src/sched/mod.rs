@@ -44,6 +44,11 @@ pub enum NextStep {
     Local,
     /// The CPU spins, waiting for another (`cpu_relax`), and asks to let others run.
     Spin,
+    /// The CPU has just spawned another. Like `Local` for an exhaustive search (the child's
+    /// first step comes after a scheduling point of its own, so starting it later loses no
+    /// interleaving); the randomized strategies treat it as `Shared`, which keeps their
+    /// distribution over executions as it was.
+    Spawn,
 }
 
 /// Decides the interleaving of one execution after another, and under the `lkmm` memory model
