@@ -67,6 +67,13 @@ pub struct Config {
     /// Mutants of the SRCU implementations: bit `i` removes the `i`-th `smp_mb` of the flavour
     /// (see `kernel::srcu`), to show that the barrier is needed. 0 in every real variant.
     pub srcu_drop_mb: u32,
+    /// `CONFIG_PREEMPT`: kernel code can be preempted anywhere preemption is not disabled, so
+    /// `synchronize_rcu` waits only for explicit `rcu_read_lock` sections. Off
+    /// (`!CONFIG_PREEMPT`, the common configuration of 2015), a grace period also waits for every
+    /// other CPU running kernel code when it starts to pass a quiescent state (block, sleep or
+    /// return to user space): code that does not sleep, a spinlock-held region for one, is an
+    /// implicit reader. SRCU does not change.
+    pub preempt: bool,
 }
 
 impl Default for Config {
@@ -76,7 +83,7 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The default configuration: KCSAN on, everything else off.
+    /// The default configuration: KCSAN and `CONFIG_PREEMPT` on, everything else off.
     pub const DEFAULT: Config = Config {
         debug_mutexes: false,
         gp_oracle: false,
@@ -84,6 +91,7 @@ impl Config {
         kcsan: true,
         memory: None,
         srcu_drop_mb: 0,
+        preempt: true,
     };
 
     /// This configuration with the grace-period oracle on or off.
@@ -107,6 +115,12 @@ impl Config {
     /// This configuration with `CONFIG_DEBUG_MUTEXES` on or off.
     pub const fn with_debug_mutexes(mut self, on: bool) -> Config {
         self.debug_mutexes = on;
+        self
+    }
+
+    /// This configuration with `CONFIG_PREEMPT` on or off.
+    pub const fn with_preempt(mut self, on: bool) -> Config {
+        self.preempt = on;
         self
     }
 

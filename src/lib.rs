@@ -20,7 +20,11 @@
 //!   `refcount_inc_not_zero` a control dependency, `refcount_dec_and_test` a release plus an
 //!   acquire on the last reference) and refcount_t's "addition on 0" and "underflow" warnings;
 //! * RCU: `rcu_read_lock`/`rcu_read_unlock`, `synchronize_rcu`, `rcu_assign_pointer`/
-//!   `rcu_dereference`, `list_add_rcu`/`list_del_rcu`/`list_for_each_entry_rcu`;
+//!   `rcu_dereference`, `list_add_rcu`/`list_del_rcu`/`list_for_each_entry_rcu`; with or without
+//!   preemption ([`harness::Config::preempt`]): under `CONFIG_PREEMPT` (the default) a grace
+//!   period waits only for `rcu_read_lock` sections; under `!CONFIG_PREEMPT` also for every other
+//!   CPU running kernel code to pass a quiescent state (block, sleep, finish), so code that does
+//!   not sleep, such as a spinlock-held region, is an implicit reader;
 //! * SRCU behind one API (`srcu_read_lock` returning `idx`, `srcu_read_unlock`,
 //!   `synchronize_srcu`, `srcu_dereference`) with three implementations modeled word by word
 //!   ([`kernel::SrcuFlavor`]): classic (v3.4: per-CPU `c[]`/`seq[]`, the flip, a two-phase wait
@@ -170,7 +174,11 @@
 //!   makes it see every store older than the lock's (the machine is multicopy-atomic), which does
 //!   the work of SRCU's barrier A; so of the SRCU barriers B and C are shown needed by a mutant,
 //!   A is not (`tests/srcu_barriers.rs`).
-//! * RCU is modeled by its guarantee, not an implementation. SRCU readers do not migrate between CPUs mid-section. Tree SRCU runs in its
+//! * RCU is modeled by its guarantee, not an implementation. Under `!CONFIG_PREEMPT` a CPU is
+//!   quiescent while it sleeps or blocks (any wait but a contended spinlock, which spins), after
+//!   it finishes and before its task first runs; interrupts, idle and `cond_resched()` are not
+//!   modeled, and a CPU (task) never migrates. The switch changes RCU only; SRCU readers always
+//!   may sleep. SRCU readers do not migrate between CPUs mid-section. Tree SRCU runs in its
 //!   small configuration (no `srcu_node` funnel, callbacks on CPU 0's `srcu_data`), without
 //!   expedited grace periods, `srcu_barrier` or the counter-wrap bound. Classic SRCU's flip is a
 //!   `WRITE_ONCE` (v3.4 had a plain `completed++`).

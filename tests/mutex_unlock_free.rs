@@ -70,3 +70,34 @@ fn random_walk_finds_it_too() {
         .run();
     assert_eq!(r.failure.map(|f| f.kind), Some(FailureKind::UseAfterFree));
 }
+
+/// Jérôme's `synchronize_rcu()` under both configurations, every interleaving with up to 3
+/// preemptions: without `CONFIG_PREEMPT` the grace period waits for the unlocker, which cannot
+/// pass a quiescent state inside `mutex_unlock`, and no execution fails; with it (the mutant) the
+/// unlocker is not waited for and the device is freed under it.
+#[test]
+fn synchronize_rcu_closes_the_window_only_without_preempt() {
+    let dfs = |variant| {
+        Explorer::new("mutex_unlock_free", variant)
+            .unwrap()
+            .scheduler(SchedulerSpec::Dfs { preemptions: Some(3) })
+            .budget(Budget::Executions(1_000_000))
+            .run()
+    };
+    let nopreempt = dfs("synchronize-rcu-nopreempt");
+    assert!(
+        nopreempt.failure.is_none(),
+        "{}",
+        nopreempt.failure.unwrap().message
+    );
+    assert!(nopreempt.exhausted, "{} executions", nopreempt.executions);
+    let f = dfs("synchronize-rcu")
+        .failure
+        .expect("with preemption the grace period does not wait for the unlocker");
+    assert!(
+        matches!(f.kind, FailureKind::UseAfterFree | FailureKind::DataRace),
+        "{}",
+        f.message
+    );
+    assert!(f.message.contains("hmm_device#"), "{}", f.message);
+}

@@ -38,8 +38,8 @@ pub(crate) use heap::{alloc, check_leaks, free, free_stack, generation, not_leak
 pub(crate) use memory::{access, fence, final_value, Fence, Kind};
 pub(crate) use runtime::{me, spawn, spin_point, JoinHandle};
 pub(crate) use task::{
-    after_join, before_join, block_on, cpu_finished, nr_cpus, on_cpu, register_cpu, schedule_sleep,
-    set_running, set_sleeping, wait_for_write, wake_up_process, wake_word, Blocked,
+    after_join, before_join, block_on, cpu_finished, cpu_started, nr_cpus, on_cpu, register_cpu,
+    schedule_sleep, set_running, set_sleeping, wait_for_write, wake_up_process, wake_word, Blocked,
 };
 pub(crate) use vclock::MAX_CPUS;
 

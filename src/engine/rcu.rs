@@ -2,7 +2,12 @@
 //!
 //! RCU is modeled by its guarantee, not by its implementation: `synchronize_rcu` returns once
 //! every CPU that was inside a read-side critical section when it was invoked has left that
-//! section. SRCU, whose implementations are what the threads argue about, is modeled word by word
+//! section. Without `CONFIG_PREEMPT` ([`Config::preempt`](crate::harness::Config) off) it also
+//! waits for every other CPU that was running kernel code then to pass a quiescent state: to
+//! block, sleep or return to user space (finish). Code that does not sleep is thereby an implicit
+//! reader: the stretch between two quiescent states is a read-side section, with the same
+//! happens-before and `lkmm` views as an explicit one. A CPU spinning on a lock runs; one that has
+//! not started yet, or that sleeps, is quiescent. SRCU, whose implementations are what the threads argue about, is modeled word by word
 //! in `kernel::srcu`; this module only keeps the oracle's bookkeeping for it (`docs/concurrent_srcu.md`,
 //! oracle O2.1).
 
@@ -66,6 +71,14 @@ pub(crate) struct CpuRcu {
     /// entered (its counter increment). Invariant: only the first `srcu_n` are live.
     srcu: [(u64, usize, u64); MAX_SRCU_NESTING],
     srcu_n: u8,
+    /// The CPU passed a quiescent state and has run no kernel code since: it sleeps, has
+    /// finished, or has not been scheduled in yet. A grace period does not wait for it.
+    pub(super) quiescent: bool,
+    /// Under `!CONFIG_PREEMPT`: the quiescent states the CPU passed, and the clock and view at
+    /// the latest, the end of its latest implicit section (as `last_end` for explicit ones).
+    qs: u32,
+    last_qs: VClock,
+    last_qs_view: u32,
 }
 
 /// RCU's global state.
@@ -87,6 +100,60 @@ pub(crate) struct RcuState {
     end_views: [[u32; MAX_CPUS]; DOMAINS],
     /// The `srcu_struct` address of each SRCU domain (index 0 unused: RCU).
     srcu_domains: [u64; DOMAINS],
+    /// Under `!CONFIG_PREEMPT`, per RCU grace-period caller, per CPU: the number of quiescent
+    /// states that CPU had passed when the grace period began, if it was running kernel code
+    /// then; it waits until the CPU passes one more. Cleared then.
+    qs_waits: [[Option<u32>; MAX_CPUS]; MAX_CPUS],
+}
+
+impl super::Model {
+    /// The running CPU `cpu` passes a quiescent state (it blocks, sleeps or finishes). Under
+    /// `!CONFIG_PREEMPT` this ends its implicit read-side section: its clock and view are ordered
+    /// before the end of every grace period waiting for it, and those stop waiting. Returns the
+    /// grace-period callers to wake, for [`unblock_tasks`]. Nothing under `CONFIG_PREEMPT`.
+    pub(super) fn quiescent_state(&mut self, cpu: usize) -> u32 {
+        self.cpus[cpu].rcu.quiescent = true;
+        if self.config.preempt {
+            return 0;
+        }
+        let c = &mut self.cpus[cpu];
+        let vc = c.vc;
+        c.vc.0[cpu] += 1;
+        let view = self.mem.lkmm().map_or(0, |w| w.exit_view(cpu));
+        let r = &mut self.cpus[cpu].rcu;
+        r.qs += 1;
+        r.last_qs = vc;
+        r.last_qs_view = view;
+        let passed = r.qs;
+        let mut done = false;
+        for w in 0..MAX_CPUS {
+            if self.rcu.qs_waits[w][cpu].is_some_and(|n| n < passed) {
+                self.rcu.qs_waits[w][cpu] = None;
+                self.rcu.ends[RCU][w].join(&vc);
+                self.rcu.end_views[RCU][w] = self.rcu.end_views[RCU][w].max(view);
+                done = true;
+            }
+        }
+        if done {
+            self.unblock_where(|b| b == Blocked::GracePeriod)
+        } else {
+            0
+        }
+    }
+
+    /// `cpu` runs kernel code again after a context switch (or for the first time); nothing if
+    /// it passed no quiescent state since it last ran. Under `!CONFIG_PREEMPT` an implicit
+    /// read-side section begins: under `lkmm` it sees what preceded every grace period begun so
+    /// far, as an `rcu_read_lock` does.
+    pub(super) fn implicit_reader_enter(&mut self, cpu: usize) {
+        let r = &mut self.cpus[cpu].rcu;
+        if !std::mem::take(&mut r.quiescent) || self.config.preempt {
+            return;
+        }
+        if let Some(w) = self.mem.lkmm() {
+            w.rcu_reader_enter(cpu, RCU);
+        }
+    }
 }
 
 /// The domain of the `srcu_struct` at `ssp`, registered on first use; `None` when every domain
@@ -113,7 +180,9 @@ pub(crate) fn rcu_read_unlock(caller: &'static Location<'static>) {
     read_unlock(RCU, None, "rcu_read_unlock", caller)
 }
 
-/// `synchronize_rcu()`: wait until every CPU that is inside a read-side section now has left it.
+/// `synchronize_rcu()`: wait until every CPU that is inside a read-side section now has left it,
+/// and, under `!CONFIG_PREEMPT`, until every other CPU running kernel code now has passed a
+/// quiescent state.
 pub(crate) fn synchronize_rcu(caller: &'static Location<'static>) {
     synchronize(RCU, "synchronize_rcu", caller)
 }
@@ -218,6 +287,21 @@ pub(crate) fn synchronize(d: usize, op: &'static str, caller: &'static Location<
                 end_views = end_views.max(c.rcu.last_end_view[d]);
             }
         }
+        if d == RCU && !m.config.preempt {
+            // Every other CPU running kernel code now is inside an implicit section: wait for its
+            // next quiescent state. Implicit sections that already ended are ordered before the
+            // end too. The caller itself is not waited for.
+            for i in 0..MAX_CPUS {
+                let c = m.cpus.get(i).filter(|c| i != cpu && !c.rcu.quiescent);
+                m.rcu.qs_waits[cpu][i] = c.map(|c| c.rcu.qs);
+            }
+            for (i, c) in m.cpus.iter().enumerate() {
+                if i != cpu {
+                    ends.join(&c.rcu.last_qs);
+                    end_views = end_views.max(c.rcu.last_qs_view);
+                }
+            }
+        }
         m.rcu.ends[d][cpu] = ends;
         m.rcu.end_views[d][cpu] = end_views;
         // A grace period is a full fence on each side of its wait.
@@ -230,7 +314,8 @@ pub(crate) fn synchronize(d: usize, op: &'static str, caller: &'static Location<
         // Checking and blocking happen with no scheduling point between them, so an unlock
         // cannot slip in unseen.
         let blocked = with(|m| {
-            if m.rcu.waits[d][cpu].iter().all(Option::is_none) {
+            let implicit_done = d != RCU || m.rcu.qs_waits[cpu].iter().all(Option::is_none);
+            if implicit_done && m.rcu.waits[d][cpu].iter().all(Option::is_none) {
                 let ends = m.rcu.ends[d][cpu];
                 m.cpus[cpu].vc.join(&ends);
                 let view = m.rcu.end_views[d][cpu];
@@ -240,22 +325,24 @@ pub(crate) fn synchronize(d: usize, op: &'static str, caller: &'static Location<
                 m.fence_effects(cpu, super::memory::Fence::Mb);
                 return None;
             }
+            // Waiting sleeps: a quiescent state for the grace periods of other callers.
+            let woken = m.quiescent_state(cpu);
             m.cpus[cpu].blocked = Blocked::GracePeriod;
-            Some(m.all_blocked())
+            Some((m.all_blocked(), woken))
         });
-        match blocked {
-            None => break,
-            Some(true) => {
-                report_deadlock();
-                return;
-            }
-            Some(false) => {
-                runtime::block_current();
-                if super::failed() {
-                    return;
-                }
-            }
+        let Some((deadlock, woken)) = blocked else {
+            break;
+        };
+        unblock_tasks(woken);
+        if deadlock {
+            report_deadlock();
+            return;
         }
+        runtime::block_current();
+        if super::failed() {
+            return;
+        }
+        with(|m| m.implicit_reader_enter(cpu));
     }
 }
 

@@ -15,8 +15,11 @@ pub(crate) enum Blocked {
     No,
     /// In `schedule()` with a task state other than running.
     Sleeping,
-    /// Waiting for the word at this address to change (a contended spinlock, a rwsem).
+    /// Asleep until the word at this address changes (a rwsem, a completion).
     OnWord(u64),
+    /// Spinning until the word at this address changes (a contended spinlock): the CPU keeps
+    /// running kernel code, so unlike every other wait this is no quiescent state for RCU.
+    Spinning(u64),
     /// In `join` of an unfinished CPU.
     Joining(u8),
     /// Waiting for any write to the object with this index (a grace-period scan waiting for
@@ -142,6 +145,8 @@ pub(crate) fn register_cpu(name: &'static str) -> usize {
         let id = m.cpus.len();
         assert!(id < MAX_CPUS, "a harness may use at most {} CPUs", MAX_CPUS - 1);
         let mut c = Cpu::new(name);
+        // Not scheduled in yet: it runs no kernel code.
+        c.rcu.quiescent = true;
         // The new CPU may reach anything its parent could (through the closure it runs): every
         // existing object is shared from now on.
         m.heap.share_all();
@@ -158,8 +163,15 @@ pub(crate) fn register_cpu(name: &'static str) -> usize {
     })
 }
 
+/// The task of CPU `cpu` is scheduled in for the first time (before its first step).
+pub(crate) fn cpu_started(cpu: usize) {
+    with(|m| m.implicit_reader_enter(cpu));
+}
+
 pub(crate) fn cpu_finished(cpu: usize) {
-    let deadlock = with(|m| {
+    let (deadlock, woken) = with(|m| {
+        // Back to user space: a quiescent state.
+        let woken = m.quiescent_state(cpu);
         m.cpus[cpu].finished = true;
         for c in 0..m.cpus.len() {
             if m.cpus[c].blocked == Blocked::Joining(cpu as u8) {
@@ -167,8 +179,10 @@ pub(crate) fn cpu_finished(cpu: usize) {
             }
         }
         // The last CPU that could have woken the others is gone.
-        !m.cpus.iter().all(|c| c.finished) && m.all_blocked() && m.failure.is_none()
+        let deadlock = !m.cpus.iter().all(|c| c.finished) && m.all_blocked() && m.failure.is_none();
+        (deadlock, woken)
     });
+    unblock_tasks(woken);
     if deadlock {
         report_deadlock();
     }
@@ -178,13 +192,15 @@ pub(crate) fn cpu_finished(cpu: usize) {
 /// joining would leave every CPU blocked.
 pub(crate) fn before_join(child: usize) {
     let cpu = me();
-    let deadlock = with(|m| {
+    let (deadlock, woken) = with(|m| {
         if m.cpus[child].finished {
-            return false;
+            return (false, 0);
         }
+        let woken = m.quiescent_state(cpu);
         m.cpus[cpu].blocked = Blocked::Joining(child as u8);
-        m.all_blocked()
+        (m.all_blocked(), woken)
     });
+    unblock_tasks(woken);
     if deadlock {
         report_deadlock();
     }
@@ -201,6 +217,7 @@ pub(crate) fn after_join(child: usize) {
         if let Some(w) = m.mem.lkmm() {
             w.handover(child, cpu);
         }
+        m.implicit_reader_enter(cpu);
     });
 }
 
@@ -214,7 +231,9 @@ pub(super) fn report_deadlock() {
             let why = match c.blocked {
                 Blocked::No => "running".to_string(),
                 Blocked::Sleeping => format!("sleeping in schedule() in {}", m.func(i)),
-                Blocked::OnWord(a) => format!("waiting on {} in {}", m.heap.describe(a), m.func(i)),
+                Blocked::OnWord(a) | Blocked::Spinning(a) => {
+                    format!("waiting on {} in {}", m.heap.describe(a), m.func(i))
+                }
                 Blocked::Joining(j) => format!("joining {}", m.cpu_label(j as usize)),
                 Blocked::OnObject(o) => format!(
                     "waiting for a write to {} in {}",
@@ -298,29 +317,35 @@ pub(crate) fn on_cpu(task: usize) -> bool {
 /// Under `lkmm`, a CPU that read a stale value since it last caught up does not sleep: it catches
 /// up and returns at once, a spurious wake-up every caller's retry loop handles. What it read may
 /// be why it decided to wait, and the write that would wake it may already have happened.
+///
+/// Every wait but [`Blocked::Spinning`] sleeps: a quiescent state for RCU.
 pub(crate) fn block_on(why: Blocked) {
     let cpu = me();
+    let sleeps = !matches!(why, Blocked::Spinning(_));
     let deadlock = with(|m| {
         if m.mem.lkmm().is_some_and(|w| w.retry_instead_of_waiting(cpu)) {
             return None;
         }
+        let woken = if sleeps { m.quiescent_state(cpu) } else { 0 };
         m.cpus[cpu].blocked = why;
-        Some(m.all_blocked())
+        Some((m.all_blocked(), woken))
     });
-    let Some(deadlock) = deadlock else {
+    let Some((deadlock, woken)) = deadlock else {
         runtime::switch();
         return;
     };
+    unblock_tasks(woken);
     if deadlock {
         report_deadlock();
         return;
     }
     runtime::block_current();
+    with(|m| m.implicit_reader_enter(cpu));
 }
 
 /// Wake every CPU blocked on the word at `addr` (after the word changed).
 pub(crate) fn wake_word(addr: u64) {
-    let woken = with(|m| m.unblock_where(|b| b == Blocked::OnWord(addr)));
+    let woken = with(|m| m.unblock_where(|b| b == Blocked::OnWord(addr) || b == Blocked::Spinning(addr)));
     unblock_tasks(woken);
 }
 
@@ -340,13 +365,20 @@ pub(crate) fn wait_for_write(p: Ptr, since: u64) {
         if m.heap.get(obj as usize).map_or(0, |o| o.wgen) != since {
             return None;
         }
+        let woken = m.quiescent_state(cpu);
         m.cpus[cpu].blocked = Blocked::OnObject(obj);
         m.object_waiters += 1;
-        Some(m.all_blocked())
+        Some((m.all_blocked(), woken))
     });
-    match deadlock {
-        None => runtime::switch(),
-        Some(true) => report_deadlock(),
-        Some(false) => runtime::block_current(),
+    let Some((deadlock, woken)) = deadlock else {
+        runtime::switch();
+        return;
+    };
+    unblock_tasks(woken);
+    if deadlock {
+        report_deadlock();
+        return;
     }
+    runtime::block_current();
+    with(|m| m.implicit_reader_enter(cpu));
 }

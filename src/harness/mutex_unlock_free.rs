@@ -42,7 +42,33 @@
 //! * `debug-mutexes`: v3 under `CONFIG_DEBUG_MUTEXES`, where the unlock releases `count` inside
 //!   `wait_lock` and the lock has no fast path: the window closes (Jérôme's remark).
 //! * `synchronize-rcu`: Jérôme's `synchronize_rcu()` in `hmm_device_unregister` after the
-//!   `mutex_unlock`: still fails, because the unlock slow path is no RCU reader (Mark's reply).
+//!   `mutex_unlock`: still fails, because under `CONFIG_PREEMPT` the unlock slow path is no RCU
+//!   reader (Mark's reply): CPU1 is preempted at `<preempted>` above, and CPU2's grace period
+//!   does not wait for it.
+//! * `synchronize-rcu-nopreempt`: the same code under `!CONFIG_PREEMPT`
+//!   ([`Config::preempt`] off), the common configuration of 2015: passes. CPU1 cannot be
+//!   preempted inside `mutex_unlock` (nothing there sleeps; a contended `spin_lock` spins), so
+//!   when CPU2's `synchronize_rcu` begins, CPU1 is running kernel code and the grace period waits
+//!   for its next quiescent state, which comes after its `spin_unlock(&lock->wait_lock)`:
+//!
+//!   ```text
+//!   CPU1 hmm_notifier_release               CPU2 close
+//!       atomic_set(&lock->count, 1)
+//!                                           cmpxchg(count, 1, 0): acquired
+//!                                           list_empty(&device->mirrors): yes
+//!                                           mutex_unlock: count 0 -> 1, fast path
+//!                                           synchronize_rcu(): CPU1 runs, wait
+//!       spin_lock(&lock->wait_lock)
+//!       list_empty(&lock->wait_list)
+//!       spin_unlock(&lock->wait_lock)
+//!     ... srcu_read_unlock, return: quiescent
+//!                                           synchronize_rcu() returns
+//!                                           kfree(device)
+//!   ```
+//!
+//!   CPU1's accesses to the mutex happen before the grace period's end, so the `kfree` neither
+//!   races with them (KCSAN) nor precedes them (KASAN). Were CPU1 asleep when the grace period
+//!   began, it would be past the unlock (nothing in it sleeps), and so quiescent already.
 //! * `fixed-srcu`: v4's other change, `mmu_notifier_synchronize()` between `kill` and `unref` in
 //!   `hmm_mirror_unregister`, with classic SRCU semantics (in 2015 `srcu_barrier` was
 //!   `synchronize_srcu`): the close waits for an exit already inside `->release`.
@@ -85,6 +111,13 @@ pub(super) const HARNESS: Harness = Harness {
             expected: Expected::FailsWith(super::LIFETIME),
             summary: "HMM v3 plus synchronize_rcu() after the mutex_unlock in hmm_device_unregister",
             config: Config::DEFAULT,
+        },
+        Variant {
+            name: "synchronize-rcu-nopreempt",
+            expected: Expected::Passes,
+            summary: "synchronize-rcu under !CONFIG_PREEMPT: the grace period waits for the \
+                      unlocker, which cannot sleep inside the unlock slow path",
+            config: Config::DEFAULT.with_preempt(false),
         },
         Variant {
             name: "fixed-srcu",
@@ -171,7 +204,7 @@ impl Fix {
 fn body(variant: &'static str) {
     let fix = Fix {
         spinlock: variant == "fixed",
-        synchronize_rcu: variant == "synchronize-rcu",
+        synchronize_rcu: variant.starts_with("synchronize-rcu"),
         srcu_sync: variant == "fixed-srcu",
         srcu: init_srcu_struct(SrcuFlavor::Classic),
     };

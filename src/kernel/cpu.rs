@@ -23,6 +23,7 @@ pub fn spawn_cpu(name: &'static str, f: impl FnOnce() + Send + 'static) -> CpuHa
             id,
             "CPUs must be spawned only through kgrace::kernel::spawn_cpu"
         );
+        engine::cpu_started(id);
         f();
         engine::cpu_finished(id);
     });

@@ -1,7 +1,8 @@
 //! `spinlock_t` and `struct rw_semaphore`.
 //!
 //! A contended CPU does not spin step by step: it blocks until the lock word changes, which is
-//! what spinning observes, at a fraction of the steps.
+//! what spinning observes, at a fraction of the steps. A spinner still runs kernel code (no
+//! quiescent state for RCU); a rwsem waiter sleeps.
 
 use std::panic::Location;
 
@@ -63,7 +64,7 @@ pub fn spin_lock(lock: Spinlock) {
         if old == 0 || engine::failed() {
             return;
         }
-        engine::block_on(Blocked::OnWord(lock.0 .0));
+        engine::block_on(Blocked::Spinning(lock.0 .0));
     }
 }
 
