@@ -552,7 +552,12 @@ fn run_all(args: &RunArgs) -> Result<u8> {
         // Columns as wide as their longest entry.
         let hw = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(7);
         let vw = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max(7);
-        let ew = rows.iter().map(|r| r.2.to_string().len()).max().unwrap_or(0).max(8);
+        let ew = rows
+            .iter()
+            .map(|r| r.2.to_string().len())
+            .max()
+            .unwrap_or(0)
+            .max(8);
         let mut header = format!("{:<hw$} {:<vw$} {:<ew$}", "harness", "variant", "expected");
         for m in &models {
             header.push_str(&format!(" {:<29} {:>7}", format!("observed ({m})"), "exec/s"));

@@ -16,7 +16,7 @@ fn judge(src: &str, memory: MemoryModel) -> Report {
         &p,
         Options {
             memory,
-            max_executions: 300_000,
+            max_executions: 1_200_000,
         },
     )
     .unwrap();
@@ -234,9 +234,12 @@ fn run_suite(paths: &[PathBuf], expected: &Path) -> (Summary, Vec<String>) {
     (summary, forbidden)
 }
 
-/// The agreement on the external suite today; a change that lowers it fails here.
-const AGREE_AT_LEAST: usize = 132;
+/// The agreement on the external suite today (kernel and `manual/`, 172 tests); a change that
+/// lowers it fails here.
+const AGREE_AT_LEAST: usize = 135;
 const DISAGREE_AT_MOST: usize = 20;
+/// Tests with a verdict (neither unsupported nor bounded): at least 90% of the 172.
+const SUPPORTED_AT_LEAST: usize = 155;
 
 #[test]
 fn the_lkmm_suite_never_shows_a_forbidden_outcome_and_agreement_does_not_drop() {

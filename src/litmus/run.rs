@@ -300,7 +300,10 @@ impl Machine for KernelMachine {
 
     fn addr_of(&mut self, var: &str) -> u64 {
         let shared = &self.setup.program.shared;
-        shared.iter().position(|v| v.name == var).map_or(0, |k| self.addrs[k].0)
+        shared
+            .iter()
+            .position(|v| v.name == var)
+            .map_or(0, |k| self.addrs[k].0)
     }
 
     fn load(&mut self, addr: u64, kind: LoadKind) -> u64 {
