@@ -219,10 +219,10 @@ fn execute(setup: &Arc<Setup>, memory: MemoryModel) {
         c.started = 1;
     });
     let mut cpus = Vec::with_capacity(p.procs.len());
-    for i in 0..p.procs.len() {
+    for (i, name) in PROC_NAMES.iter().copied().enumerate().take(p.procs.len()) {
         let setup = setup.clone();
         let addrs = addrs.clone();
-        cpus.push(spawn_cpu(PROC_NAMES[i], move || {
+        cpus.push(spawn_cpu(name, move || {
             COLLECT.with(|c| c.borrow_mut().started |= 1 << (i + 1));
             let mut m = KernelMachine {
                 setup: setup.clone(),
