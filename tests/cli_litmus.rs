@@ -92,4 +92,11 @@ fn bad_input_exits_2_with_a_message() {
     assert!(text(&o).contains("broken"), "{}", text(&o));
     let o = kgrace(&dir, &["litmus", "litmus", "--max-executions", "0"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // Bounded input: a file far larger than any litmus test is refused without being read whole.
+    let big = std::fs::File::create(dir.join("huge.litmus")).unwrap();
+    big.set_len(64 << 30).unwrap();
+    let o = kgrace(&dir, &["litmus", "huge.litmus"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("larger than 1024 KiB"), "{}", text(&o));
+    std::fs::remove_file(dir.join("huge.litmus")).unwrap();
 }

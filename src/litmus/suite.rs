@@ -193,11 +193,31 @@ pub fn compare(result: &TestResult, expected: Option<&Expected>) -> Agreement {
     }
 }
 
+/// The largest litmus file read: the longest test of the LKMM suites is a few kilobytes.
+pub const MAX_LITMUS_BYTES: u64 = 1 << 20;
+
+/// The text of a litmus file, read no further than [`MAX_LITMUS_BYTES`].
+fn read_bounded(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let mut buf = Vec::new();
+    f.take(MAX_LITMUS_BYTES + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if buf.len() as u64 > MAX_LITMUS_BYTES {
+        return Err(format!(
+            "larger than {} KiB: not a litmus test",
+            MAX_LITMUS_BYTES / 1024
+        ));
+    }
+    String::from_utf8(buf).map_err(|_| "not UTF-8 text: not a litmus test".to_string())
+}
+
 /// Runs one file.
 pub fn run_file(path: &Path, opts: Options) -> TestResult {
-    let text = match std::fs::read_to_string(path) {
+    let text = match read_bounded(path) {
         Ok(t) => t,
-        Err(e) => return TestResult::Error(format!("cannot read: {e}")),
+        Err(e) => return TestResult::Error(e),
     };
     let program = match load(&text) {
         Ok(p) => p,
