@@ -35,21 +35,6 @@ pub struct LitmusArgs {
     max_executions: u64,
 }
 
-/// The folder a test is summarized under: its folder relative to the expected table's (or the
-/// path given), so `kernel/tools/memory-model/litmus-tests` and `paulmckrcu-litmus/manual`.
-fn folder_of(file: &Path, base: Option<&Path>) -> String {
-    let dir = file.parent().unwrap_or(Path::new(""));
-    let rel = base.and_then(|b| dir.strip_prefix(b).ok()).unwrap_or(dir);
-    let parts: Vec<_> = rel.iter().map(|p| p.to_string_lossy().into_owned()).collect();
-    // paulmckrcu-litmus/auto/<generated subfolders>: one row for the generated set.
-    let keep = if parts.first().is_some_and(|p| p == "paulmckrcu-litmus") {
-        2
-    } else {
-        parts.len()
-    };
-    parts[..keep.min(parts.len())].join("/")
-}
-
 pub fn litmus(args: &LitmusArgs) -> Result<u8> {
     if args.max_executions == 0 {
         bail!("--max-executions must be at least 1");
@@ -89,7 +74,7 @@ pub fn litmus(args: &LitmusArgs) -> Result<u8> {
         }
         let exp = expected.as_ref().and_then(|e| e.get(&canon));
         let agreement = suite::compare(&result, exp);
-        let folder = folder_of(&canon, base.as_deref());
+        let folder = suite::folder_of(&canon, base.as_deref());
         if expected.is_some() {
             summary.add(&folder, agreement);
         }

@@ -221,14 +221,8 @@ fn run_suite(paths: &[PathBuf], expected: &Path) -> (Summary, Vec<String>) {
                 forbidden.push(format!("{}: {:?}", f.display(), r.witness));
             }
         }
-        let folder = canon
-            .parent()
-            .and_then(|p| {
-                p.strip_prefix(expected.parent().unwrap().canonicalize().unwrap())
-                    .ok()
-            })
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
+        let base = expected.parent().unwrap().canonicalize().unwrap();
+        let folder = suite::folder_of(&canon, Some(&base));
         summary.add(&folder, a);
     }
     (summary, forbidden)

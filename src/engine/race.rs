@@ -92,9 +92,7 @@ impl Race {
     #[inline]
     fn bounded(&self, obj: usize, cpu: usize, vc: &VClock) -> VClock {
         let mut eff = *vc;
-        if self.dep_cpus.get(obj).is_some_and(|m| m & (1 << cpu) != 0) {
-            eff.join(&self.deps[obj][cpu]);
-        }
+        eff.join(&self.dep_of(obj, cpu));
         eff
     }
 
@@ -174,13 +172,14 @@ impl Race {
 }
 
 impl Model {
-    /// KCSAN's rule for one access. Reports the first race it finds.
+    /// KCSAN's rule for one access. Reports the first race it finds. `dep_obj` is the object
+    /// whose address dependency bounds the access (0: none).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn check_race(
         &mut self,
         cpu: usize,
         slot: usize,
-        obj: usize,
+        dep_obj: usize,
         kind: Kind,
         read: bool,
         write: bool,
@@ -195,7 +194,7 @@ impl Model {
             vc.join(&c.load_vc);
             marked.join(&c.marked.load);
         }
-        let vc = self.race.bounded(obj, cpu, &vc);
+        let vc = self.race.bounded(dep_obj, cpu, &vc);
         let plain = kind == Kind::Plain;
         if let Some(other) = self
             .race

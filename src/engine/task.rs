@@ -330,7 +330,14 @@ pub(crate) fn block_on(why: Blocked) {
         m.cpus[cpu].blocked = why;
         Some((m.all_blocked(), woken))
     });
-    let Some((deadlock, woken)) = deadlock else {
+    park(cpu, deadlock);
+}
+
+/// The end of a wait prepared under the model's borrow: `None`, retry at once (a scheduling
+/// point); otherwise whether every CPU is now blocked, and the CPUs the wait's quiescent state
+/// released. Blocks until woken, then re-enters an implicit RCU reader.
+fn park(cpu: usize, prepared: Option<(bool, u32)>) {
+    let Some((deadlock, woken)) = prepared else {
         runtime::switch();
         return;
     };
@@ -370,15 +377,5 @@ pub(crate) fn wait_for_write(p: Ptr, since: u64) {
         m.object_waiters += 1;
         Some((m.all_blocked(), woken))
     });
-    let Some((deadlock, woken)) = deadlock else {
-        runtime::switch();
-        return;
-    };
-    unblock_tasks(woken);
-    if deadlock {
-        report_deadlock();
-        return;
-    }
-    runtime::block_current();
-    with(|m| m.implicit_reader_enter(cpu));
+    park(cpu, deadlock);
 }

@@ -98,6 +98,17 @@ struct Setup {
     vars: Vec<(LocKind, &'static Layout)>,
 }
 
+impl Setup {
+    fn new(program: Program) -> Arc<Setup> {
+        let vars = program
+            .shared
+            .iter()
+            .map(|v| (v.kind, leak_layout(&v.name, v.kind)))
+            .collect();
+        Arc::new(Setup { program, vars })
+    }
+}
+
 fn leak_layout(name: &str, kind: LocKind) -> &'static Layout {
     let name: &'static str = Box::leak(name.to_string().into_boxed_str());
     let slots: &'static [&'static str] = match kind {
@@ -130,6 +141,10 @@ struct Collect {
     positive: bool,
     /// CPUs that have been scheduled in this execution (bit per CPU; CPU0 from the start).
     started: u32,
+    /// Executions that ended in a failure (and so have no final state).
+    failures: Failures,
+    /// The decisions of the first execution that satisfied the proposition.
+    witness: Option<Vec<Decision>>,
 }
 
 thread_local! {
@@ -442,20 +457,22 @@ impl Machine for KernelMachine {
 /// and offering it only one of the CPUs that have not run yet: each begins with a scheduling
 /// point before its first access, so starting one and switching at that point to another is the
 /// same as starting the other.
+/// It also counts the failure of the execution that just ended, if any: the engine keeps it
+/// until the next one begins.
 struct Witnessing {
     dfs: Dfs,
     current: Vec<Decision>,
-    witness: Option<Vec<Decision>>,
     options: Vec<CpuId>,
 }
 
 impl Strategy for Witnessing {
     fn new_execution(&mut self) -> bool {
-        if self.witness.is_none() && COLLECT.with(|c| c.borrow().positive) {
-            self.witness = Some(self.current.clone());
-        }
         let unsupported = COLLECT.with(|c| {
             let mut c = c.borrow_mut();
+            c.failures.note(engine::take_failure());
+            if c.witness.is_none() && c.positive {
+                c.witness = Some(self.current.clone());
+            }
             c.positive = false;
             c.unsupported.is_some()
         });
@@ -571,53 +588,23 @@ struct Part {
 }
 
 fn run_one(p: &Program, opts: Options) -> Result<Part, RunError> {
-    let setup = Arc::new(Setup {
-        vars: p
-            .shared
-            .iter()
-            .map(|v| (v.kind, leak_layout(&v.name, v.kind)))
-            .collect(),
-        program: p.clone(),
-    });
+    let setup = Setup::new(p.clone());
     COLLECT.with(|c| *c.borrow_mut() = Collect::default());
     let strategy = Witnessing {
         dfs: Dfs::new(None),
         current: Vec::with_capacity(256),
-        witness: None,
         options: Vec::with_capacity(8),
     };
-    let witness = Arc::new(std::sync::Mutex::new(None));
-    let (adapter, outcome) = runtime::Adapter::new(
-        KeepWitness {
-            inner: strategy,
-            out: witness.clone(),
-        },
-        Some(opts.max_executions),
-        None,
-        None,
-    );
-    let adapter = adapter.keep_going();
+    let (adapter, outcome) = runtime::Adapter::new(strategy, Some(opts.max_executions), None, None);
     let memory = opts.memory;
-    let body_setup = setup.clone();
-    let failures = Arc::new(std::sync::Mutex::new(Failures::default()));
-    let body_failures = failures.clone();
-    runtime::run(adapter, move || {
-        // The previous execution's failure, if it had one, is counted before the reset.
-        body_failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .note(engine::take_failure());
-        execute(&body_setup, memory)
-    });
-    let mut g = failures.lock().unwrap_or_else(|e| e.into_inner());
-    g.note(engine::take_failure());
-    let (deadlocked, other_failure) = (g.deadlocks, g.first_other.take());
+    runtime::run(adapter.keep_going(), move || execute(&setup, memory));
     let outcome = std::mem::take(&mut *outcome.borrow_mut());
-    let collect = COLLECT.with(|c| std::mem::take(&mut *c.borrow_mut()));
+    let mut collect = COLLECT.with(|c| std::mem::take(&mut *c.borrow_mut()));
+    // The last execution's failure: no execution followed to count it.
+    collect.failures.note(engine::take_failure());
     if let Some(what) = collect.unsupported {
         return Err(RunError::Unsupported(what));
     }
-    let witness = witness.lock().unwrap_or_else(|e| e.into_inner()).take();
     let mut states: BTreeMap<FinalState, u64> = BTreeMap::new();
     for (key, (n, _)) in &collect.keys {
         *states.entry(state_of(p, key, &collect.addrs)).or_default() += n;
@@ -626,15 +613,15 @@ fn run_one(p: &Program, opts: Options) -> Result<Part, RunError> {
         states,
         executions: outcome.executions,
         exhausted: outcome.exhausted,
-        deadlocked,
+        deadlocked: collect.failures.deadlocks,
         data_race: collect.data_race,
-        other_failure,
-        witness,
+        other_failure: collect.failures.first_other,
+        witness: collect.witness,
     })
 }
 
 /// Executions that ended in a failure, which have no final state.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Failures {
     deadlocks: u64,
     first_other: Option<Failure>,
@@ -652,33 +639,6 @@ impl Failures {
     }
 }
 
-/// Hands the witness out when the exploration ends (the adapter owns the strategy).
-struct KeepWitness {
-    inner: Witnessing,
-    out: Arc<std::sync::Mutex<Option<Vec<Decision>>>>,
-}
-
-impl Strategy for KeepWitness {
-    fn new_execution(&mut self) -> bool {
-        let more = self.inner.new_execution();
-        if let Some(w) = &self.inner.witness {
-            let mut o = self.out.lock().unwrap_or_else(|e| e.into_inner());
-            if o.is_none() {
-                *o = Some(w.clone());
-            }
-        }
-        more
-    }
-
-    fn next_cpu(&mut self, runnable: &[CpuId], current: Option<CpuId>, next: NextStep) -> Option<CpuId> {
-        self.inner.next_cpu(runnable, current, next)
-    }
-
-    fn next_read(&mut self, choices: usize) -> usize {
-        self.inner.next_read(choices)
-    }
-}
-
 /// One execution of `p` (with `moves` made) under recorded `decisions`, with its events: how a
 /// witness reaches its outcome. The final state of that execution is returned with it (`None`
 /// when the execution did not finish).
@@ -688,15 +648,7 @@ pub fn replay_witness(
     moves: &[super::reorder::Move],
     decisions: Vec<Decision>,
 ) -> (crate::exec::ReplayResult, Option<FinalState>) {
-    let q = super::reorder::apply(p, moves);
-    let setup = Arc::new(Setup {
-        vars: q
-            .shared
-            .iter()
-            .map(|v| (v.kind, leak_layout(&v.name, v.kind)))
-            .collect(),
-        program: q,
-    });
+    let setup = Setup::new(super::reorder::apply(p, moves));
     COLLECT.with(|c| *c.borrow_mut() = Collect::default());
     let program = setup.program.clone();
     let r = crate::exec::replay_body(decisions, move || execute(&setup, memory));

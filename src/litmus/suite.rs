@@ -12,7 +12,6 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::check::load;
-use super::cond::Observation;
 use super::run::{run, Options, Report, RunError};
 
 /// herd7's verdict for a test, from the expected table.
@@ -179,14 +178,11 @@ pub fn compare(result: &TestResult, expected: Option<&Expected>) -> Agreement {
         // judgelitmus.sh: a racy test's observation is not compared.
         return Agreement::Agree;
     }
-    let mine = verdict_word(r);
-    let theirs = if e.verdict.starts_with("Flag") {
+    if e.verdict.starts_with("Flag") {
         // `Flag srcu-bad-nesting`: herd7 raises the flag; the observation is not given.
         return Agreement::Unsupported;
-    } else {
-        e.verdict.as_str()
-    };
-    if mine == theirs {
+    }
+    if verdict_word(r) == e.verdict {
         Agreement::Agree
     } else {
         Agreement::Disagree
@@ -310,6 +306,21 @@ pub fn render_result(name: &str, result: &TestResult) -> String {
     out
 }
 
+/// The folder a test is summarized under: its folder relative to the expected table's (or the
+/// path given), so `kernel/tools/memory-model/litmus-tests` and `paulmckrcu-litmus/manual`.
+pub fn folder_of(file: &Path, base: Option<&Path>) -> String {
+    let dir = file.parent().unwrap_or(Path::new(""));
+    let rel = base.and_then(|b| dir.strip_prefix(b).ok()).unwrap_or(dir);
+    let parts: Vec<_> = rel.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    // paulmckrcu-litmus/auto/<generated subfolders>: one row for the generated set.
+    let keep = if parts.first().is_some_and(|p| p == "paulmckrcu-litmus") {
+        2
+    } else {
+        parts.len()
+    };
+    parts[..keep.min(parts.len())].join("/")
+}
+
 /// The summary of a suite run, per folder.
 #[derive(Clone, Debug, Default)]
 pub struct Summary {
@@ -382,13 +393,4 @@ pub fn all_agree(s: &Summary) -> bool {
     let t = s.total();
     t.get(&Agreement::Disagree).copied().unwrap_or(0) == 0
         && t.get(&Agreement::ForbiddenObserved).copied().unwrap_or(0) == 0
-}
-
-/// The observation word as herd7 prints it.
-pub fn observation_word(o: Observation) -> &'static str {
-    match o {
-        Observation::Never => "Never",
-        Observation::Sometimes => "Sometimes",
-        Observation::Always => "Always",
-    }
 }

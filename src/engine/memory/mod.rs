@@ -247,6 +247,9 @@ impl Model {
         if !self.tick(cpu, op) {
             return (0, 0);
         }
+        // The object whose address dependency applies; a declared dependency is used up here.
+        let dep = self.dep_obj(cpu, obj);
+        self.cpus[cpu].dep_next = false;
         let Some((slot, _)) = self.resolve(cpu, addr, op, writes) else {
             self.record_event(cpu, op, addr, None, None, caller);
             return (0, 0);
@@ -259,7 +262,7 @@ impl Model {
         } else if writes {
             (*self.mem.newest.get(slot), self.mem.weak.newest(slot))
         } else {
-            self.mem.weak.pick(cpu, slot, self.dep_obj(cpu, obj), kind, back)
+            self.mem.weak.pick(cpu, slot, dep, kind, back)
         };
         let old = msg.val;
         let (ret, new) = f(old);
@@ -272,7 +275,7 @@ impl Model {
             self.fence_effects(cpu, Fence::Mb);
         }
         if self.config.kcsan {
-            self.check_race(cpu, slot, self.dep_obj(cpu, obj), kind, reads, write, addr, op);
+            self.check_race(cpu, slot, dep, kind, reads, write, addr, op);
         }
         let time = self.cpus[cpu].vc.0[cpu];
         let plain = kind == Kind::Plain;
@@ -301,10 +304,7 @@ impl Model {
             // The value read may be a pointer: accesses through it depend on this load.
             let target = self.heap.pointee(old);
             if self.mem.is_weak() {
-                let post = self
-                    .mem
-                    .weak
-                    .after_load(cpu, slot, self.dep_obj(cpu, obj), kind, ts);
+                let post = self.mem.weak.after_load(cpu, slot, dep, kind, ts);
                 if let Some(t) = target {
                     self.mem.weak.note_dep(cpu, t, post);
                 }
@@ -313,7 +313,7 @@ impl Model {
                 // A chain of dependencies: the load itself was bounded by the pointer it went
                 // through, and so is everything reached through what it read.
                 let mut sync = msg.sync;
-                sync.join(&self.race.dep_of(self.dep_obj(cpu, obj), cpu));
+                sync.join(&self.race.dep_of(dep, cpu));
                 self.race.note_dep(t, cpu, &sync);
             }
         }
