@@ -28,6 +28,8 @@ pub struct Explorer {
     scheduler: SchedulerSpec,
     budget: Budget,
     memory: MemoryModel,
+    /// Whether a failure is replayed once more to record its trace.
+    traced: bool,
 }
 
 /// What an exploration found.
@@ -61,13 +63,19 @@ impl Explorer {
     pub fn new(harness: &str, variant: &str) -> Result<Explorer, crate::Error> {
         let h = harness::find(harness)?;
         let v = h.variant(variant)?;
-        Ok(Explorer {
-            harness: h,
-            variant: v,
+        Ok(Explorer::for_variant(h, v))
+    }
+
+    /// [`new`](Explorer::new) for a harness and variant already looked up.
+    pub fn for_variant(harness: &'static Harness, variant: &'static Variant) -> Explorer {
+        Explorer {
+            harness,
+            variant,
             scheduler: SchedulerSpec::Portfolio { depth: 3, seed: 0 },
             budget: Budget::Executions(1_000),
             memory: MemoryModel::Sc,
-        })
+            traced: true,
+        }
     }
 
     /// Explore a model written outside the harness registry: `body` runs as CPU0 of every
@@ -98,6 +106,7 @@ impl Explorer {
             scheduler: SchedulerSpec::Portfolio { depth: 3, seed: 0 },
             budget: Budget::Executions(1_000),
             memory: MemoryModel::Sc,
+            traced: true,
         }
     }
 
@@ -134,6 +143,13 @@ impl Explorer {
         self.run_with_progress(None)
     }
 
+    /// Run the exploration without recording a trace of the failure (`Report::trace` is `None`):
+    /// for measurements that only need the verdict and the execution count.
+    pub fn run_untraced(mut self) -> Report {
+        self.traced = false;
+        self.run_with_progress(None)
+    }
+
     /// Run the exploration under any strategy (the fuzzer's, a test's).
     pub fn run_strategy<S: Strategy + 'static>(
         self,
@@ -163,6 +179,7 @@ impl Explorer {
         let trace = explored
             .failure
             .as_ref()
+            .filter(|_| self.traced)
             .map(|_| Trace::record(target, self.scheduler, out.executions, out.decisions.clone()));
         Report {
             executions: out.executions,

@@ -206,6 +206,7 @@
 //! * At most 7 CPUs per execution, 20,000 modeled operations per execution.
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+pub mod bench;
 pub mod config;
 mod engine;
 mod exec;

@@ -35,6 +35,9 @@ enum Command {
     /// Run herd7 C litmus tests exhaustively on the kernel model and judge them as herd7 does;
     /// with --expected, compare with herd7's verdicts. Exit 1 on a disagreement.
     Litmus(litmus_cmd::LitmusArgs),
+    /// For every failing variant, strategy and memory model: in how many seeds each strategy finds
+    /// the failure, and the median executions it takes. How a scheduler change is judged.
+    Bench(bench_cmd::BenchArgs),
     /// Re-run a trace and print it as per-CPU columns. Exit 1: the recorded failure reproduces;
     /// 0: the execution finishes cleanly; 3: the run diverges from the trace; 2: the file cannot
     /// be used (unreadable, not a trace, over 32 MiB).
@@ -103,7 +106,7 @@ struct RunArgs {
     json: bool,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Sched {
     /// PCT and uniform, one execution each
     Portfolio,
@@ -117,6 +120,11 @@ enum Sched {
     Stall,
     /// Exhaustive depth-first search within --preemptions (reports whether it finished)
     Dfs,
+}
+
+impl Sched {
+    /// The seeded strategies, which `kgrace bench` compares.
+    const RANDOMIZED: [Sched; 5] = [Sched::Portfolio, Sched::Pct, Sched::Uniform, Sched::Random, Sched::Stall];
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -156,7 +164,7 @@ fn write_out(args: std::fmt::Arguments<'_>) {
 
 /// `print!` that stops quietly when stdout is closed.
 macro_rules! out {
-    ($($t:tt)*) => { write_out(format_args!($($t)*)) };
+    ($($t:tt)*) => { $crate::write_out(format_args!($($t)*)) };
 }
 
 /// `println!` that stops quietly when stdout is closed.
@@ -165,6 +173,7 @@ macro_rules! outln {
     ($($t:tt)*) => {{ $crate::write_out(format_args!($($t)*)); $crate::write_out(format_args!("\n")) }};
 }
 
+mod bench_cmd;
 mod litmus_cmd;
 
 /// Executions per variant for `run` without a budget, and for `run --all`.
@@ -283,6 +292,7 @@ fn real_main(cli: Cli) -> Result<u8> {
         Command::Run(args) if args.all => run_all(&args),
         Command::Run(args) => run_one(&args),
         Command::Litmus(args) => litmus_cmd::litmus(&args),
+        Command::Bench(args) => bench_cmd::bench(&args),
         Command::Replay {
             trace,
             list,
@@ -300,23 +310,19 @@ fn real_main(cli: Cli) -> Result<u8> {
 }
 
 fn spec(args: &RunArgs) -> SchedulerSpec {
-    match args.scheduler {
-        Sched::Pct => SchedulerSpec::Pct {
-            depth: args.depth,
-            seed: args.seed,
-        },
-        Sched::Random => SchedulerSpec::Random { seed: args.seed },
-        Sched::Uniform => SchedulerSpec::Uniform { seed: args.seed },
-        Sched::Stall => SchedulerSpec::Stall {
-            depth: args.depth,
-            seed: args.seed,
-        },
-        Sched::Portfolio => SchedulerSpec::Portfolio {
-            depth: args.depth,
-            seed: args.seed,
-        },
+    sched_spec(args.scheduler, args.depth, args.preemptions, args.seed)
+}
+
+/// The strategy `--scheduler` names, with its parameters.
+fn sched_spec(s: Sched, depth: u32, preemptions: u32, seed: u64) -> SchedulerSpec {
+    match s {
+        Sched::Pct => SchedulerSpec::Pct { depth, seed },
+        Sched::Random => SchedulerSpec::Random { seed },
+        Sched::Uniform => SchedulerSpec::Uniform { seed },
+        Sched::Stall => SchedulerSpec::Stall { depth, seed },
+        Sched::Portfolio => SchedulerSpec::Portfolio { depth, seed },
         Sched::Dfs => SchedulerSpec::Dfs {
-            preemptions: Some(args.preemptions),
+            preemptions: Some(preemptions),
         },
     }
 }

@@ -142,6 +142,33 @@ impl SchedulerSpec {
             SchedulerSpec::Fuzz | SchedulerSpec::Replay => None,
         }
     }
+
+    /// The same strategy with another seed (`Dfs`, `Fuzz` and `Replay` have none and stay as
+    /// they are).
+    pub fn with_seed(self, seed: u64) -> SchedulerSpec {
+        match self {
+            SchedulerSpec::Pct { depth, .. } => SchedulerSpec::Pct { depth, seed },
+            SchedulerSpec::Random { .. } => SchedulerSpec::Random { seed },
+            SchedulerSpec::Uniform { .. } => SchedulerSpec::Uniform { seed },
+            SchedulerSpec::Stall { depth, .. } => SchedulerSpec::Stall { depth, seed },
+            SchedulerSpec::Portfolio { depth, .. } => SchedulerSpec::Portfolio { depth, seed },
+            other => other,
+        }
+    }
+
+    /// The strategy's name, as `kgrace run --scheduler` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SchedulerSpec::Pct { .. } => "pct",
+            SchedulerSpec::Random { .. } => "random",
+            SchedulerSpec::Uniform { .. } => "uniform",
+            SchedulerSpec::Stall { .. } => "stall",
+            SchedulerSpec::Portfolio { .. } => "portfolio",
+            SchedulerSpec::Dfs { .. } => "dfs",
+            SchedulerSpec::Fuzz => "fuzz",
+            SchedulerSpec::Replay => "replay",
+        }
+    }
 }
 
 impl std::fmt::Display for SchedulerSpec {

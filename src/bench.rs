@@ -1,0 +1,164 @@
+//! `kgrace bench`: how fast each strategy finds each failing variant.
+//!
+//! A scheduler change is judged by one number per bug: how many executions it takes to find it.
+//! For every failing variant of every harness, under every strategy and memory model asked for,
+//! the bench explores seeds `1..=seeds` with a budget of `budget` executions each and reports in
+//! how many seeds the failure was found and the median executions to the first failure (seeds
+//! that did not find it count as worse than any that did). Execution counts, unlike times, are
+//! deterministic: the same build gives the same table on any machine.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+use crate::config::MemoryModel;
+use crate::explore::{Budget, Explorer};
+use crate::harness::{self, Harness, Variant};
+use crate::sched::SchedulerSpec;
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct BenchSpec {
+    /// The strategies, each with its own parameters (the seed is replaced by each bench seed).
+    pub strategies: Vec<SchedulerSpec>,
+    /// The memory models (a variant that pins one is measured once, under its own).
+    pub memories: Vec<MemoryModel>,
+    /// Seeds `1..=seeds`.
+    pub seeds: u64,
+    /// Executions per seed.
+    pub budget: u64,
+    /// Only these harnesses (all when empty).
+    pub harnesses: Vec<String>,
+    /// Worker threads (each exploration is single-threaded and deterministic; the table does
+    /// not depend on the number of workers).
+    pub jobs: usize,
+}
+
+/// One cell of the table: a variant under a strategy and a memory model.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    /// Harness name.
+    pub harness: &'static str,
+    /// Variant name.
+    pub variant: &'static str,
+    /// The strategy's name (`kgrace run --scheduler` spelling).
+    pub strategy: &'static str,
+    /// The memory model the executions ran under.
+    pub memory: MemoryModel,
+    /// Seeds whose exploration found the failure.
+    pub found: u64,
+    /// Seeds run.
+    pub seeds: u64,
+    /// Median executions to the first failure; `None` when half the seeds or more did not find it.
+    pub median: Option<u64>,
+    /// Executions to the first failure, per seed (`None`: not found within the budget).
+    pub executions: Vec<Option<u64>>,
+}
+
+/// The failing variants of `harnesses` (all harnesses when empty), each with the memory models
+/// it is measured under.
+fn cells(spec: &BenchSpec) -> Result<Vec<(&'static Harness, &'static Variant, MemoryModel)>, crate::Error> {
+    let hs: Vec<&'static Harness> = if spec.harnesses.is_empty() {
+        harness::all().iter().collect()
+    } else {
+        spec.harnesses
+            .iter()
+            .map(|n| harness::find(n))
+            .collect::<Result<_, _>>()?
+    };
+    let mut out = Vec::new();
+    for h in hs {
+        for v in h.variants.iter().filter(|v| v.expected.fails()) {
+            let mut seen = Vec::new();
+            for &m in &spec.memories {
+                let m = v.config.memory_for(m);
+                if !seen.contains(&m) {
+                    seen.push(m);
+                    out.push((h, v, m));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Run the bench. `progress` is called after each cell with (cells done, cells in all).
+pub fn bench(spec: &BenchSpec, progress: Option<&(dyn Fn(usize, usize) + Sync)>) -> Result<Vec<Row>, crate::Error> {
+    let cells = cells(spec)?;
+    let mut work = Vec::new();
+    for &(h, v, m) in &cells {
+        for &s in &spec.strategies {
+            work.push((h, v, m, s));
+        }
+    }
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let rows: Mutex<Vec<Option<Row>>> = Mutex::new(vec![None; work.len()]);
+    std::thread::scope(|scope| {
+        for _ in 0..spec.jobs.max(1) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&(h, v, m, s)) = work.get(i) else { break };
+                let row = measure(h, v, m, s, spec.seeds, spec.budget);
+                rows.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(row);
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if let Some(p) = progress {
+                    p(n, work.len());
+                }
+            });
+        }
+    });
+    Ok(rows
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
+/// One cell: seeds `1..=seeds` of `strategy` on `v` under `memory`.
+pub fn measure(
+    h: &'static Harness,
+    v: &'static Variant,
+    memory: MemoryModel,
+    strategy: SchedulerSpec,
+    seeds: u64,
+    budget: u64,
+) -> Row {
+    let executions: Vec<Option<u64>> = (1..=seeds)
+        .map(|seed| {
+            let r = Explorer::for_variant(h, v)
+                .scheduler(strategy.with_seed(seed))
+                .memory(memory)
+                .budget(Budget::Executions(budget))
+                .run_untraced();
+            r.failure
+                .filter(|f| v.expected.matches(Some(f.kind)))
+                .map(|_| r.executions)
+        })
+        .collect();
+    let found = executions.iter().filter(|e| e.is_some()).count() as u64;
+    Row {
+        harness: h.name,
+        variant: v.name,
+        strategy: strategy.name(),
+        memory,
+        found,
+        seeds,
+        median: median(&executions),
+        executions,
+    }
+}
+
+/// The median, not-found counting as worse than any count; `None` if it falls on a not-found.
+/// For an even number of seeds, the lower of the two middle values (a count that was observed).
+pub fn median(executions: &[Option<u64>]) -> Option<u64> {
+    if executions.is_empty() {
+        return None;
+    }
+    let mut v: Vec<u64> = executions.iter().map(|e| e.unwrap_or(u64::MAX)).collect();
+    v.sort_unstable();
+    let m = v[(v.len() - 1) / 2];
+    (m != u64::MAX).then_some(m)
+}
