@@ -54,6 +54,8 @@ pub(crate) fn explore<S: Strategy + 'static>(
 ) -> Explored {
     let (adapter, outcome) = Adapter::new(strategy, limits.executions, limits.time, progress);
     run(adapter, target);
+    // A guided strategy turned its feedback on: the next exploration on this thread may not.
+    engine::cover::stop_feedback();
     let outcome = std::mem::take(&mut *outcome.borrow_mut());
     let failure = if outcome.failed {
         engine::take_failure()

@@ -58,8 +58,8 @@ impl Report {
 }
 
 impl Explorer {
-    /// Explore `variant` of `harness` (names as `kgrace list` prints them) with PCT of depth 3,
-    /// seed 0, for 1,000 executions; change any of these with the builder methods.
+    /// Explore `variant` of `harness` (names as `kgrace list` prints them) with the guided
+    /// strategy (PCT depth 3), seed 0, for 1,000 executions; change any of these with the builder methods.
     pub fn new(harness: &str, variant: &str) -> Result<Explorer, crate::Error> {
         let h = harness::find(harness)?;
         let v = h.variant(variant)?;
@@ -71,7 +71,7 @@ impl Explorer {
         Explorer {
             harness,
             variant,
-            scheduler: SchedulerSpec::Portfolio { depth: 3, seed: 0 },
+            scheduler: SchedulerSpec::Guided { depth: 3, seed: 0 },
             budget: Budget::Executions(1_000),
             memory: MemoryModel::Sc,
             traced: true,
@@ -103,7 +103,7 @@ impl Explorer {
         Explorer {
             harness: h,
             variant: &h.variants[0],
-            scheduler: SchedulerSpec::Portfolio { depth: 3, seed: 0 },
+            scheduler: SchedulerSpec::Guided { depth: 3, seed: 0 },
             budget: Budget::Executions(1_000),
             memory: MemoryModel::Sc,
             traced: true,
@@ -134,7 +134,7 @@ impl Explorer {
         let strategy = self
             .scheduler
             .build()
-            .expect("exploration needs a seeded strategy (portfolio, pct, uniform or random)");
+            .expect("exploration needs a seeded strategy (guided, portfolio, pct, uniform, pos, stall, random or dfs)");
         self.run_strategy(strategy, progress)
     }
 

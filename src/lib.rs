@@ -47,14 +47,32 @@
 //! [`kernel::Word::refetch`]) and [`harness::Config::kcsan`].
 //!
 //! Search strategies implement the three-method [`sched::Strategy`] trait, whose only hint is
-//! whether the running CPU's next step is shared, local or a spin ([`sched::NextStep`]):
-//! [`sched::Pct`] (Burckhardt et al., ASPLOS 2010) with change points on shared steps only,
-//! [`sched::UniformWalk`] (the uniform interleaving sampling of SURW, Zhao et al., ASPLOS 2025),
-//! [`sched::Portfolio`] (the two taking turns, PCT at two depths: the default),
-//! [`sched::UniformStall`] (the uniform walk with PCT's stalls) and [`sched::RandomWalk`]; the
-//! same seed always explores the same executions. [`fuzz`] runs a harness under libFuzzer
-//! (`cargo fuzz run <harness>`), where [`sched::FuzzSchedule`] reads PCT's choices from the input
-//! bytes.
+//! what the running CPU's next step is: shared (with the object it touches), local, a spin or a
+//! spawn ([`sched::NextStep`]). The same seed always explores the same executions. Which one
+//! finds a bug fastest depends on the bug's shape; `kgrace bench` measures every strategy on
+//! every failing variant (the README has its table):
+//!
+//! * [`sched::Guided`] (the default): each execution is one arm's, chosen by a bandit: the
+//!   strategies below and a mutation of an earlier execution that produced a new reads-from
+//!   pair (RFF, Wolff et al., ASPLOS 2024), replayed to just past that pair and continued with
+//!   fresh priorities. It wins where a bug needs a rare event and then a long stall (a reader
+//!   taking its SRCU index after the last flip, then preempted across the free), and keeps
+//!   every other bug within a small factor of the best strategy for it.
+//! * [`sched::Pct`] (Burckhardt et al., ASPLOS 2010), change points on shared steps only: wins on
+//!   long stalls of one CPU across another's whole path. [`sched::Pct::early`] draws half its
+//!   change points log-uniformly, for a CPU preempted a few steps after it starts.
+//! * [`sched::UniformWalk`] (the uniform interleaving sampling of SURW, Zhao et al., ASPLOS 2025):
+//!   wins on bugs with several one-step windows, where each PCT change point must hit one step.
+//! * [`sched::Pos`] (partial order sampling, Yuan et al., CAV 2018): re-draws the priority of
+//!   every pending step that races with the step just run, so both orders of each racing pair
+//!   are about equally likely; wins on the weak-memory bug whose stale read follows two switches.
+//! * [`sched::Portfolio`] (PCT at two depths and the uniform walk taking turns: the default
+//!   before `guided`), [`sched::UniformStall`] (the uniform walk with PCT's stalls) and
+//!   [`sched::RandomWalk`] (a uniformly random CPU at each shared step: the baseline).
+//! * [`sched::Dfs`]: exhaustive depth-first search within a preemption bound, for proofs.
+//!
+//! [`fuzz`] runs a harness under libFuzzer (`cargo fuzz run <harness>`), where
+//! [`sched::FuzzSchedule`] reads PCT's choices from the input bytes.
 //!
 //! # A failing example
 //!

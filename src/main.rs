@@ -74,7 +74,7 @@ struct RunArgs {
     #[arg(long, conflicts_with = "all")]
     variant: Option<String>,
     /// The search strategy.
-    #[arg(long, value_enum, default_value_t = Sched::Portfolio)]
+    #[arg(long, value_enum, default_value_t = Sched::Guided)]
     scheduler: Sched,
     /// The memory model: `sc` (every load reads the newest store) or `lkmm` (a load may read an
     /// older store where the Linux-kernel memory model allows it). Default `sc`; `run --all`
@@ -108,6 +108,9 @@ struct RunArgs {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Sched {
+    /// PCT, early PCT, uniform, POS and mutations of executions that found new reads-from
+    /// pairs, under a bandit (RFF, Wolff et al., ASPLOS 2024)
+    Guided,
     /// PCT and uniform, one execution each
     Portfolio,
     /// PCT (Burckhardt et al., ASPLOS 2010)
@@ -118,13 +121,23 @@ enum Sched {
     Uniform,
     /// The uniform walk with PCT's stalls
     Stall,
+    /// Partial order sampling (POS, Yuan et al., CAV 2018)
+    Pos,
     /// Exhaustive depth-first search within --preemptions (reports whether it finished)
     Dfs,
 }
 
 impl Sched {
     /// The seeded strategies, which `kgrace bench` compares.
-    const RANDOMIZED: [Sched; 5] = [Sched::Portfolio, Sched::Pct, Sched::Uniform, Sched::Random, Sched::Stall];
+    const RANDOMIZED: [Sched; 7] = [
+        Sched::Guided,
+        Sched::Portfolio,
+        Sched::Pct,
+        Sched::Uniform,
+        Sched::Pos,
+        Sched::Random,
+        Sched::Stall,
+    ];
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -319,8 +332,10 @@ fn sched_spec(s: Sched, depth: u32, preemptions: u32, seed: u64) -> SchedulerSpe
         Sched::Pct => SchedulerSpec::Pct { depth, seed },
         Sched::Random => SchedulerSpec::Random { seed },
         Sched::Uniform => SchedulerSpec::Uniform { seed },
+        Sched::Pos => SchedulerSpec::Pos { seed },
         Sched::Stall => SchedulerSpec::Stall { depth, seed },
         Sched::Portfolio => SchedulerSpec::Portfolio { depth, seed },
+        Sched::Guided => SchedulerSpec::Guided { depth, seed },
         Sched::Dfs => SchedulerSpec::Dfs {
             preemptions: Some(preemptions),
         },

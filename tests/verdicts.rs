@@ -22,7 +22,7 @@ fn explore(h: &str, variant: &str, memory: MemoryModel, seed: u64, executions: u
     Explorer::new(h, variant)
         .unwrap()
         .memory(memory)
-        .scheduler(SchedulerSpec::Portfolio { depth: 3, seed })
+        .scheduler(SchedulerSpec::Guided { depth: 3, seed })
         .budget(Budget::Executions(executions))
         .run()
 }

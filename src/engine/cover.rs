@@ -9,6 +9,7 @@
 //! `cargo fuzz` (`cfg(fuzzing)`) the array lives in the `__libfuzzer_extra_counters` section,
 //! which libFuzzer clears before each input and scans after it.
 
+use std::cell::{Cell, RefCell};
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
 
@@ -24,10 +25,55 @@ static MAP: [AtomicU8; MAP_SIZE] = [const { AtomicU8::new(0) }; MAP_SIZE];
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
-/// Whether accesses feed the map; off outside fuzzing so that exploration pays nothing.
+thread_local! {
+    /// Whether this thread's exploration wants feedback ([`start_feedback`]).
+    static FEEDBACK: Cell<bool> = const { Cell::new(false) };
+    /// Novel pairs seen since [`start_feedback`] on this thread.
+    static NOVEL: Cell<u64> = const { Cell::new(0) };
+    /// Invariant: `SEEN[i]` counts the loads, since [`start_feedback`] on this thread, whose
+    /// pair hashes to counter `i` (saturating).
+    static SEEN: RefCell<Box<[u32; MAP_SIZE]>> = RefCell::new(Box::new([0; MAP_SIZE]));
+    /// The counter of the last novel pair.
+    static LAST_NOVEL: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Whether accesses feed the map (fuzzing) or this thread's feedback (guided exploration); off
+/// otherwise so that exploration pays nothing.
 #[inline]
 pub(crate) fn enabled() -> bool {
-    ENABLED.load(Relaxed)
+    ENABLED.load(Relaxed) || FEEDBACK.with(Cell::get)
+}
+
+/// Start counting, on this thread, the reads-from pairs never seen before in this exploration:
+/// the feedback of the guided strategy ([`crate::sched::Guided`]), which keeps the executions
+/// that produce new ones and mutates them. Clears what an earlier exploration saw.
+pub(crate) fn start_feedback() {
+    SEEN.with(|s| s.borrow_mut().fill(0));
+    NOVEL.with(|n| n.set(0));
+    FEEDBACK.with(|f| f.set(true));
+}
+
+/// The counter of the newest novel pair ([`novel_pairs`]), for [`pair_hits`].
+#[inline]
+pub(crate) fn last_novel_pair() -> u32 {
+    LAST_NOVEL.with(Cell::get)
+}
+
+/// How many loads of this exploration made the pair counted at `pair`: how rare it is.
+pub(crate) fn pair_hits(pair: u32) -> u32 {
+    SEEN.with(|s| s.borrow()[pair as usize % MAP_SIZE])
+}
+
+/// Stop counting (the end of an exploration).
+pub(crate) fn stop_feedback() {
+    FEEDBACK.with(|f| f.set(false));
+}
+
+/// Novel reads-from pairs seen since [`start_feedback`]: it grows during an execution exactly
+/// when a load reads from a store in a way no earlier execution of this exploration did.
+#[inline]
+pub(crate) fn novel_pairs() -> u64 {
+    NOVEL.with(Cell::get)
 }
 
 pub(crate) fn set_enabled(on: bool) {
@@ -53,8 +99,21 @@ pub(crate) fn site(caller: &'static Location<'static>, func: &'static str, op: &
 pub(crate) fn reads_from(load: u32, store: u32, offset: u64, other_cpu: bool) {
     let key = (u64::from(load) << 32 | u64::from(store)) ^ (offset << 1 | u64::from(other_cpu));
     let i = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - MAP_SIZE.trailing_zeros())) as usize;
-    let c = &MAP[i];
-    c.store(c.load(Relaxed).saturating_add(1), Relaxed);
+    if ENABLED.load(Relaxed) {
+        let c = &MAP[i];
+        c.store(c.load(Relaxed).saturating_add(1), Relaxed);
+    }
+    if FEEDBACK.with(Cell::get) {
+        let new = SEEN.with(|s| {
+            let c = &mut s.borrow_mut()[i];
+            *c = c.saturating_add(1);
+            *c == 1
+        });
+        if new {
+            NOVEL.with(|n| n.set(n.get() + 1));
+            LAST_NOVEL.with(|l| l.set(i as u32));
+        }
+    }
 }
 
 /// Clear the map (libFuzzer does it itself; for measurements and tests outside libFuzzer).

@@ -119,13 +119,13 @@ thread_local! {
     static RECORD: Cell<bool> = const { Cell::new(false) };
     /// What the running CPU does at the scheduling point it is about to reach; read (and reset to
     /// `Shared`) by the adapter.
-    static NEXT_STEP: Cell<NextStep> = const { Cell::new(NextStep::Shared) };
+    static NEXT_STEP: Cell<NextStep> = const { Cell::new(NextStep::SHARED) };
 }
 
 /// The hint for the scheduling point being decided; the next one is `Shared` unless its
 /// operation says otherwise.
 pub(crate) fn take_next_step() -> NextStep {
-    NEXT_STEP.with(|n| n.replace(NextStep::Shared))
+    NEXT_STEP.with(|n| n.replace(NextStep::SHARED))
 }
 
 /// The scheduling point shuttle makes when a CPU is spawned ([`NextStep::Spawn`]).
@@ -150,6 +150,7 @@ fn local_point() {
 #[inline]
 fn point_on(obj: usize, cpu: usize) {
     if with(|m| m.heap.shared_with_others(obj, cpu)) {
+        NEXT_STEP.with(|n| n.set(NextStep::Shared { object: obj as u32 }));
         runtime::switch();
     } else {
         local_point();

@@ -87,7 +87,7 @@ impl Strategy for Dfs {
                     return Some(c);
                 }
             }
-            (Some(c), NextStep::Shared) => {
+            (Some(c), NextStep::Shared { .. }) => {
                 if self.bound.is_some_and(|b| self.preemptions >= b) {
                     return Some(c);
                 }
@@ -98,7 +98,7 @@ impl Strategy for Dfs {
         }
         let i = self.choose(self.options.len());
         let pick = self.options[i];
-        if cur.is_some_and(|c| c != pick) && next == NextStep::Shared {
+        if cur.is_some_and(|c| c != pick) && next.is_shared() {
             self.preemptions += 1;
         }
         Some(pick)
@@ -125,7 +125,7 @@ mod tests {
             let mut cur = None;
             while left.iter().any(|&l| l > 0) {
                 let runnable: Vec<CpuId> = (1..=2).filter(|&c| left[c - 1] > 0).collect();
-                let c = d.next_cpu(&runnable, cur, NextStep::Shared).unwrap();
+                let c = d.next_cpu(&runnable, cur, NextStep::SHARED).unwrap();
                 left[c - 1] -= 1;
                 order.push(c);
                 cur = Some(c);
@@ -147,7 +147,7 @@ mod tests {
                 let mut cur = None;
                 while left.iter().any(|&l| l > 0) {
                     let runnable: Vec<CpuId> = (1..=2).filter(|&c| left[c - 1] > 0).collect();
-                    let c = d.next_cpu(&runnable, cur, NextStep::Shared).unwrap();
+                    let c = d.next_cpu(&runnable, cur, NextStep::SHARED).unwrap();
                     left[c - 1] -= 1;
                     cur = Some(c);
                 }

@@ -179,10 +179,10 @@ mod tests {
         input.priorities.0[2] = 9;
         s.set_input(&input);
         s.new_execution();
-        assert_eq!(s.next_cpu(&[1, 2], None, NextStep::Shared), Some(2));
+        assert_eq!(s.next_cpu(&[1, 2], None, NextStep::SHARED), Some(2));
         input.priorities.0[1] = 10;
         s.set_input(&input);
         s.new_execution();
-        assert_eq!(s.next_cpu(&[1, 2], None, NextStep::Shared), Some(1));
+        assert_eq!(s.next_cpu(&[1, 2], None, NextStep::SHARED), Some(1));
     }
 }

@@ -8,8 +8,10 @@
 
 mod dfs;
 mod fuzz;
+mod guided;
 mod pct;
 mod portfolio;
+mod pos;
 mod random;
 mod replay;
 mod rng;
@@ -17,9 +19,11 @@ mod stall;
 mod uniform;
 
 pub use dfs::Dfs;
+pub use guided::Guided;
 pub use fuzz::{ChangePoints, FuzzInput, FuzzSchedule, Priorities, MAX_CHANGE_POINTS};
 pub use pct::Pct;
 pub use portfolio::Portfolio;
+pub use pos::Pos;
 pub use random::RandomWalk;
 pub use replay::{Divergence, Replay};
 pub use rng::SplitMix64;
@@ -37,7 +41,11 @@ pub type CpuId = usize;
 pub enum NextStep {
     /// An operation on memory another CPU has touched, a free of it, or a wake-up: a step whose
     /// order against other CPUs' steps can change the outcome.
-    Shared,
+    Shared {
+        /// The object it operates on, when the engine knows ([`NextStep::ANY_OBJECT`] when not:
+        /// a lock hand-off, a wake-up); two shared steps on different objects commute.
+        object: u32,
+    },
     /// An operation no other CPU can observe yet (on memory only this CPU has touched, a fence
     /// under sequential consistency, an allocation). It commutes with every other CPU's steps, so
     /// preempting the CPU here is the same as preempting it at its next shared step.
@@ -66,6 +74,20 @@ pub trait Strategy {
     /// Which of `choices` stores (`choices > 1`) the load being executed reads: 0 is the newest
     /// (what sequential consistency reads), `k` the `k`-th older one the memory model allows.
     fn next_read(&mut self, choices: usize) -> usize;
+}
+
+impl NextStep {
+    /// The object of a shared step whose object is not known: it may conflict with any step.
+    pub const ANY_OBJECT: u32 = u32::MAX;
+    /// A shared step on an object not known.
+    pub const SHARED: NextStep = NextStep::Shared {
+        object: NextStep::ANY_OBJECT,
+    };
+
+    /// Whether this is a shared step.
+    pub fn is_shared(self) -> bool {
+        matches!(self, NextStep::Shared { .. })
+    }
 }
 
 impl<S: Strategy + ?Sized> Strategy for Box<S> {
@@ -104,10 +126,23 @@ pub enum SchedulerSpec {
         /// Seed of the whole run.
         seed: u64,
     },
+    /// Reads-from-guided exploration ([`Guided`]): PCT, the uniform walk and mutations of the
+    /// executions that found new reads-from pairs, under a bandit.
+    Guided {
+        /// PCT's bug depth.
+        depth: u32,
+        /// Seed of the whole run.
+        seed: u64,
+    },
     /// The uniform walk with PCT's stalls.
     Stall {
         /// `depth - 1` stalls per execution.
         depth: u32,
+        /// Seed of the whole run.
+        seed: u64,
+    },
+    /// Partial order sampling ([`Pos`], Yuan et al., CAV 2018).
+    Pos {
         /// Seed of the whole run.
         seed: u64,
     },
@@ -136,8 +171,10 @@ impl SchedulerSpec {
             SchedulerSpec::Pct { depth, seed } => Some(Box::new(Pct::new(depth, seed))),
             SchedulerSpec::Random { seed } => Some(Box::new(RandomWalk::new(seed))),
             SchedulerSpec::Uniform { seed } => Some(Box::new(UniformWalk::new(seed))),
+            SchedulerSpec::Pos { seed } => Some(Box::new(Pos::new(seed))),
             SchedulerSpec::Stall { depth, seed } => Some(Box::new(UniformStall::new(depth, seed))),
             SchedulerSpec::Portfolio { depth, seed } => Some(Box::new(Portfolio::new(depth, seed))),
+            SchedulerSpec::Guided { depth, seed } => Some(Box::new(Guided::new(depth, seed))),
             SchedulerSpec::Dfs { preemptions } => Some(Box::new(Dfs::new(preemptions))),
             SchedulerSpec::Fuzz | SchedulerSpec::Replay => None,
         }
@@ -150,8 +187,10 @@ impl SchedulerSpec {
             SchedulerSpec::Pct { depth, .. } => SchedulerSpec::Pct { depth, seed },
             SchedulerSpec::Random { .. } => SchedulerSpec::Random { seed },
             SchedulerSpec::Uniform { .. } => SchedulerSpec::Uniform { seed },
+            SchedulerSpec::Pos { .. } => SchedulerSpec::Pos { seed },
             SchedulerSpec::Stall { depth, .. } => SchedulerSpec::Stall { depth, seed },
             SchedulerSpec::Portfolio { depth, .. } => SchedulerSpec::Portfolio { depth, seed },
+            SchedulerSpec::Guided { depth, .. } => SchedulerSpec::Guided { depth, seed },
             other => other,
         }
     }
@@ -162,8 +201,10 @@ impl SchedulerSpec {
             SchedulerSpec::Pct { .. } => "pct",
             SchedulerSpec::Random { .. } => "random",
             SchedulerSpec::Uniform { .. } => "uniform",
+            SchedulerSpec::Pos { .. } => "pos",
             SchedulerSpec::Stall { .. } => "stall",
             SchedulerSpec::Portfolio { .. } => "portfolio",
+            SchedulerSpec::Guided { .. } => "guided",
             SchedulerSpec::Dfs { .. } => "dfs",
             SchedulerSpec::Fuzz => "fuzz",
             SchedulerSpec::Replay => "replay",
@@ -177,6 +218,7 @@ impl std::fmt::Display for SchedulerSpec {
             SchedulerSpec::Pct { depth, seed } => write!(f, "pct (depth {depth}, seed {seed})"),
             SchedulerSpec::Random { seed } => write!(f, "random (seed {seed})"),
             SchedulerSpec::Uniform { seed } => write!(f, "uniform (seed {seed})"),
+            SchedulerSpec::Pos { seed } => write!(f, "pos (seed {seed})"),
             SchedulerSpec::Stall { depth, seed } => write!(f, "stall (depth {depth}, seed {seed})"),
             SchedulerSpec::Portfolio { depth, seed } => {
                 write!(
@@ -184,6 +226,9 @@ impl std::fmt::Display for SchedulerSpec {
                     "portfolio of pct (depths {depth}, {}) and uniform, seed {seed}",
                     depth + 1
                 )
+            }
+            SchedulerSpec::Guided { depth, seed } => {
+                write!(f, "guided (pct depths {depth}, {}, uniform and mutations; seed {seed})", depth + 1)
             }
             SchedulerSpec::Dfs { preemptions: Some(p) } => write!(f, "dfs (at most {p} preemptions)"),
             SchedulerSpec::Dfs { preemptions: None } => write!(f, "dfs (no preemption bound)"),

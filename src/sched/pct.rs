@@ -40,6 +40,8 @@ pub struct Pct {
     next_low: i64,
     step: u64,
     max_steps_seen: u64,
+    /// Whether change points favour early steps ([`Pct::early`]).
+    early: bool,
 }
 
 impl Pct {
@@ -53,6 +55,20 @@ impl Pct {
             next_low: 0,
             step: 0,
             max_steps_seen: 0,
+            early: false,
+        }
+    }
+
+    /// PCT whose change points are, half of them, drawn log-uniformly (a step below 2, 4, 8, ...
+    /// up to the execution's length, each scale equally likely) instead of uniformly. A common
+    /// bug shape is a CPU preempted a few steps after it starts (a check made before a lock, a
+    /// pointer cached at entry) for the whole of another CPU's long path: PCT finds it only when
+    /// a change point falls on one of those few early steps among `k`, while here about one
+    /// change point in `2 log2 k` lands below any small step count.
+    pub fn early(depth: u32, seed: u64) -> Self {
+        Pct {
+            early: true,
+            ..Pct::new(depth, seed)
         }
     }
 
@@ -72,6 +88,13 @@ impl Pct {
         self.change_points.sort_unstable();
         self.next_low = 0;
         self.step = 0;
+    }
+
+    /// Lower `cpu` below every CPU now: the preemption a mutation makes at its cut
+    /// ([`super::Guided`]).
+    pub(crate) fn demote(&mut self, cpu: CpuId) {
+        self.next_low -= 1;
+        self.priorities[cpu] = self.next_low;
     }
 
     /// Scheduling steps of the current (or last) execution.
@@ -94,7 +117,13 @@ impl Strategy for Pct {
         self.priorities = [i64::MIN; MAX_CPUS];
         self.change_points.clear();
         for _ in 1..self.depth {
-            self.change_points.push(1 + self.rng.next_u64() % k);
+            if self.early && self.rng.next_u64() & 1 == 0 {
+                let bits = 64 - k.leading_zeros() as usize;
+                let scale = 1u64 << self.rng.below(bits + 1);
+                self.change_points.push(1 + self.rng.next_u64() % scale.min(k));
+            } else {
+                self.change_points.push(1 + self.rng.next_u64() % k);
+            }
         }
         self.change_points.sort_unstable();
         self.next_low = 0;
