@@ -1,0 +1,181 @@
+//! `kgrace bench` and the strategies it compares: each cell is what the explorations it summarizes
+//! found, the table does not depend on the number of workers, the strategies are deterministic
+//! for a seed, and the command's bad input exits 2.
+
+use std::process::{Command, Output};
+
+use kgrace::bench::{self, BenchSpec};
+use kgrace::harness;
+use kgrace::sched::SchedulerSpec;
+use kgrace::{Budget, Explorer, MemoryModel};
+
+fn kgrace(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kgrace"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_cell_is_the_explorations_it_summarizes() {
+    let h = harness::find("mutex_unlock_free").unwrap();
+    let v = h.variant("buggy").unwrap();
+    let pct = SchedulerSpec::Pct { depth: 3, seed: 0 };
+    let row = bench::measure(h, v, MemoryModel::Sc, pct, 5, 1_000);
+    assert_eq!((row.seeds, row.strategy, row.executions.len()), (5, "pct", 5));
+    for (i, found) in row.executions.iter().enumerate() {
+        let r = Explorer::new("mutex_unlock_free", "buggy")
+            .unwrap()
+            .scheduler(SchedulerSpec::Pct {
+                depth: 3,
+                seed: i as u64 + 1,
+            })
+            .budget(Budget::Executions(1_000))
+            .run();
+        assert_eq!(*found, r.failure.map(|_| r.executions), "seed {}", i + 1);
+    }
+    assert_eq!(row.found, row.executions.iter().flatten().count() as u64);
+    assert_eq!(row.median, bench::median(&row.executions));
+}
+
+#[test]
+fn the_median_counts_a_seed_that_found_nothing_as_the_worst() {
+    assert_eq!(bench::median(&[Some(3), None, Some(1)]), Some(3));
+    assert_eq!(bench::median(&[None, None, Some(1)]), None);
+    assert_eq!(bench::median(&[Some(5), Some(2)]), Some(2));
+    assert_eq!(bench::median(&[Some(5), None]), Some(5));
+    assert_eq!(bench::median(&[]), None);
+}
+
+#[test]
+fn a_budget_too_small_finds_nothing_and_says_so() {
+    let h = harness::find("state_in_sysfs").unwrap();
+    let v = h.variant("sync-before-store").unwrap();
+    let row = bench::measure(h, v, MemoryModel::Sc, SchedulerSpec::Uniform { seed: 0 }, 3, 2);
+    assert_eq!((row.found, row.median), (0, None));
+}
+
+#[test]
+fn the_table_does_not_depend_on_the_number_of_workers() {
+    let spec = |jobs| BenchSpec {
+        strategies: vec![
+            SchedulerSpec::Guided { depth: 3, seed: 0 },
+            SchedulerSpec::Pos { seed: 0 },
+        ],
+        memories: vec![MemoryModel::Sc, MemoryModel::Lkmm],
+        seeds: 3,
+        budget: 300,
+        harnesses: vec!["concurrent_srcu".into()],
+        jobs,
+    };
+    let one = bench::bench(&spec(1), None).unwrap();
+    let two = bench::bench(&spec(2), None).unwrap();
+    let key = |rows: &[bench::Row]| {
+        rows.iter()
+            .map(|r| (r.variant, r.strategy, r.memory, r.executions.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(key(&one), key(&two));
+    // Every failing variant of the harness, under both models, under both strategies.
+    let failing = harness::find("concurrent_srcu")
+        .unwrap()
+        .variants
+        .iter()
+        .filter(|v| v.expected.fails())
+        .count();
+    assert_eq!(one.len(), failing * 2 * 2);
+}
+
+#[test]
+fn every_seeded_strategy_explores_the_same_executions_for_a_seed() {
+    for s in [
+        SchedulerSpec::Guided { depth: 3, seed: 7 },
+        SchedulerSpec::Pos { seed: 7 },
+    ] {
+        for memory in [MemoryModel::Sc, MemoryModel::Lkmm] {
+            let run = || {
+                Explorer::new("concurrent_srcu", "naive-fixed")
+                    .unwrap()
+                    .scheduler(s)
+                    .memory(memory)
+                    .budget(Budget::Executions(2_000))
+                    .run()
+            };
+            let (a, b) = (run(), run());
+            assert_eq!(a.executions, b.executions, "{s} under {memory}");
+            let (ta, tb) = (a.trace.expect("found"), b.trace.expect("found"));
+            assert_eq!(ta.decisions, tb.decisions, "{s} under {memory}");
+        }
+    }
+}
+
+#[test]
+fn a_guided_trace_replays_its_failure() {
+    let r = Explorer::new("state_in_sysfs", "check-outside-section")
+        .unwrap()
+        .scheduler(SchedulerSpec::Guided { depth: 3, seed: 2 })
+        .budget(Budget::Executions(2_000))
+        .run();
+    let (f, t) = (r.failure.expect("found"), r.trace.expect("traced"));
+    let replayed = t.replay().unwrap();
+    assert_eq!(replayed.failure.map(|g| g.kind), Some(f.kind));
+    assert!(replayed.divergence.is_none());
+}
+
+#[test]
+fn bench_prints_a_row_per_variant_and_model_and_json_on_request() {
+    let args = [
+        "bench",
+        "--harness",
+        "mutex_unlock_free",
+        "--seeds",
+        "2",
+        "--budget",
+        "200",
+        "--scheduler",
+        "pct,uniform",
+        "--memory",
+        "sc",
+    ];
+    let o = kgrace(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let failing: Vec<_> = harness::find("mutex_unlock_free")
+        .unwrap()
+        .variants
+        .iter()
+        .filter(|v| v.expected.fails())
+        .collect();
+    for v in &failing {
+        assert!(out.contains(&format!("mutex_unlock_free {} ", v.name)), "{out}");
+    }
+    assert!(out.contains("pct") && out.contains("uniform") && out.contains("/2)"), "{out}");
+
+    let o = kgrace(&[&args[..], &["--json"]].concat());
+    assert_eq!(o.status.code(), Some(0));
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), failing.len() * 2);
+    for r in rows {
+        assert_eq!(r["seeds"], 2);
+        assert_eq!(r["memory"], "sc");
+        assert_eq!(r["executions"].as_array().unwrap().len(), 2);
+    }
+}
+
+#[test]
+fn bench_refuses_bad_input_with_exit_2() {
+    for (args, says) in [
+        (&["bench", "--scheduler", "dfs"][..], "exhaustive"),
+        (&["bench", "--harness", "nope"][..], "nope"),
+        (&["bench", "--seeds", "0"][..], "seeds"),
+        (&["bench", "--budget", "0"][..], "budget"),
+        (&["bench", "--scheduler", "magic"][..], "magic"),
+    ] {
+        let o = kgrace(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
