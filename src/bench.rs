@@ -84,7 +84,10 @@ fn cells(spec: &BenchSpec) -> Result<Vec<(&'static Harness, &'static Variant, Me
 }
 
 /// Run the bench. `progress` is called after each cell with (cells done, cells in all).
-pub fn bench(spec: &BenchSpec, progress: Option<&(dyn Fn(usize, usize) + Sync)>) -> Result<Vec<Row>, crate::Error> {
+pub fn bench(
+    spec: &BenchSpec,
+    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+) -> Result<Vec<Row>, crate::Error> {
     let cells = cells(spec)?;
     let mut work = Vec::new();
     for &(h, v, m) in &cells {

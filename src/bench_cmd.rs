@@ -110,7 +110,11 @@ fn print_table(rows: &[Row], spec: &BenchSpec) {
     outln!();
     for chunk in rows.chunks(names.len()) {
         let r = &chunk[0];
-        out!("{:<46} {:<5}", format!("{} {}", r.harness, r.variant), r.memory.to_string());
+        out!(
+            "{:<46} {:<5}",
+            format!("{} {}", r.harness, r.variant),
+            r.memory.to_string()
+        );
         for c in chunk {
             let m = c.median.map_or_else(|| "-".to_string(), |m| m.to_string());
             out!(" {:>14}", format!("{m} ({}/{})", c.found, c.seeds));

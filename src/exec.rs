@@ -6,6 +6,8 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::MemoryModel;
@@ -32,10 +34,12 @@ impl Target {
 }
 
 /// How long to run.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Limits {
     pub executions: Option<u64>,
     pub time: Option<Duration>,
+    /// Another worker's failure ends this exploration too.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// The result of [`explore`]: the outcome and the failure of its last execution, if it failed.
@@ -53,7 +57,7 @@ pub(crate) fn explore<S: Strategy + 'static>(
     progress: Option<Progress>,
 ) -> Explored {
     let (adapter, outcome) = Adapter::new(strategy, limits.executions, limits.time, progress);
-    run(adapter, target);
+    run(adapter.stop_when(limits.stop), target);
     // A guided strategy turned its feedback on: the next exploration on this thread may not.
     engine::cover::stop_feedback();
     let outcome = std::mem::take(&mut *outcome.borrow_mut());

@@ -1,13 +1,15 @@
 //! Exploring a harness variant: run executions under a strategy until one fails or the budget
 //! runs out, then turn the failing execution into a [`Trace`].
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::MemoryModel;
 use crate::exec::{self, Limits, Target};
 use crate::failure::Failure;
 use crate::harness::{self, Harness, Variant};
-use crate::sched::{SchedulerSpec, Strategy};
+use crate::sched::{SchedulerSpec, SplitMix64, Strategy};
 use crate::trace::Trace;
 
 /// How long to explore.
@@ -21,7 +23,7 @@ pub enum Budget {
 }
 
 /// Explores one variant of one harness.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Explorer {
     harness: &'static Harness,
     variant: &'static Variant,
@@ -30,6 +32,8 @@ pub struct Explorer {
     memory: MemoryModel,
     /// Whether a failure is replayed once more to record its trace.
     traced: bool,
+    /// Worker threads ([`Explorer::jobs`]).
+    jobs: usize,
 }
 
 /// What an exploration found.
@@ -75,6 +79,7 @@ impl Explorer {
             budget: Budget::Executions(1_000),
             memory: MemoryModel::Sc,
             traced: true,
+            jobs: 1,
         }
     }
 
@@ -107,6 +112,7 @@ impl Explorer {
             budget: Budget::Executions(1_000),
             memory: MemoryModel::Sc,
             traced: true,
+            jobs: 1,
         }
     }
 
@@ -128,9 +134,23 @@ impl Explorer {
         self
     }
 
+    /// Explore on `n` worker threads (default 1). Worker 0 runs the strategy with the run's seed
+    /// and worker `j` with [`worker_seed`]`(seed, j)`, each with its share of the execution
+    /// budget (or the whole time budget), and all stop at the first failure any of them finds.
+    /// Each worker's executions are a deterministic stream: the failure's trace records its
+    /// worker's seed, so `--seed` that seed with one job finds it again. One job is exactly the
+    /// sequential exploration. The exhaustive `dfs` is not split and runs on one thread.
+    pub fn jobs(mut self, n: usize) -> Self {
+        self.jobs = n.max(1);
+        self
+    }
+
     /// Run the exploration. `progress` is called with the number of executions so far, every few
     /// hundred executions.
     pub fn run_with_progress(self, progress: Option<Box<dyn FnMut(u64)>>) -> Report {
+        if self.jobs > 1 && self.scheduler.seed().is_some() {
+            return self.run_parallel(progress);
+        }
         let strategy = self
             .scheduler
             .build()
@@ -150,20 +170,90 @@ impl Explorer {
         self.run_with_progress(None)
     }
 
+    /// The parallel exploration of [`Explorer::jobs`].
+    fn run_parallel(self, mut progress: Option<Box<dyn FnMut(u64)>>) -> Report {
+        let n = self.jobs;
+        let seed = self.scheduler.seed().unwrap_or(0);
+        let stop = Arc::new(AtomicBool::new(false));
+        let counts: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
+        let start = Instant::now();
+        let reports: Vec<Report> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..n)
+                .map(|j| {
+                    let mut me = self.clone();
+                    me.jobs = 1;
+                    me.scheduler = self.scheduler.with_seed(worker_seed(seed, j));
+                    me.budget = match self.budget {
+                        Budget::Executions(e) => {
+                            Budget::Executions(e / n as u64 + u64::from((j as u64) < e % n as u64))
+                        }
+                        t => t,
+                    };
+                    let (stop, counts) = (stop.clone(), counts.clone());
+                    scope.spawn(move || {
+                        let tick = Box::new(move |e: u64| counts[j].store(e, Ordering::Relaxed));
+                        let strategy = me.scheduler.build().expect("a seeded strategy");
+                        let r = me.run_limited(strategy, Some(tick), Some(stop.clone()));
+                        if r.failure.is_some() {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                        r
+                    })
+                })
+                .collect();
+            while !workers.iter().all(|w| w.is_finished()) {
+                std::thread::sleep(Duration::from_millis(50));
+                if let Some(p) = progress.as_mut() {
+                    p(counts.iter().map(|c| c.load(Ordering::Relaxed)).sum());
+                }
+            }
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        let executions = reports.iter().map(|r| r.executions).sum();
+        let exhausted = reports.iter().all(|r| r.exhausted);
+        let memory = reports[0].memory;
+        // The lowest-numbered worker that failed: which one that is may vary from run to run
+        // (the others stop when one fails), but its trace replays either way.
+        let failed = reports.into_iter().find(|r| r.failure.is_some());
+        let (failure, trace) = failed.map_or((None, None), |r| (r.failure, r.trace));
+        Report {
+            executions,
+            elapsed: start.elapsed(),
+            failure,
+            trace,
+            exhausted,
+            memory,
+        }
+    }
+
     /// Run the exploration under any strategy (the fuzzer's, a test's).
     pub fn run_strategy<S: Strategy + 'static>(
         self,
         strategy: S,
         progress: Option<Box<dyn FnMut(u64)>>,
     ) -> Report {
+        self.run_limited(strategy, progress, None)
+    }
+
+    fn run_limited<S: Strategy + 'static>(
+        self,
+        strategy: S,
+        progress: Option<Box<dyn FnMut(u64)>>,
+        stop: Option<Arc<AtomicBool>>,
+    ) -> Report {
         let limits = match self.budget {
             Budget::Executions(n) => Limits {
                 executions: Some(n),
                 time: None,
+                stop,
             },
             Budget::Time(t) => Limits {
                 executions: None,
                 time: Some(t),
+                stop,
             },
         };
         let target = Target {
@@ -189,5 +279,15 @@ impl Explorer {
             exhausted,
             memory: target.memory(),
         }
+    }
+}
+
+/// The seed of worker `j` of a parallel exploration whose seed is `seed`: worker 0 keeps `seed`
+/// (one job is the sequential exploration), the others get well-spread seeds of their own.
+pub fn worker_seed(seed: u64, j: usize) -> u64 {
+    if j == 0 {
+        seed
+    } else {
+        SplitMix64::new(seed ^ (j as u64).wrapping_mul(0xd1b5_4a32_d192_ed03)).next_u64()
     }
 }

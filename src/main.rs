@@ -104,6 +104,21 @@ struct RunArgs {
     /// Print the summary as one JSON object on stdout.
     #[arg(long)]
     json: bool,
+    /// Worker threads (default: the number of cores). One variant: worker 0 explores with
+    /// --seed and each other worker with a seed of its own, the budget split between them, all
+    /// stopping at the first failure (its trace names its worker's seed). `--all`: the variants
+    /// are shared out, each explored exactly as with one job. `--jobs 1` is the sequential run.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    jobs: Option<u64>,
+}
+
+impl RunArgs {
+    fn jobs(&self) -> usize {
+        self.jobs.map_or_else(
+            || std::thread::available_parallelism().map_or(1, |n| n.get()),
+            |j| j as usize,
+        )
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -384,6 +399,9 @@ impl TraceOutcome {
     }
 }
 
+/// What [`explore`] returns.
+type Explored = Result<(kgrace::Report, TraceOutcome)>;
+
 /// Explore one variant with a progress bar on a terminal; write the trace of a failure to `dir`.
 /// A trace that cannot be written does not lose the failure: the report comes back either way.
 fn explore(
@@ -392,9 +410,15 @@ fn explore(
     memory: MemoryModel,
     args: &RunArgs,
     dir: Option<&Path>,
+    jobs: usize,
+    bar: bool,
 ) -> Result<(kgrace::Report, TraceOutcome)> {
     let budget = budget(args);
-    let pb = progress_bar(!args.json, budget, format!("{} [{}] {memory}", h.name, v.name));
+    let pb = progress_bar(
+        bar && !args.json,
+        budget,
+        format!("{} [{}] {memory}", h.name, v.name),
+    );
     let cb = pb
         .clone()
         .map(|pb| Box::new(move |n: u64| pb.set_position(n)) as Box<dyn FnMut(u64)>);
@@ -402,6 +426,7 @@ fn explore(
         .scheduler(spec(args))
         .memory(memory)
         .budget(budget)
+        .jobs(jobs)
         .run_with_progress(cb);
     if let Some(pb) = pb {
         pb.finish_and_clear();
@@ -431,7 +456,7 @@ fn run_one(args: &RunArgs) -> Result<u8> {
         .trace_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_TRACE_DIR));
-    let (report, trace) = explore(h, v, memory, args, Some(&dir))?;
+    let (report, trace) = explore(h, v, memory, args, Some(&dir), args.jobs(), true)?;
     let not_written = match &trace {
         TraceOutcome::Failed(why) => Some(why.as_str()),
         _ => None,
@@ -465,12 +490,20 @@ fn run_one(args: &RunArgs) -> Result<u8> {
         );
         match &report.failure {
             Some(f) => {
-                outln!(
-                    "FAILED ({}) in execution {}:\n{}",
-                    f.kind,
-                    report.executions,
-                    f.message
-                );
+                // With several jobs, the worker that found it has a seed of its own.
+                let (n, by) = match &report.trace {
+                    Some(t) if t.scheduler != spec(args) => (
+                        t.execution,
+                        format!(
+                            " of the worker under {} (`--seed {} --jobs 1` finds it again)",
+                            t.scheduler,
+                            t.scheduler.seed().unwrap_or(0)
+                        ),
+                    ),
+                    Some(t) => (t.execution, String::new()),
+                    None => (report.executions, String::new()),
+                };
+                outln!("FAILED ({}) in execution {n}{by}:\n{}", f.kind, f.message);
                 match &trace {
                     TraceOutcome::Saved(s) if s.existed => outln!(
                         "the trace of this execution is already in {}\nreplay it: {}",
@@ -520,17 +553,45 @@ fn run_all(args: &RunArgs) -> Result<u8> {
         Some(m) => vec![m.into()],
         None => MemoryModel::ALL.to_vec(),
     };
+    // Every cell, explored on `jobs` workers; each exactly as with one job.
+    let mut work = Vec::new();
+    for h in harness::all() {
+        for v in h.variants {
+            for &m in &models {
+                // A variant that pins its memory model runs once, under it.
+                if v.config.memory.is_none_or(|p| p == m) {
+                    work.push((h, v, m));
+                }
+            }
+        }
+    }
+    let jobs = args.jobs().min(work.len()).max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Explored>>> =
+        work.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&(h, v, m)) = work.get(i) else { break };
+                let r = explore(h, v, m, args, args.trace_dir.as_deref(), 1, jobs == 1);
+                *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+            });
+        }
+    });
+    let mut results = results
+        .into_iter()
+        .map(|r| r.into_inner().unwrap_or_else(|e| e.into_inner()));
     let mut rows = Vec::new();
     let mut all_ok = true;
     for h in harness::all() {
         for v in h.variants {
             let mut cells = Vec::new();
             for &m in &models {
-                // A variant that pins its memory model runs once, under it.
                 if v.config.memory.is_some_and(|p| p != m) {
                     continue;
                 }
-                let (report, trace) = explore(h, v, m, args, args.trace_dir.as_deref())?;
+                let (report, trace) = results.next().flatten().expect("every cell was explored")?;
                 let observed = match &report.failure {
                     Some(f) => Expected::Fails(f.kind),
                     None => Expected::Passes,

@@ -149,7 +149,10 @@ fn bench_prints_a_row_per_variant_and_model_and_json_on_request() {
     for v in &failing {
         assert!(out.contains(&format!("mutex_unlock_free {} ", v.name)), "{out}");
     }
-    assert!(out.contains("pct") && out.contains("uniform") && out.contains("/2)"), "{out}");
+    assert!(
+        out.contains("pct") && out.contains("uniform") && out.contains("/2)"),
+        "{out}"
+    );
 
     let o = kgrace(&[&args[..], &["--json"]].concat());
     assert_eq!(o.status.code(), Some(0));

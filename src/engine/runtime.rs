@@ -7,6 +7,8 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shuttle::{Config as ShuttleConfig, FailurePersistence, MaxSteps, Runner};
@@ -111,6 +113,8 @@ pub(crate) struct Adapter<S: Strategy> {
     /// Go on to the next execution after a failing one (litmus tests: a deadlocked execution is
     /// one herd7 does not count) instead of ending the exploration.
     keep_going: bool,
+    /// Set by another worker of a parallel exploration that found a failure: stop.
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl<S: Strategy> std::fmt::Debug for Adapter<S> {
@@ -144,8 +148,15 @@ impl<S: Strategy> Adapter<S> {
             runnable: Vec::with_capacity(8),
             started: false,
             keep_going: false,
+            stop: None,
         };
         (a, outcome)
+    }
+
+    /// End the exploration, before its next execution, once `stop` is set.
+    pub fn stop_when(mut self, stop: Option<Arc<AtomicBool>>) -> Self {
+        self.stop = stop;
+        self
     }
 
     /// Do not stop at a failing execution; [`Outcome::failed`] stays false.
@@ -164,6 +175,9 @@ impl<S: Strategy> Scheduler for Adapter<S> {
         }
         self.started = true;
         if self.max_executions.is_some_and(|m| out.executions >= m) {
+            return None;
+        }
+        if self.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
             return None;
         }
         if out.executions % PROGRESS_EVERY == 0 && out.executions > 0 {

@@ -19,8 +19,8 @@ mod stall;
 mod uniform;
 
 pub use dfs::Dfs;
-pub use guided::Guided;
 pub use fuzz::{ChangePoints, FuzzInput, FuzzSchedule, Priorities, MAX_CHANGE_POINTS};
+pub use guided::Guided;
 pub use pct::Pct;
 pub use portfolio::Portfolio;
 pub use pos::Pos;
@@ -195,6 +195,20 @@ impl SchedulerSpec {
         }
     }
 
+    /// The seed of a seeded strategy (`None` for `Dfs`, `Fuzz` and `Replay`).
+    pub fn seed(self) -> Option<u64> {
+        match self {
+            SchedulerSpec::Pct { seed, .. }
+            | SchedulerSpec::Random { seed }
+            | SchedulerSpec::Uniform { seed }
+            | SchedulerSpec::Pos { seed }
+            | SchedulerSpec::Stall { seed, .. }
+            | SchedulerSpec::Portfolio { seed, .. }
+            | SchedulerSpec::Guided { seed, .. } => Some(seed),
+            SchedulerSpec::Dfs { .. } | SchedulerSpec::Fuzz | SchedulerSpec::Replay => None,
+        }
+    }
+
     /// The strategy's name, as `kgrace run --scheduler` spells it.
     pub fn name(self) -> &'static str {
         match self {
@@ -228,7 +242,11 @@ impl std::fmt::Display for SchedulerSpec {
                 )
             }
             SchedulerSpec::Guided { depth, seed } => {
-                write!(f, "guided (pct depths {depth}, {}, uniform and mutations; seed {seed})", depth + 1)
+                write!(
+                    f,
+                    "guided (pct depths {depth}, {}, early pct, uniform, pos, mutations; seed {seed})",
+                    depth + 1
+                )
             }
             SchedulerSpec::Dfs { preemptions: Some(p) } => write!(f, "dfs (at most {p} preemptions)"),
             SchedulerSpec::Dfs { preemptions: None } => write!(f, "dfs (no preemption bound)"),
