@@ -215,6 +215,8 @@ pub mod fuzz;
 pub mod harness;
 pub mod kernel;
 pub mod litmus;
+pub mod minimize;
+pub mod perfetto;
 pub mod sched;
 pub mod trace;
 
@@ -264,6 +266,10 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A trace cannot be minimized: it records no failure, its decisions no longer fail the way
+    /// it records, or it is a litmus witness.
+    #[error("cannot minimize the trace: {0}")]
+    Minimize(String),
     /// A trace could not be written. The OS error is the [`source`](std::error::Error::source).
     #[error("cannot write trace {path}")]
     TraceWrite {

@@ -8,6 +8,7 @@
 
 mod dfs;
 mod fuzz;
+mod lenient;
 mod pct;
 mod portfolio;
 mod random;
@@ -18,6 +19,7 @@ mod uniform;
 
 pub use dfs::Dfs;
 pub use fuzz::{ChangePoints, FuzzInput, FuzzSchedule, Priorities, MAX_CHANGE_POINTS};
+pub use lenient::Lenient;
 pub use pct::Pct;
 pub use portfolio::Portfolio;
 pub use random::RandomWalk;
