@@ -151,7 +151,13 @@ impl Session {
     /// The execution of `input` as a trace (events recorded), failing or not; the trace numbers it
     /// as the session's latest execution.
     pub fn trace(&self, input: &FuzzInput) -> Trace {
-        input_trace(self.target, self.horizon, input, self.executions.max(1))
+        input_trace(
+            self.target,
+            self.horizon,
+            input,
+            &input_bytes(input),
+            self.executions.max(1),
+        )
     }
 }
 
@@ -222,14 +228,28 @@ fn horizon(target: Target) -> u64 {
     longest.get()
 }
 
-fn input_trace(target: Target, horizon: u64, input: &FuzzInput, execution: u64) -> Trace {
+/// The bytes a fuzz target reads as `input`: [`FuzzInput::decode`] of them gives `input` back.
+/// libFuzzer hands a target only the decoded input, and the trace keeps these bytes.
+pub fn input_bytes(input: &FuzzInput) -> Vec<u8> {
+    let mut b = input.priorities.0.to_vec();
+    for p in &input.change_points.0 {
+        b.extend_from_slice(&p.to_be_bytes());
+    }
+    b
+}
+
+/// The trace of `input`, whose raw bytes are `bytes`; they go into the trace
+/// ([`Trace::fuzz_input`]), so that either file reproduces the execution.
+fn input_trace(target: Target, horizon: u64, input: &FuzzInput, bytes: &[u8], execution: u64) -> Trace {
     let mut schedule = FuzzSchedule::new(horizon);
     schedule.set_input(input);
     let (adapter, outcome) = Adapter::new(schedule, Some(1), None, None);
     exec::run(adapter, target);
     engine::take_failure();
     let decisions = std::mem::take(&mut outcome.borrow_mut().decisions);
-    Trace::record(target, SchedulerSpec::Fuzz, execution, decisions)
+    let mut trace = Trace::record(target, SchedulerSpec::Fuzz, execution, decisions);
+    trace.fuzz_input = Some(crate::trace::hex(bytes));
+    trace
 }
 
 /// The execution of raw fuzzer bytes (a libFuzzer artifact) on `variant` of `harness`, as a
@@ -244,7 +264,8 @@ pub fn replay_input(harness: &str, variant: &str, memory: MemoryModel, data: &[u
         variant: v,
         memory,
     };
-    Ok(input_trace(target, horizon(target), &FuzzInput::decode(data), 1))
+    let data = &data[..data.len().min(INPUT_BYTES)];
+    Ok(input_trace(target, horizon(target), &FuzzInput::decode(data), data, 1))
 }
 
 /// Turn interleaving coverage (reads-from pairs into libFuzzer's extra counters) on or off.

@@ -379,6 +379,18 @@ impl Trace {
         })
     }
 
+    /// The raw fuzzer input the trace was made from ([`Trace::fuzz_input`]), if it was; `None`
+    /// also for a field that is not hex.
+    pub fn fuzz_input_bytes(&self) -> Option<Vec<u8>> {
+        let h = self.fuzz_input.as_deref()?.as_bytes();
+        if h.len() % 2 != 0 {
+            return None;
+        }
+        h.chunks(2)
+            .map(|c| u8::from_str_radix(std::str::from_utf8(c).ok()?, 16).ok())
+            .collect()
+    }
+
     /// Re-run the trace's decisions on its harness and variant, under its memory model.
     pub fn replay(&self) -> Result<ReplayResult, Error> {
         if let Some(l) = &self.litmus {
@@ -555,6 +567,15 @@ fn render_columns(harness: &str, variant: &str, events: &[Event]) -> String {
         }
     }
     out
+}
+
+/// `bytes` as lowercase hex, two digits a byte.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
 }
 
 /// Small values as signed integers, addresses in hex.
