@@ -265,7 +265,13 @@ pub fn replay_input(harness: &str, variant: &str, memory: MemoryModel, data: &[u
         memory,
     };
     let data = &data[..data.len().min(INPUT_BYTES)];
-    Ok(input_trace(target, horizon(target), &FuzzInput::decode(data), data, 1))
+    Ok(input_trace(
+        target,
+        horizon(target),
+        &FuzzInput::decode(data),
+        data,
+        1,
+    ))
 }
 
 /// Turn interleaving coverage (reads-from pairs into libFuzzer's extra counters) on or off.

@@ -328,11 +328,7 @@ fn real_main(cli: Cli) -> Result<u8> {
             memory.into(),
             perfetto.as_deref().map(|p| (p, force)),
         ),
-        Command::Minimize {
-            trace,
-            output,
-            force,
-        } => minimize(&trace, output.as_deref(), force),
+        Command::Minimize { trace, output, force } => minimize(&trace, output.as_deref(), force),
     }
 }
 
@@ -744,7 +740,10 @@ fn replay(
             .context("the timeline does not serialize")?;
         json.push(b'\n');
         write_file(out, &json, force)?;
-        eprintln!("timeline written to {} (open it in https://ui.perfetto.dev)", out.display());
+        eprintln!(
+            "timeline written to {} (open it in https://ui.perfetto.dev)",
+            out.display()
+        );
     }
     if list {
         for e in &result.events {
@@ -822,7 +821,10 @@ fn minimize(path: &Path, output: Option<&Path>, force: bool) -> Result<u8> {
             out.to_path_buf()
         }
         None => {
-            let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let dir = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
             m.trace.save_new(dir)?.path
         }
     };
@@ -833,10 +835,19 @@ fn minimize(path: &Path, output: Option<&Path>, force: bool) -> Result<u8> {
         m.trace.failure.as_ref().map_or("no failure", |f| f.kind.name()),
         m.trace.failure.as_ref().map_or(0, |f| f.step)
     );
-    outln!("before: {}\nafter:  {}\n({} executions tried)", m.before, m.after, m.runs);
+    outln!(
+        "before: {}\nafter:  {}\n({} executions tried)",
+        m.before,
+        m.after,
+        m.runs
+    );
     if m.before == m.after {
         outln!("already minimal: the trace written is the one given");
     }
-    outln!("minimized trace written to {}\nreplay it: {}", saved.display(), replay_command(&saved));
+    outln!(
+        "minimized trace written to {}\nreplay it: {}",
+        saved.display(),
+        replay_command(&saved)
+    );
     Ok(0)
 }

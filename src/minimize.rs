@@ -5,8 +5,8 @@
 //! to do with it; the reader of the trace has to find the two or three that matter. Minimization
 //! edits the trace's decisions and keeps an edit when the execution still fails with the same
 //! kind, on the same CPU, in the same kernel functions, at the same source line, and is smaller:
-//! fewer preemptions, or as many and fewer steps ([`Size`]'s order). Edits are tried greedily until
-//! none helps, or [`MAX_RUNS`] executions have run.
+//! fewer preemptions, or as many and fewer steps ([`Size`]'s order). Edits are tried greedily, one
+//! or two in a row, until none helps, or [`MAX_RUNS`] executions have run.
 //!
 //! A candidate runs under [`Lenient`], which follows its decisions where they fit and otherwise
 //! keeps the current CPU running; what is kept is the decisions the execution actually took, so a
@@ -234,23 +234,43 @@ pub fn minimize(trace: &Trace) -> Result<Minimized, Error> {
         )));
     }
     let before = best.size;
+    // Greedy: the first edit that makes the execution smaller is kept, and the edits of the new
+    // one are tried. When no single edit helps, two in a row: an edit that fails the same way
+    // without being smaller (a preemption moved, not removed) can open the way for another.
     'passes: loop {
-        let mut improved = false;
+        let mut sideways = Vec::new();
         for c in candidates(&best) {
             if runs >= MAX_RUNS {
                 break 'passes;
             }
             runs += 1;
             let r = run(target, c);
-            if r.place.as_ref() == Some(&place) && r.size < best.size {
+            if r.place.as_ref() != Some(&place) {
+                continue;
+            }
+            if r.size < best.size {
                 best = r;
-                improved = true;
-                break;
+                continue 'passes;
+            }
+            if r.size.preemptions <= best.size.preemptions + 1 {
+                sideways.push(r);
             }
         }
-        if !improved {
-            break;
+        sideways.sort_by_key(|r| r.size);
+        for first in &sideways {
+            for c in candidates(first) {
+                if runs >= MAX_RUNS {
+                    break 'passes;
+                }
+                runs += 1;
+                let r = run(target, c);
+                if r.place.as_ref() == Some(&place) && r.size < best.size {
+                    best = r;
+                    continue 'passes;
+                }
+            }
         }
+        break;
     }
     if best.size == before {
         return Ok(Minimized {

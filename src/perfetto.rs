@@ -57,8 +57,10 @@ pub fn timeline(trace: &Trace, r: &ReplayResult) -> Value {
         };
         out.push(json!({"ph": "M", "name": "thread_name", "pid": PID, "tid": cpu,
             "args": {"name": name}}));
-        out.push(json!({"ph": "M", "name": "thread_sort_index", "pid": PID, "tid": cpu,
-            "args": {"sort_index": cpu}}));
+        out.push(
+            json!({"ph": "M", "name": "thread_sort_index", "pid": PID, "tid": cpu,
+            "args": {"sort_index": cpu}}),
+        );
     }
     // Per CPU, the calls open at this point of the walk.
     let mut open: HashMap<u32, Vec<&'static str>> = HashMap::new();
@@ -78,8 +80,10 @@ pub fn timeline(trace: &Trace, r: &ReplayResult) -> Value {
                     None => continue,
                 },
             };
-            out.push(json!({"ph": ph, "name": f, "cat": "function", "pid": PID, "tid": c.cpu,
-                "ts": ts}));
+            out.push(
+                json!({"ph": ph, "name": f, "cat": "function", "pid": PID, "tid": c.cpu,
+                "ts": ts}),
+            );
         }
     };
     for e in &r.events {
@@ -103,8 +107,10 @@ pub fn timeline(trace: &Trace, r: &ReplayResult) -> Value {
             args["stale"] = json!({"read_from_step": s.read_from_step, "newest_step": s.newest_step,
                 "newest_value": s.newest_value});
         }
-        out.push(json!({"ph": "X", "name": name, "cat": "access", "pid": PID, "tid": e.cpu,
-            "ts": e.step as f64, "dur": ACCESS, "args": args}));
+        out.push(
+            json!({"ph": "X", "name": name, "cat": "access", "pid": PID, "tid": e.cpu,
+            "ts": e.step as f64, "dur": ACCESS, "args": args}),
+        );
     }
     let end = r.events.last().map_or(0, |e| e.step);
     calls_before(&mut out, u64::MAX, &mut open);
@@ -113,8 +119,10 @@ pub fn timeline(trace: &Trace, r: &ReplayResult) -> Value {
     cut.sort();
     for (cpu, stack) in cut {
         for f in stack.into_iter().rev() {
-            out.push(json!({"ph": "E", "name": f, "cat": "function", "pid": PID, "tid": cpu,
-                "ts": end as f64 + 1.0}));
+            out.push(
+                json!({"ph": "E", "name": f, "cat": "function", "pid": PID, "tid": cpu,
+                "ts": end as f64 + 1.0}),
+            );
         }
     }
     // Flow arrows: a load reading another CPU's store, or an older store than the newest.
@@ -135,10 +143,14 @@ pub fn timeline(trace: &Trace, r: &ReplayResult) -> Value {
             continue;
         }
         id += 1;
-        out.push(json!({"ph": "s", "id": id, "name": "reads-from", "cat": "reads-from", "pid": PID,
-            "tid": s.cpu, "ts": s.step as f64 + FLOW_AT}));
-        out.push(json!({"ph": "f", "bp": "e", "id": id, "name": "reads-from", "cat": "reads-from",
-            "pid": PID, "tid": l.cpu, "ts": l.step as f64 + FLOW_AT}));
+        out.push(
+            json!({"ph": "s", "id": id, "name": "reads-from", "cat": "reads-from", "pid": PID,
+            "tid": s.cpu, "ts": s.step as f64 + FLOW_AT}),
+        );
+        out.push(
+            json!({"ph": "f", "bp": "e", "id": id, "name": "reads-from", "cat": "reads-from",
+            "pid": PID, "tid": l.cpu, "ts": l.step as f64 + FLOW_AT}),
+        );
     }
     if let Some(f) = &r.failure {
         let tid = r
@@ -147,8 +159,10 @@ pub fn timeline(trace: &Trace, r: &ReplayResult) -> Value {
             .rev()
             .find(|e| e.step == f.step)
             .map_or(0, |e| e.cpu);
-        out.push(json!({"ph": "i", "s": "t", "name": f.kind.name(), "cat": "failure", "pid": PID,
-            "tid": tid, "ts": f.step as f64 + FLOW_AT, "args": {"message": f.message}}));
+        out.push(
+            json!({"ph": "i", "s": "t", "name": f.kind.name(), "cat": "failure", "pid": PID,
+            "tid": tid, "ts": f.step as f64 + FLOW_AT, "args": {"message": f.message}}),
+        );
     }
     json!({
         "traceEvents": out,

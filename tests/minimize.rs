@@ -104,7 +104,11 @@ fn minimizing_a_minimized_trace_changes_nothing_and_keeps_the_raw_size() {
     assert!(once.after.preemptions < once.before.preemptions);
     let twice = minimize(&once.trace).unwrap();
     assert!(twice.after <= once.after);
-    assert_eq!(twice.trace.minimized_from, Some(once.before), "the raw size is kept");
+    assert_eq!(
+        twice.trace.minimized_from,
+        Some(once.before),
+        "the raw size is kept"
+    );
 }
 
 #[test]
@@ -122,7 +126,10 @@ fn a_trace_without_a_failure_or_whose_decisions_no_longer_fail_is_refused() {
 }
 
 fn trace_of(dir: &Path) -> Trace {
-    let files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(files.len(), 1, "{files:?}");
     Trace::load(&files[0]).unwrap()
 }
@@ -155,7 +162,11 @@ fn minimize_writes_a_new_file_and_never_replaces_one_unasked() {
     // Default: a new name next to it.
     let o = kgrace(&["minimize", src.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    assert!(text(&o.stdout).contains("before: 25 preemptions"), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("before: 25 preemptions"),
+        "{}",
+        text(&o.stdout)
+    );
     assert_eq!(std::fs::read(&src).unwrap(), original);
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     // An existing OUT: refused, left as it is, unless --force.
@@ -165,7 +176,13 @@ fn minimize_writes_a_new_file_and_never_replaces_one_unasked() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("--force"), "{}", text(&o.stderr));
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "mine");
-    let o = kgrace(&["minimize", src.to_str().unwrap(), "-o", out.to_str().unwrap(), "--force"]);
+    let o = kgrace(&[
+        "minimize",
+        src.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--force",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     let m = Trace::load(&out).unwrap();
     assert_eq!(kgrace(&["replay", out.to_str().unwrap()]).status.code(), Some(1));

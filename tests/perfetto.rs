@@ -27,7 +27,12 @@ fn timeline_of(name: &str) -> (Trace, Vec<Value>) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("timeline.json");
     let trace = replay_trace(name);
-    let o = kgrace(&["replay", trace.to_str().unwrap(), "--perfetto", out.to_str().unwrap()]);
+    let o = kgrace(&[
+        "replay",
+        trace.to_str().unwrap(),
+        "--perfetto",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     let v: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).expect("valid JSON");
     let events = v["traceEvents"].as_array().expect("a traceEvents array").clone();
@@ -109,9 +114,9 @@ fn check_structure(trace: &Trace, events: &[Value]) {
         // Both ends fall inside an access slice of their track.
         for end in [s, f] {
             assert!(
-                accesses
-                    .iter()
-                    .any(|a| tid(a) == tid(end) && ts(a) <= ts(end) && ts(end) <= ts(a) + a["dur"].as_f64().unwrap()),
+                accesses.iter().any(|a| tid(a) == tid(end)
+                    && ts(a) <= ts(end)
+                    && ts(end) <= ts(a) + a["dur"].as_f64().unwrap()),
                 "{end}"
             );
         }
@@ -134,7 +139,10 @@ fn a_timeline_has_a_track_per_cpu_balanced_slices_and_flows_between_cpus() {
             (s, f)
         })
         .collect();
-    assert!(flows.iter().any(|(s, f)| tid(s) != tid(f)), "no flow between CPUs");
+    assert!(
+        flows.iter().any(|(s, f)| tid(s) != tid(f)),
+        "no flow between CPUs"
+    );
     // The failure is marked where it happened.
     let fail = events.iter().find(|e| e["ph"] == "i").expect("a failure marker");
     let want = trace.failure.as_ref().unwrap();
@@ -143,7 +151,9 @@ fn a_timeline_has_a_track_per_cpu_balanced_slices_and_flows_between_cpus() {
     // The slices name the kernel functions of the failing call trace.
     for func in &want.call_trace {
         assert!(
-            events.iter().any(|e| e["ph"] == "B" && e["name"] == func.as_str()),
+            events
+                .iter()
+                .any(|e| e["ph"] == "B" && e["name"] == func.as_str()),
             "{func}"
         );
     }

@@ -57,11 +57,7 @@ impl Strategy for Lenient {
         let pick = match self.take() {
             Some(Decision::Cpu(c)) if runnable.contains(&c) => c,
             _ => match (cur, next) {
-                (Some(c), NextStep::Spin) => runnable
-                    .iter()
-                    .copied()
-                    .find(|&o| o > c)
-                    .unwrap_or(runnable[0]),
+                (Some(c), NextStep::Spin) => runnable.iter().copied().find(|&o| o > c).unwrap_or(runnable[0]),
                 (Some(c), _) => c,
                 (None, _) => runnable[0],
             },
