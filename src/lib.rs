@@ -97,6 +97,12 @@
 //! [`Trace::replay`] and [`Trace::verdict`]) re-runs it and reports whether the recorded failure
 //! reproduced, the run finished cleanly, or the run diverged from the trace and where.
 //!
+//! [`minimize::minimize`] (what `kgrace run` does before writing a trace, and `kgrace minimize`)
+//! shrinks a failing trace to the fewest preemptions, then steps, that fail the same way at the
+//! same place, and [`perfetto::timeline`] (`kgrace replay --perfetto`) draws a replay as a
+//! Chrome/Perfetto timeline: a track per CPU, a slice per kernel function call and per access,
+//! arrows from stores to the loads on other CPUs that read them.
+//!
 //! # Writing a model
 //!
 //! A harness body runs as CPU0: it allocates and initializes objects, spawns CPUs, joins them and
@@ -204,6 +210,10 @@
 //! * An optimistic spinner spins as long as the owner runs; when it finds no owner it gives up
 //!   after a few tries, standing in for `need_resched()`.
 //! * At most 7 CPUs per execution, 20,000 modeled operations per execution.
+//! * Trace minimization is greedy: a minimized trace has no more preemptions (then steps) than the
+//!   one found and fails at the same place, but it is not proved minimal. What bounds the
+//!   preemptions a failure needs is an exhaustive `--scheduler dfs --preemptions N` run. Traces
+//!   written by the fuzz targets are kept as found (their decisions are their input's).
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 pub mod config;
