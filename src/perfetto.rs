@@ -25,11 +25,10 @@ use crate::trace::Trace;
 
 /// The process all tracks belong to.
 const PID: u32 = 1;
-/// How long an access slice lasts, in steps: less than a step, so that function entries and exits
-/// (half a step after the access before them) fall between accesses.
+/// The part of a step its accesses take (one, or a few that share the step, such as the end of a
+/// stack object at a return): less than a step, so that function entries and exits (half a step
+/// after the access before them) fall between accesses.
 const ACCESS: f64 = 0.4;
-/// Where in its access slice a flow starts or ends.
-const FLOW_AT: f64 = 0.2;
 
 /// The timeline of `r`, a replay of `trace` (its events and [`crate::trace::Timeline`]), as a
 /// Chrome trace-event JSON object (`{"traceEvents": [...]}`).
@@ -65,10 +64,18 @@ pub fn timeline(trace: &Trace, r: &ReplayResult) -> Value {
     // Per CPU, the calls open at this point of the walk.
     let mut open: HashMap<u32, Vec<&'static str>> = HashMap::new();
     let mut calls = r.timeline.calls.iter().peekable();
+    // Calls after the same step get timestamps a nanosecond apart, in their order: the importer
+    // sorts by time, and a return and the next call must not trade places.
+    let mut same_step = (u64::MAX, 0u32);
     let mut calls_before = |out: &mut Vec<Value>, step: u64, open: &mut HashMap<u32, Vec<&'static str>>| {
         while let Some(c) = calls.next_if(|c| c.step < step) {
             // Between the access of step `c.step` and the next one.
-            let ts = c.step as f64 + 0.5;
+            same_step = if same_step.0 == c.step {
+                (c.step, same_step.1 + 1)
+            } else {
+                (c.step, 0)
+            };
+            let ts = c.step as f64 + 0.5 + f64::from(same_step.1.min(399)) * 1e-3;
             let stack = open.entry(c.cpu).or_default();
             let (ph, f) = match c.entered {
                 Some(f) => {
@@ -86,7 +93,27 @@ pub fn timeline(trace: &Trace, r: &ReplayResult) -> Value {
             );
         }
     };
+    // Each access's slice: its start and length. Accesses that share a step share its time one
+    // after the other.
+    let mut per_step: HashMap<u64, u32> = HashMap::new();
     for e in &r.events {
+        *per_step.entry(e.step).or_default() += 1;
+    }
+    let mut seen: HashMap<u64, u32> = HashMap::new();
+    let slots: Vec<(f64, f64)> = r
+        .events
+        .iter()
+        .map(|e| {
+            let j = seen.entry(e.step).or_default();
+            let len = ACCESS / f64::from(per_step[&e.step]);
+            let at = e.step as f64 + f64::from(*j) * len;
+            *j += 1;
+            (at, len * 0.9)
+        })
+        .collect();
+    // Where a flow or marker sits: inside the access slice.
+    let mid = |i: usize| slots[i].0 + slots[i].1 / 2.0;
+    for (i, e) in r.events.iter().enumerate() {
         calls_before(&mut out, e.step, &mut open);
         let name = if e.location.is_empty() {
             e.op.clone()
@@ -109,7 +136,7 @@ pub fn timeline(trace: &Trace, r: &ReplayResult) -> Value {
         }
         out.push(
             json!({"ph": "X", "name": name, "cat": "access", "pid": PID, "tid": e.cpu,
-            "ts": e.step as f64, "dur": ACCESS, "args": args}),
+            "ts": slots[i].0, "dur": slots[i].1, "args": args}),
         );
     }
     let end = r.events.last().map_or(0, |e| e.step);
@@ -118,10 +145,10 @@ pub fn timeline(trace: &Trace, r: &ReplayResult) -> Value {
     let mut cut: Vec<(u32, Vec<&str>)> = open.into_iter().collect();
     cut.sort();
     for (cpu, stack) in cut {
-        for f in stack.into_iter().rev() {
+        for (i, f) in stack.into_iter().rev().enumerate() {
             out.push(
                 json!({"ph": "E", "name": f, "cat": "function", "pid": PID, "tid": cpu,
-                "ts": end as f64 + 1.0}),
+                "ts": end as f64 + 1.0 + i as f64 * 1e-3}),
             );
         }
     }
@@ -135,7 +162,17 @@ pub fn timeline(trace: &Trace, r: &ReplayResult) -> Value {
         .collect();
     let mut id = 0u64;
     for &(load, store) in &r.timeline.reads_from {
-        let (Some(&li), Some(&si)) = (by_step.get(&load), by_step.get(&store)) else {
+        // Of the events of a step (an access, and the end of a stack object at a return), the
+        // load is the one that read, the store the one that wrote or made the object.
+        let pick = |step: u64, want: fn(&crate::trace::Event) -> bool| {
+            let first = *by_step.get(&step)?;
+            let mut same = r.events[first..].iter().take_while(|e| e.step == step);
+            Some(same.position(want).map_or(first, |k| first + k))
+        };
+        let (Some(li), Some(si)) = (
+            pick(load, |e| e.read.is_some()),
+            pick(store, |e| e.wrote.is_some() || e.read.is_none()),
+        ) else {
             continue;
         };
         let (l, s) = (&r.events[li], &r.events[si]);
@@ -145,28 +182,24 @@ pub fn timeline(trace: &Trace, r: &ReplayResult) -> Value {
         id += 1;
         out.push(
             json!({"ph": "s", "id": id, "name": "reads-from", "cat": "reads-from", "pid": PID,
-            "tid": s.cpu, "ts": s.step as f64 + FLOW_AT}),
+            "tid": s.cpu, "ts": mid(si)}),
         );
         out.push(
             json!({"ph": "f", "bp": "e", "id": id, "name": "reads-from", "cat": "reads-from",
-            "pid": PID, "tid": l.cpu, "ts": l.step as f64 + FLOW_AT}),
+            "pid": PID, "tid": l.cpu, "ts": mid(li)}),
         );
     }
     if let Some(f) = &r.failure {
-        let tid = r
-            .events
-            .iter()
-            .rev()
-            .find(|e| e.step == f.step)
-            .map_or(0, |e| e.cpu);
+        let at = r.events.iter().rposition(|e| e.step == f.step);
+        let tid = at.map_or(0, |i| r.events[i].cpu);
+        let ts = at.map_or(f.step as f64, mid);
         out.push(
             json!({"ph": "i", "s": "t", "name": f.kind.name(), "cat": "failure", "pid": PID,
-            "tid": tid, "ts": f.step as f64 + FLOW_AT, "args": {"message": f.message}}),
+            "tid": tid, "ts": ts, "args": {"message": f.message}}),
         );
     }
     json!({
         "traceEvents": out,
-        "displayTimeUnit": "ns",
         "otherData": {
             "harness": trace.harness,
             "variant": trace.variant,

@@ -72,6 +72,16 @@ fn check_structure(trace: &Trace, events: &[Value]) {
         assert_eq!(tid(a), u64::from(e.cpu));
         assert_eq!(a["args"]["source"], e.source.as_str());
     }
+    // On each track, slices in strictly increasing time: the importer sorts by time, and must
+    // find them in the order they are written.
+    let mut last: HashMap<u64, f64> = HashMap::new();
+    for e in events
+        .iter()
+        .filter(|e| ["B", "E", "X"].contains(&e["ph"].as_str().unwrap()))
+    {
+        let prev = last.insert(tid(e), ts(e));
+        assert!(prev.is_none_or(|p| p < ts(e)), "{e} after {prev:?}");
+    }
     // Function slices: on each track, every E closes the innermost open B of the same name, in
     // time order, and nothing stays open.
     let mut open: HashMap<u64, Vec<(String, f64)>> = HashMap::new();
@@ -90,7 +100,6 @@ fn check_structure(trace: &Trace, events: &[Value]) {
     }
     assert!(open.values().all(Vec::is_empty), "unclosed slices: {open:?}");
     assert!(slices > 0, "no function slices");
-    // Each access inside the calls open on its CPU: the function an event names is open there.
     // Flows: every start has its finish, with the same id, and a finish binds to its slice.
     let mut starts: HashMap<u64, &Value> = HashMap::new();
     let mut finishes: HashMap<u64, &Value> = HashMap::new();
