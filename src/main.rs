@@ -766,6 +766,13 @@ fn replay(
     if let Some(f) = &result.failure {
         outln!("\n{}", f.message);
     }
+    if let Some(raw) = &trace.minimized_from {
+        outln!(
+            "\nminimized from execution {} of {}: {raw}",
+            trace.execution,
+            trace.scheduler
+        );
+    }
     Ok(match trace.verdict(&result) {
         Verdict::Reproduced => {
             outln!(

@@ -47,6 +47,27 @@ pub struct Minimized {
     pub runs: u32,
 }
 
+/// What a smaller execution must keep of the failure to replace the trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Keep {
+    /// The same kind, CPU, call trace and source line: what [`minimize`] keeps.
+    Place,
+    /// Only the kind of failure. The result may show another failure of that kind than the one
+    /// found; it exists to show that [`Keep::Place`] is what keeps it (`tests/minimize.rs`).
+    Kind,
+}
+
+impl Place {
+    fn kept_by(&self, other: Option<&Place>, keep: Keep) -> bool {
+        match (other, keep) {
+            (Some(o), Keep::Place) => o == self,
+            (Some(o), Keep::Kind) => o.kind == self.kind,
+            (None, _) => false,
+        }
+    }
+}
+
 /// Where and how an execution failed: what a smaller execution must still do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Place {
@@ -212,6 +233,11 @@ fn candidates(best: &Run) -> Vec<Vec<Decision>> {
 /// a trace already minimal comes back unchanged. A trace without a failure, or whose decisions
 /// no longer fail the way it records, is an error.
 pub fn minimize(trace: &Trace) -> Result<Minimized, Error> {
+    minimize_keeping(trace, Keep::Place)
+}
+
+/// [`minimize`], keeping only what `keep` says of the failure.
+pub fn minimize_keeping(trace: &Trace, keep: Keep) -> Result<Minimized, Error> {
     let bad = Error::Minimize;
     let Some(recorded) = &trace.failure else {
         return Err(bad("it records no failure: there is nothing to minimize".into()));
@@ -245,7 +271,7 @@ pub fn minimize(trace: &Trace) -> Result<Minimized, Error> {
             }
             runs += 1;
             let r = run(target, c);
-            if r.place.as_ref() != Some(&place) {
+            if !place.kept_by(r.place.as_ref(), keep) {
                 continue;
             }
             if r.size < best.size {
@@ -264,7 +290,7 @@ pub fn minimize(trace: &Trace) -> Result<Minimized, Error> {
                 }
                 runs += 1;
                 let r = run(target, c);
-                if r.place.as_ref() == Some(&place) && r.size < best.size {
+                if place.kept_by(r.place.as_ref(), keep) && r.size < best.size {
                     best = r;
                     continue 'passes;
                 }

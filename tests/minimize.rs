@@ -214,3 +214,32 @@ fn minimize_of_bad_input_exits_2_with_a_message() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("no failure"), "{}", text(&o.stderr));
 }
+
+/// The mutant: keeping only the kind of failure, minimization ends at other failures than the
+/// ones found (another CPU, function or line), on some of the checked-in traces. So it is the
+/// place check that keeps every minimized trace at its own failure above.
+#[test]
+fn keeping_only_the_kind_loses_the_place() {
+    use kgrace::minimize::{minimize_keeping, Keep};
+    let mut moved = Vec::new();
+    for path in checked_in() {
+        let t = Trace::load(&path).unwrap();
+        let want = t.failure.clone().unwrap();
+        let m = minimize_keeping(&t, Keep::Kind).unwrap();
+        let got = m.trace.failure.clone().unwrap();
+        assert_eq!(got.kind, want.kind);
+        if (
+            &got.cpu,
+            &got.call_trace,
+            failing_source(&m.trace.events, got.step),
+        ) != (&want.cpu, &want.call_trace, failing_source(&t.events, want.step))
+        {
+            moved.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    println!("failures moved without the place check: {moved:?}");
+    assert!(
+        !moved.is_empty(),
+        "the place check made no difference on any trace"
+    );
+}
