@@ -15,9 +15,11 @@
 //! The edits work on blocks: a CPU decision and the decisions up to the next switch of CPU (read
 //! choices included, so that a load keeps its choice when its block moves). For each preemption,
 //! latest first: bring the preempted CPU's next block forward to run before the preempting block
-//! (the two runs of the preempted CPU become one), or simply do not switch there. Then, for each
-//! block, last first: leave it out (its CPU does that work later, or never, if the failure comes
-//! first).
+//! (the two runs of the preempted CPU become one), move the preempting block after that one or to
+//! the end, do not switch there, or let the preempted CPU run for the whole preempting block.
+//! Then swap two neighbouring blocks (a switch moved, which can open the way for another edit).
+//! Then, for each block, last first: leave it out, or leave out every later block of its CPU (that
+//! CPU does the work later, or never, if the failure comes first).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -209,6 +211,16 @@ fn candidates(best: &Run) -> Vec<Vec<Decision>> {
             }
             out.push(c);
         }
+    }
+    // Two neighbouring blocks of different CPUs swapped: a switch moved, not removed, which can
+    // make the next edit possible.
+    for k in (1..bl.len()).rev() {
+        let mut c = Vec::with_capacity(d.len());
+        c.extend_from_slice(&d[..bl[k - 1].0]);
+        c.extend_from_slice(&d[bl[k].0..bl[k].1]);
+        c.extend_from_slice(&d[bl[k - 1].0..bl[k - 1].1]);
+        c.extend_from_slice(&d[bl[k].1..]);
+        out.push(c);
     }
     for (k, &(s, e)) in bl.iter().enumerate().rev() {
         let mut c = Vec::with_capacity(d.len());
