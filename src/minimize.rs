@@ -6,7 +6,8 @@
 //! edits the trace's decisions and keeps an edit when the execution still fails with the same
 //! kind, on the same CPU, in the same kernel functions, at the same source line, and is smaller:
 //! fewer preemptions, or as many and fewer steps ([`Size`]'s order). Edits are tried greedily, one
-//! or two in a row, until none helps, or [`MAX_RUNS`] executions have run.
+//! or two in a row, until none helps, or [`MAX_RUNS`] executions have run, or [`MAX_TIME`] has
+//! passed (long executions, such as a livelock's 20,000 steps, cost more each).
 //!
 //! A candidate runs under [`Lenient`], which follows its decisions where they fit and otherwise
 //! keeps the current CPU running; what is kept is the decisions the execution actually took, so a
@@ -34,6 +35,9 @@ use crate::Error;
 /// At most this many executions per minimization: each takes a millisecond or so with its events
 /// recorded, and the greedy passes converge well before on every trace in `replay/`.
 pub const MAX_RUNS: u32 = 4_000;
+
+/// At most this long per minimization; what was found by then is kept.
+pub const MAX_TIME: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A minimized trace and what minimization did.
 #[derive(Clone, Debug)]
@@ -272,13 +276,14 @@ pub fn minimize_keeping(trace: &Trace, keep: Keep) -> Result<Minimized, Error> {
         )));
     }
     let before = best.size;
+    let start = std::time::Instant::now();
     // Greedy: the first edit that makes the execution smaller is kept, and the edits of the new
     // one are tried. When no single edit helps, two in a row: an edit that fails the same way
     // without being smaller (a preemption moved, not removed) can open the way for another.
     'passes: loop {
         let mut sideways = Vec::new();
         for c in candidates(&best) {
-            if runs >= MAX_RUNS {
+            if runs >= MAX_RUNS || start.elapsed() > MAX_TIME {
                 break 'passes;
             }
             runs += 1;
@@ -297,7 +302,7 @@ pub fn minimize_keeping(trace: &Trace, keep: Keep) -> Result<Minimized, Error> {
         sideways.sort_by_key(|r| r.size);
         for first in &sideways {
             for c in candidates(first) {
-                if runs >= MAX_RUNS {
+                if runs >= MAX_RUNS || start.elapsed() > MAX_TIME {
                     break 'passes;
                 }
                 runs += 1;
