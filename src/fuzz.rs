@@ -4,7 +4,8 @@
 //! [`FuzzInput`] (PCT's priorities and change points as bytes) and runs one execution of the
 //! harness under a [`FuzzSchedule`]. A failing execution is written as a kgrace trace in `traces/`
 //! inside libFuzzer's artifact directory before the target crashes, one per distinct failure
-//! (kind and call trace), and `kgrace replay` accepts either file.
+//! (kind and call trace), minimized, with the raw input inside it, and `kgrace replay` accepts
+//! either file.
 //!
 //! Speed: building a shuttle `Runner` per input allocates a fresh pool of task stacks every time,
 //! and runs at a quarter of the explorer's executions/s (`cargo bench --bench fuzz_speed`). A
@@ -122,12 +123,12 @@ impl Session {
         }
     }
 
-    /// Write the trace of `input`, which failed with `failure`, into `dir`, unless a trace of the
-    /// same failure is there: one trace per failure signature (kind and call trace) and
-    /// directory, named `<harness>-<variant>-<kind>-<hash>.json`. Under libFuzzer's
-    /// `-fork=1 -ignore_crashes=1` a target crashes again and again on one bug, and the artifact of
-    /// each crash replays anyway. Checking costs one look at one name; only a new signature costs
-    /// the replay that records the trace.
+    /// Write the minimized trace of `input` ([`crate::minimize`]), which failed with `failure`,
+    /// into `dir`, unless a trace of the same failure is there: one trace per failure signature
+    /// (kind and call trace) and directory, named `<harness>-<variant>-<kind>-<hash>.json`. Under
+    /// libFuzzer's `-fork=1 -ignore_crashes=1` a target crashes again and again on one bug, and
+    /// the artifact of each crash replays anyway. Checking costs one look at one name; only a new
+    /// signature costs the replay that records the trace and its minimization.
     pub fn save_failure_trace(
         &self,
         input: &FuzzInput,
@@ -145,7 +146,11 @@ impl Session {
         if path.exists() {
             return Ok(Saved::existing(path));
         }
-        self.trace(input).save_once(dir, &name)
+        // Minimized like the traces of `kgrace run`; the input, kept in the trace, gives the raw
+        // execution back.
+        let raw = self.trace(input);
+        let trace = crate::minimize::minimize(&raw).map_or(raw, |m| m.trace);
+        trace.save_once(dir, &name)
     }
 
     /// The execution of `input` as a trace (events recorded), failing or not; the trace numbers it

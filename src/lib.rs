@@ -212,8 +212,7 @@
 //! * At most 7 CPUs per execution, 20,000 modeled operations per execution.
 //! * Trace minimization is greedy: a minimized trace has no more preemptions (then steps) than the
 //!   one found and fails at the same place, but it is not proved minimal. What bounds the
-//!   preemptions a failure needs is an exhaustive `--scheduler dfs --preemptions N` run. Traces
-//!   written by the fuzz targets are kept as found (their decisions are their input's).
+//!   preemptions a failure needs is an exhaustive `--scheduler dfs --preemptions N` run.
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 pub mod config;

@@ -70,8 +70,8 @@ pub struct Trace {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minimized_from: Option<Size>,
     /// For the trace of a fuzzer's input: the input's bytes in hex, as the fuzz target reads
-    /// them ([`crate::fuzz::FuzzInput`]). Written to a file, they reproduce the same execution
-    /// (`kgrace replay --harness H FILE`), as the trace's decisions do.
+    /// them ([`crate::fuzz::FuzzInput`]). Written to a file, they reproduce the execution as
+    /// found (`kgrace replay --harness H FILE`); the decisions, its minimized form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fuzz_input: Option<String>,
 }

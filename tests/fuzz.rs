@@ -112,7 +112,18 @@ fn a_fuzz_trace_carries_its_input_and_the_input_reproduces_it() {
     assert_eq!(raw.verdict(&raw.replay().unwrap()), Verdict::Reproduced);
     // A raw artifact's trace keeps the bytes as given (up to what the target reads).
     assert_eq!(raw.fuzz_input, trace.fuzz_input);
-    // Minimization keeps the input the execution came from.
-    let m = kgrace::minimize::minimize(&trace).unwrap();
-    assert_eq!(m.trace.fuzz_input, trace.fuzz_input);
+    // The trace the target writes is minimized, and keeps the input the execution came from.
+    let failure = trace.failure.clone().unwrap();
+    let saved = s.save_failure_trace(&input, &failure, dir.path()).unwrap();
+    let written = kgrace::Trace::load(&saved.path).unwrap();
+    assert_eq!(written.fuzz_input, trace.fuzz_input);
+    let raw_size = kgrace::minimize::size(&trace).unwrap();
+    assert_eq!(written.minimized_from, Some(raw_size));
+    assert!(kgrace::minimize::size(&written).unwrap() < raw_size);
+    let w = written.failure.clone().unwrap();
+    assert_eq!(
+        (w.kind, &w.cpu, &w.call_trace),
+        (failure.kind, &failure.cpu, &failure.call_trace)
+    );
+    assert_eq!(written.verdict(&written.replay().unwrap()), Verdict::Reproduced);
 }
