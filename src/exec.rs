@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::config::MemoryModel;
 use crate::engine::runtime::{self, Adapter, Outcome, Progress};
-use crate::engine::{self, Event};
+use crate::engine::{self, Event, Timeline};
 use crate::failure::Failure;
 use crate::harness::{self, Harness, Variant};
 use crate::sched::{CpuId, Decision, Divergence, NextStep, Replay, Strategy};
@@ -82,6 +82,38 @@ pub(crate) fn run<S: Strategy + 'static>(adapter: Adapter<S>, target: Target) {
     runtime::run(adapter, move || harness::execute(harness, variant, memory));
 }
 
+/// A strategy the caller keeps a handle on, to ask it afterwards what it saw.
+struct Shared<S>(Rc<RefCell<S>>);
+
+impl<S: Strategy> Strategy for Shared<S> {
+    fn new_execution(&mut self) -> bool {
+        self.0.borrow_mut().new_execution()
+    }
+    fn next_cpu(&mut self, r: &[CpuId], c: Option<CpuId>, y: NextStep) -> Option<CpuId> {
+        self.0.borrow_mut().next_cpu(r, c, y)
+    }
+    fn next_read(&mut self, choices: usize) -> usize {
+        self.0.borrow_mut().next_read(choices)
+    }
+}
+
+/// One execution of `target` under `strategy`, with events recorded: the decisions it took, its
+/// failure and its events. The caller keeps `strategy`, to ask it what it saw.
+pub(crate) fn run_recorded<S: Strategy + 'static>(
+    target: Target,
+    strategy: Rc<RefCell<S>>,
+) -> (Vec<Decision>, Option<Failure>, Vec<Event>) {
+    engine::set_recording(true);
+    let (adapter, outcome) = Adapter::new(Shared(strategy), Some(1), None, None);
+    run(adapter, target);
+    engine::set_recording(false);
+    let failure = engine::take_failure();
+    let events = engine::take_events();
+    engine::take_timeline();
+    let decisions = std::mem::take(&mut outcome.borrow_mut().decisions);
+    (decisions, failure, events)
+}
+
 /// How a replay ended.
 #[derive(Clone, Debug)]
 pub struct ReplayResult {
@@ -93,6 +125,8 @@ pub struct ReplayResult {
     pub divergence: Option<Divergence>,
     /// Decisions left over after a failure stopped the execution (0 when it used them all).
     pub unused: usize,
+    /// Function entries and exits, and which store each read read: for the timeline view.
+    pub timeline: Timeline,
 }
 
 /// Run one execution of `target` under recorded `decisions`, with events recorded.
@@ -109,24 +143,13 @@ pub(crate) fn replay(target: Target, decisions: Vec<Decision>) -> ReplayResult {
 pub(crate) fn replay_body(decisions: Vec<Decision>, body: impl Fn() + Send + Sync + 'static) -> ReplayResult {
     let n = decisions.len();
     let replay = Rc::new(RefCell::new(Replay::new(decisions)));
-    struct Shared(Rc<RefCell<Replay>>);
-    impl Strategy for Shared {
-        fn new_execution(&mut self) -> bool {
-            self.0.borrow_mut().new_execution()
-        }
-        fn next_cpu(&mut self, r: &[CpuId], c: Option<CpuId>, y: NextStep) -> Option<CpuId> {
-            self.0.borrow_mut().next_cpu(r, c, y)
-        }
-        fn next_read(&mut self, choices: usize) -> usize {
-            self.0.borrow_mut().next_read(choices)
-        }
-    }
     engine::set_recording(true);
     let (adapter, _outcome) = Adapter::new(Shared(replay.clone()), Some(1), None, None);
     runtime::run(adapter, body);
     engine::set_recording(false);
     let failure = engine::take_failure();
     let events = engine::take_events();
+    let timeline = engine::take_timeline();
     let mut rp = replay.borrow_mut();
     // A failure stops the execution early on purpose: only a clean end must use every decision.
     let divergence = if failure.is_some() {
@@ -144,5 +167,6 @@ pub(crate) fn replay_body(decisions: Vec<Decision>, body: impl Fn() + Send + Syn
         failure,
         divergence,
         unused,
+        timeline,
     }
 }

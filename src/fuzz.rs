@@ -4,7 +4,8 @@
 //! [`FuzzInput`] (PCT's priorities and change points as bytes) and runs one execution of the
 //! harness under a [`FuzzSchedule`]. A failing execution is written as a kgrace trace in `traces/`
 //! inside libFuzzer's artifact directory before the target crashes, one per distinct failure
-//! (kind and call trace), and `kgrace replay` accepts either file.
+//! (kind and call trace), minimized, with the raw input inside it, and `kgrace replay` accepts
+//! either file.
 //!
 //! Speed: building a shuttle `Runner` per input allocates a fresh pool of task stacks every time,
 //! and runs at a quarter of the explorer's executions/s (`cargo bench --bench fuzz_speed`). A
@@ -122,12 +123,12 @@ impl Session {
         }
     }
 
-    /// Write the trace of `input`, which failed with `failure`, into `dir`, unless a trace of the
-    /// same failure is there: one trace per failure signature (kind and call trace) and
-    /// directory, named `<harness>-<variant>-<kind>-<hash>.json`. Under libFuzzer's
-    /// `-fork=1 -ignore_crashes=1` a target crashes again and again on one bug, and the artifact of
-    /// each crash replays anyway. Checking costs one look at one name; only a new signature costs
-    /// the replay that records the trace.
+    /// Write the minimized trace of `input` ([`crate::minimize`]), which failed with `failure`,
+    /// into `dir`, unless a trace of the same failure is there: one trace per failure signature
+    /// (kind and call trace) and directory, named `<harness>-<variant>-<kind>-<hash>.json`. Under
+    /// libFuzzer's `-fork=1 -ignore_crashes=1` a target crashes again and again on one bug, and
+    /// the artifact of each crash replays anyway. Checking costs one look at one name; only a new
+    /// signature costs the replay that records the trace and its minimization.
     pub fn save_failure_trace(
         &self,
         input: &FuzzInput,
@@ -145,13 +146,23 @@ impl Session {
         if path.exists() {
             return Ok(Saved::existing(path));
         }
-        self.trace(input).save_once(dir, &name)
+        // Minimized like the traces of `kgrace run`; the input, kept in the trace, gives the raw
+        // execution back.
+        let raw = self.trace(input);
+        let trace = crate::minimize::minimize(&raw).map_or(raw, |m| m.trace);
+        trace.save_once(dir, &name)
     }
 
     /// The execution of `input` as a trace (events recorded), failing or not; the trace numbers it
     /// as the session's latest execution.
     pub fn trace(&self, input: &FuzzInput) -> Trace {
-        input_trace(self.target, self.horizon, input, self.executions.max(1))
+        input_trace(
+            self.target,
+            self.horizon,
+            input,
+            &input_bytes(input),
+            self.executions.max(1),
+        )
     }
 }
 
@@ -222,14 +233,28 @@ fn horizon(target: Target) -> u64 {
     longest.get()
 }
 
-fn input_trace(target: Target, horizon: u64, input: &FuzzInput, execution: u64) -> Trace {
+/// The bytes a fuzz target reads as `input`: [`FuzzInput::decode`] of them gives `input` back.
+/// libFuzzer hands a target only the decoded input, and the trace keeps these bytes.
+pub fn input_bytes(input: &FuzzInput) -> Vec<u8> {
+    let mut b = input.priorities.0.to_vec();
+    for p in &input.change_points.0 {
+        b.extend_from_slice(&p.to_be_bytes());
+    }
+    b
+}
+
+/// The trace of `input`, whose raw bytes are `bytes`; they go into the trace
+/// ([`Trace::fuzz_input`]), so that either file reproduces the execution.
+fn input_trace(target: Target, horizon: u64, input: &FuzzInput, bytes: &[u8], execution: u64) -> Trace {
     let mut schedule = FuzzSchedule::new(horizon);
     schedule.set_input(input);
     let (adapter, outcome) = Adapter::new(schedule, Some(1), None, None);
     exec::run(adapter, target);
     engine::take_failure();
     let decisions = std::mem::take(&mut outcome.borrow_mut().decisions);
-    Trace::record(target, SchedulerSpec::Fuzz, execution, decisions)
+    let mut trace = Trace::record(target, SchedulerSpec::Fuzz, execution, decisions);
+    trace.fuzz_input = Some(crate::trace::hex(bytes));
+    trace
 }
 
 /// The execution of raw fuzzer bytes (a libFuzzer artifact) on `variant` of `harness`, as a
@@ -244,7 +269,14 @@ pub fn replay_input(harness: &str, variant: &str, memory: MemoryModel, data: &[u
         variant: v,
         memory,
     };
-    Ok(input_trace(target, horizon(target), &FuzzInput::decode(data), 1))
+    let data = &data[..data.len().min(INPUT_BYTES)];
+    Ok(input_trace(
+        target,
+        horizon(target),
+        &FuzzInput::decode(data),
+        data,
+        1,
+    ))
 }
 
 /// Turn interleaving coverage (reads-from pairs into libFuzzer's extra counters) on or off.

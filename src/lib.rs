@@ -115,6 +115,12 @@
 //! [`Trace::replay`] and [`Trace::verdict`]) re-runs it and reports whether the recorded failure
 //! reproduced, the run finished cleanly, or the run diverged from the trace and where.
 //!
+//! [`minimize::minimize`] (what `kgrace run` does before writing a trace, and `kgrace minimize`)
+//! shrinks a failing trace to the fewest preemptions, then steps, that fail the same way at the
+//! same place, and [`perfetto::timeline`] (`kgrace replay --perfetto`) draws a replay as a
+//! Chrome/Perfetto timeline: a track per CPU, a slice per kernel function call and per access,
+//! arrows from stores to the loads on other CPUs that read them.
+//!
 //! # Writing a model
 //!
 //! A harness body runs as CPU0: it allocates and initializes objects, spawns CPUs, joins them and
@@ -222,6 +228,9 @@
 //! * An optimistic spinner spins as long as the owner runs; when it finds no owner it gives up
 //!   after a few tries, standing in for `need_resched()`.
 //! * At most 7 CPUs per execution, 20,000 modeled operations per execution.
+//! * Trace minimization is greedy: a minimized trace has no more preemptions (then steps) than the
+//!   one found and fails at the same place, but it is not proved minimal. What bounds the
+//!   preemptions a failure needs is an exhaustive `--scheduler dfs --preemptions N` run.
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 pub mod bench;
@@ -234,6 +243,8 @@ pub mod fuzz;
 pub mod harness;
 pub mod kernel;
 pub mod litmus;
+pub mod minimize;
+pub mod perfetto;
 pub mod sched;
 pub mod trace;
 
@@ -283,6 +294,10 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A trace cannot be minimized: it records no failure, its decisions no longer fail the way
+    /// it records, or it is a litmus witness.
+    #[error("cannot minimize the trace: {0}")]
+    Minimize(String),
     /// A trace could not be written. The OS error is the [`source`](std::error::Error::source).
     #[error("cannot write trace {path}")]
     TraceWrite {

@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use kgrace::harness::{self, Expected};
 use kgrace::sched::SchedulerSpec;
-use kgrace::trace::Saved;
+use kgrace::trace::{Saved, Size};
 use kgrace::{Budget, Explorer, MemoryModel, Trace, Verdict};
 
 /// kgrace: a deterministic concurrency fuzzer for kernel-style synchronization.
@@ -58,6 +58,30 @@ enum Command {
         /// For a raw fuzz input: the memory model the target ran under (its KGRACE_FUZZ_MEMORY).
         #[arg(long, value_enum, default_value_t = Memory::Sc)]
         memory: Memory,
+        /// Also write the execution as a Chrome/Perfetto trace-event file (open it in
+        /// https://ui.perfetto.dev): a track per CPU, a slice per kernel function call, one per
+        /// access, and arrows from each store to the loads on other CPUs that read it.
+        #[arg(long, value_name = "OUT.json")]
+        perfetto: Option<PathBuf>,
+        /// Replace an existing --perfetto file (by default it is left as it is, and nothing is
+        /// written).
+        #[arg(long, requires = "perfetto")]
+        force: bool,
+    },
+    /// Minimize a failing trace: the fewest preemptions, then the fewest steps, that fail the same
+    /// way at the same place. Writes a new trace (the given one is left as it is) and prints the
+    /// sizes before and after. Exit 0: written; 2: the trace cannot be used or minimized, or OUT
+    /// exists.
+    Minimize {
+        /// The trace file (JSON, as written by `kgrace run` or a fuzz target).
+        trace: PathBuf,
+        /// Where to write the minimized trace (default: next to TRACE, named by a hash of its
+        /// execution like the traces of `kgrace run`).
+        #[arg(short, long, value_name = "OUT.json")]
+        output: Option<PathBuf>,
+        /// Replace an existing OUT.
+        #[arg(long, requires = "output")]
+        force: bool,
     },
 }
 
@@ -110,6 +134,11 @@ struct RunArgs {
     /// are shared out, each explored exactly as with one job. `--jobs 1` is the sequential run.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
     jobs: Option<u64>,
+    /// Write the failing execution as found, without minimizing it first (by default a trace
+    /// is minimized to the fewest preemptions, then steps, that fail the same way at the same
+    /// place; `kgrace minimize` does it later).
+    #[arg(long)]
+    no_minimize: bool,
 }
 
 impl RunArgs {
@@ -327,13 +356,17 @@ fn real_main(cli: Cli) -> Result<u8> {
             harness,
             variant,
             memory,
+            perfetto,
+            force,
         } => replay(
             &trace,
             list,
             harness.as_deref(),
             variant.as_deref(),
             memory.into(),
+            perfetto.as_deref().map(|p| (p, force)),
         ),
+        Command::Minimize { trace, output, force } => minimize(&trace, output.as_deref(), force),
     }
 }
 
@@ -385,7 +418,8 @@ fn progress_bar(enabled: bool, budget: Budget, label: String) -> Option<indicati
 enum TraceOutcome {
     /// No failure, or no trace asked for (`run --all` without `--trace-dir`).
     None,
-    Saved(Saved),
+    /// Written, with its size before and after minimization unless `--no-minimize`.
+    Saved(Saved, Option<(Size, Size)>),
     /// The trace could not be written: why, with its causes.
     Failed(String),
 }
@@ -393,7 +427,14 @@ enum TraceOutcome {
 impl TraceOutcome {
     fn path(&self) -> Option<&Path> {
         match self {
-            TraceOutcome::Saved(s) => Some(&s.path),
+            TraceOutcome::Saved(s, _) => Some(&s.path),
+            _ => None,
+        }
+    }
+
+    fn minimized(&self) -> Option<(Size, Size)> {
+        match self {
+            TraceOutcome::Saved(_, m) => *m,
             _ => None,
         }
     }
@@ -431,11 +472,29 @@ fn explore(
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
+    let mut minimized = None;
     let outcome = match (&report.trace, dir) {
-        (Some(t), Some(dir)) => match t.save_new(dir) {
-            Ok(s) => TraceOutcome::Saved(s),
-            Err(e) => TraceOutcome::Failed(format!("{:#}", anyhow::Error::from(e))),
-        },
+        (Some(t), Some(dir)) => {
+            let t = if args.no_minimize {
+                t.clone()
+            } else {
+                match kgrace::minimize::minimize(t) {
+                    Ok(m) => {
+                        minimized = Some((m.before, m.after));
+                        m.trace
+                    }
+                    // The raw trace is still a good one: keep it, and say why.
+                    Err(e) => {
+                        eprintln!("kgrace: the trace is written as found: {e}");
+                        t.clone()
+                    }
+                }
+            };
+            match t.save_new(dir) {
+                Ok(s) => TraceOutcome::Saved(s, minimized),
+                Err(e) => TraceOutcome::Failed(format!("{:#}", anyhow::Error::from(e))),
+            }
+        }
         _ => TraceOutcome::None,
     };
     Ok((report, outcome))
@@ -475,6 +534,8 @@ fn run_one(args: &RunArgs) -> Result<u8> {
             "failure": report.failure,
             "trace": trace.path(),
             "trace_error": not_written,
+            "minimized": trace.minimized().map(|(before, after)|
+                serde_json::json!({"before": before, "after": after})),
         });
         outln!("{summary}");
     } else {
@@ -504,13 +565,16 @@ fn run_one(args: &RunArgs) -> Result<u8> {
                     None => (report.executions, String::new()),
                 };
                 outln!("FAILED ({}) in execution {n}{by}:\n{}", f.kind, f.message);
+                if let Some((before, after)) = trace.minimized() {
+                    outln!("minimized from {before} to {after} (--no-minimize keeps it as found)");
+                }
                 match &trace {
-                    TraceOutcome::Saved(s) if s.existed => outln!(
+                    TraceOutcome::Saved(s, _) if s.existed => outln!(
                         "the trace of this execution is already in {}\nreplay it: {}",
                         s.path.display(),
                         replay_command(&s.path)
                     ),
-                    TraceOutcome::Saved(s) => outln!(
+                    TraceOutcome::Saved(s, _) => outln!(
                         "trace written to {}\nreplay it: {}",
                         s.path.display(),
                         replay_command(&s.path)
@@ -747,11 +811,22 @@ fn replay(
     harness: Option<&str>,
     variant: Option<&str>,
     memory: MemoryModel,
+    perfetto: Option<(&Path, bool)>,
 ) -> Result<u8> {
     let trace = load_trace(path, harness, variant, memory)?;
     let result = trace
         .replay()
         .with_context(|| format!("replaying {}", path.display()))?;
+    if let Some((out, force)) = perfetto {
+        let mut json = serde_json::to_vec(&kgrace::perfetto::timeline(&trace, &result))
+            .context("the timeline does not serialize")?;
+        json.push(b'\n');
+        write_file(out, &json, force)?;
+        eprintln!(
+            "timeline written to {} (open it in https://ui.perfetto.dev)",
+            out.display()
+        );
+    }
     if list {
         for e in &result.events {
             outln!(
@@ -773,6 +848,13 @@ fn replay(
     if let Some(f) = &result.failure {
         outln!("\n{}", f.message);
     }
+    if let Some(raw) = &trace.minimized_from {
+        outln!(
+            "\nminimized from execution {} of {}: {raw}",
+            trace.execution,
+            trace.scheduler
+        );
+    }
     Ok(match trace.verdict(&result) {
         Verdict::Reproduced => {
             outln!(
@@ -790,4 +872,71 @@ fn replay(
             3
         }
     })
+}
+
+/// Write `data` to `path`: a new file, or with `force` over an existing one. Without `force` an
+/// existing file is an error and is left as it is (kgrace never overwrites a file unasked).
+fn write_file(path: &Path, data: &[u8], force: bool) -> Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true);
+    if force {
+        opts.create(true).truncate(true);
+    } else {
+        opts.create_new(true);
+    }
+    let mut f = opts.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            anyhow::anyhow!(
+                "{} exists, and is left as it is; give another name, or --force to replace it",
+                path.display()
+            )
+        } else {
+            anyhow::Error::from(e).context(format!("cannot write {}", path.display()))
+        }
+    })?;
+    f.write_all(data)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn minimize(path: &Path, output: Option<&Path>, force: bool) -> Result<u8> {
+    let trace = load_trace(path, None, None, MemoryModel::Sc)?;
+    let m = kgrace::minimize::minimize(&trace).with_context(|| format!("minimizing {}", path.display()))?;
+    let saved = match output {
+        Some(out) => {
+            let mut json = serde_json::to_vec_pretty(&m.trace).context("the trace does not serialize")?;
+            json.push(b'\n');
+            write_file(out, &json, force)?;
+            out.to_path_buf()
+        }
+        None => {
+            let dir = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            m.trace.save_new(dir)?.path
+        }
+    };
+    outln!(
+        "{} [{}]: {} at step {}",
+        m.trace.harness,
+        m.trace.variant,
+        m.trace.failure.as_ref().map_or("no failure", |f| f.kind.name()),
+        m.trace.failure.as_ref().map_or(0, |f| f.step)
+    );
+    outln!(
+        "before: {}\nafter:  {}\n({} executions tried)",
+        m.before,
+        m.after,
+        m.runs
+    );
+    if m.before == m.after {
+        outln!("already minimal: the trace written is the one given");
+    }
+    outln!(
+        "minimized trace written to {}\nreplay it: {}",
+        saved.display(),
+        replay_command(&saved)
+    );
+    Ok(0)
 }

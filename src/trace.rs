@@ -19,7 +19,7 @@ use crate::harness;
 use crate::sched::{Decision, SchedulerSpec};
 use crate::Error;
 
-pub use crate::engine::{Event, StaleRead};
+pub use crate::engine::{Call, Event, StaleRead, Timeline};
 pub use crate::exec::ReplayResult;
 
 /// The `format` field of every trace.
@@ -65,6 +65,37 @@ pub struct Trace {
     /// replays without the file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub litmus: Option<LitmusWitness>,
+    /// For a minimized trace ([`crate::minimize`]): the size of the raw execution it was
+    /// minimized from, the one `scheduler` and `execution` name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimized_from: Option<Size>,
+    /// For the trace of a fuzzer's input: the input's bytes in hex, as the fuzz target reads
+    /// them ([`crate::fuzz::FuzzInput`]). Written to a file, they reproduce the execution as
+    /// found (`kgrace replay --harness H FILE`); the decisions, its minimized form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuzz_input: Option<String>,
+}
+
+/// How big a failing execution is, in the terms minimization reduces: preemptions first, then
+/// steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Size {
+    /// Switches away from a CPU that could have gone on and was not spinning.
+    pub preemptions: u32,
+    /// Model steps up to and including the failing one.
+    pub steps: u64,
+    /// Scheduling decisions (CPU choices and read choices).
+    pub decisions: usize,
+}
+
+impl std::fmt::Display for Size {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} preemptions, {} steps, {} decisions",
+            self.preemptions, self.steps, self.decisions
+        )
+    }
 }
 
 /// The litmus test a witness trace ran: its source and the reordering of its variant.
@@ -307,6 +338,8 @@ impl Trace {
             events: r.events,
             failure: r.failure,
             litmus: None,
+            minimized_from: None,
+            fuzz_input: None,
         }
     }
 
@@ -341,7 +374,21 @@ impl Trace {
                 source: source.into(),
                 moves,
             }),
+            minimized_from: None,
+            fuzz_input: None,
         })
+    }
+
+    /// The raw fuzzer input the trace was made from ([`Trace::fuzz_input`]), if it was; `None`
+    /// also for a field that is not hex.
+    pub fn fuzz_input_bytes(&self) -> Option<Vec<u8>> {
+        let h = self.fuzz_input.as_deref()?.as_bytes();
+        if h.len() % 2 != 0 {
+            return None;
+        }
+        h.chunks(2)
+            .map(|c| u8::from_str_radix(std::str::from_utf8(c).ok()?, 16).ok())
+            .collect()
     }
 
     /// Re-run the trace's decisions on its harness and variant, under its memory model.
@@ -520,6 +567,15 @@ fn render_columns(harness: &str, variant: &str, events: &[Event]) -> String {
         }
     }
     out
+}
+
+/// `bytes` as lowercase hex, two digits a byte.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
 }
 
 /// Small values as signed integers, addresses in hex.

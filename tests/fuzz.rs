@@ -80,3 +80,50 @@ fn unknown_names_are_errors() {
     assert!(Session::new("mutex_unlock_free", "no_such_variant").is_err());
     assert!(replay_input("mutex_unlock_free", "nope", kgrace::MemoryModel::Sc, b"").is_err());
 }
+
+/// A trace made from a fuzz input carries the input's bytes, and they give the same execution:
+/// either file reproduces the failure.
+#[test]
+fn a_fuzz_trace_carries_its_input_and_the_input_reproduces_it() {
+    let mut s = Session::new("mutex_unlock_free", "buggy").unwrap();
+    let input = inputs(2)
+        .take(20_000)
+        .map(|b| FuzzInput::decode(&b))
+        .find(|i| s.run(i).is_some())
+        .expect("20,000 random schedules include a failure");
+    let trace = s.trace(&input);
+    let bytes = trace.fuzz_input_bytes().expect("the input is in the trace");
+    assert_eq!(FuzzInput::decode(&bytes), input);
+    // Through a file, as `kgrace replay --harness` reads it.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trace.json");
+    std::fs::write(&path, serde_json::to_vec(&trace).unwrap()).unwrap();
+    let loaded = kgrace::Trace::load(&path).unwrap();
+    assert_eq!(loaded.fuzz_input, trace.fuzz_input);
+    let raw = replay_input(
+        "mutex_unlock_free",
+        "buggy",
+        kgrace::MemoryModel::Sc,
+        &loaded.fuzz_input_bytes().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(raw.decisions, trace.decisions);
+    assert_eq!(raw.failure, trace.failure);
+    assert_eq!(raw.verdict(&raw.replay().unwrap()), Verdict::Reproduced);
+    // A raw artifact's trace keeps the bytes as given (up to what the target reads).
+    assert_eq!(raw.fuzz_input, trace.fuzz_input);
+    // The trace the target writes is minimized, and keeps the input the execution came from.
+    let failure = trace.failure.clone().unwrap();
+    let saved = s.save_failure_trace(&input, &failure, dir.path()).unwrap();
+    let written = kgrace::Trace::load(&saved.path).unwrap();
+    assert_eq!(written.fuzz_input, trace.fuzz_input);
+    let raw_size = kgrace::minimize::size(&trace).unwrap();
+    assert_eq!(written.minimized_from, Some(raw_size));
+    assert!(kgrace::minimize::size(&written).unwrap() < raw_size);
+    let w = written.failure.clone().unwrap();
+    assert_eq!(
+        (w.kind, &w.cpu, &w.call_trace),
+        (failure.kind, &failure.cpu, &failure.call_trace)
+    );
+    assert_eq!(written.verdict(&written.replay().unwrap()), Verdict::Reproduced);
+}

@@ -78,6 +78,30 @@ pub struct Event {
     pub source: String,
 }
 
+/// What the timeline of a recorded execution (`kgrace replay --perfetto`) needs beyond its
+/// events: when each CPU entered and left each kernel function, and which store each read read.
+/// Recorded only with the events, and not part of a trace file: a replay recomputes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Timeline {
+    /// Function entries and exits in order: after the event of step `step` (0: before the
+    /// first), CPU `cpu` entered `Some(function)` or left its innermost one (`None`).
+    pub calls: Vec<Call>,
+    /// For each access that read memory, in order: the step of that access and the step of the
+    /// store it read (the allocation or definition of the object for its initial value).
+    pub reads_from: Vec<(u64, u64)>,
+}
+
+/// A kernel function entered or left: see [`Timeline::calls`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Call {
+    /// The step after which it happened.
+    pub step: u64,
+    /// The CPU.
+    pub cpu: u32,
+    /// The function entered, or `None` for a return from the innermost one.
+    pub entered: Option<&'static str>,
+}
+
 /// A load that did not read the newest store of its location (`lkmm` only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StaleRead {
@@ -101,6 +125,8 @@ pub(crate) struct Model {
     failure: Option<Failure>,
     /// `Some` only when replaying for a trace: exploration records nothing.
     events: Option<Vec<Event>>,
+    /// What a timeline needs beyond the events, recorded alongside them.
+    timeline: Timeline,
     config: Config,
     /// CPUs blocked on [`Blocked::OnObject`]: writes check for waiters only when non-zero.
     object_waiters: u32,
@@ -183,6 +209,11 @@ pub(crate) fn take_events() -> Vec<Event> {
     with(|m| m.events.take().unwrap_or_default())
 }
 
+/// The timeline of the last recorded execution (empty unless it recorded events).
+pub(crate) fn take_timeline() -> Timeline {
+    with(|m| std::mem::take(&mut m.timeline))
+}
+
 /// Start a fresh execution on CPU0. Called first thing in every execution.
 pub(crate) fn reset(config: Config, memory: MemoryModel) {
     let record = RECORD.with(|r| r.get());
@@ -203,6 +234,7 @@ pub(crate) fn reset(config: Config, memory: MemoryModel) {
         } else {
             None
         };
+        m.timeline = Timeline::default();
         let mut cpu0 = task::Cpu::new("setup");
         cpu0.vc.0[0] = 1;
         m.cpus.push(cpu0);
@@ -333,6 +365,15 @@ impl Model {
         }
     }
 
+    #[cold]
+    fn note_call(&mut self, cpu: usize, entered: Option<&'static str>) {
+        self.timeline.calls.push(Call {
+            step: self.step,
+            cpu: cpu as u32,
+            entered,
+        });
+    }
+
     /// Count a step; past [`MAX_STEPS`], report a livelock and return false.
     #[inline]
     fn tick(&mut self, cpu: usize, op: &'static str) -> bool {
@@ -369,14 +410,21 @@ fn stop_if_failed() {
 #[inline]
 pub(crate) fn enter(func: &'static str) {
     let cpu = me();
-    with(|m| m.cpus[cpu].funcs.push(func));
+    with(|m| {
+        m.cpus[cpu].funcs.push(func);
+        if m.events.is_some() {
+            m.note_call(cpu, Some(func));
+        }
+    });
 }
 
 #[inline]
 pub(crate) fn leave() {
     let cpu = me();
     with(|m| {
-        m.cpus[cpu].funcs.pop();
+        if m.cpus[cpu].funcs.pop().is_some() && m.events.is_some() {
+            m.note_call(cpu, None);
+        }
     });
 }
 

@@ -9,6 +9,7 @@
 mod dfs;
 mod fuzz;
 mod guided;
+mod lenient;
 mod pct;
 mod portfolio;
 mod pos;
@@ -21,6 +22,7 @@ mod uniform;
 pub use dfs::Dfs;
 pub use fuzz::{ChangePoints, FuzzInput, FuzzSchedule, Priorities, MAX_CHANGE_POINTS};
 pub use guided::Guided;
+pub use lenient::Lenient;
 pub use pct::Pct;
 pub use portfolio::Portfolio;
 pub use pos::Pos;

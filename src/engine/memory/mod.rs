@@ -375,6 +375,9 @@ impl Model {
             self.cpus[cpu].vc.0[cpu] += 1;
         }
         if self.events.is_some() {
+            if reads {
+                self.timeline.reads_from.push((self.step, u64::from(msg.step)));
+            }
             let read = reads.then_some(old);
             let stale = (back > 0 && !writes).then(|| {
                 let newest = self.mem.newest.get(slot);
