@@ -74,6 +74,9 @@ pub struct Config {
     /// return to user space): code that does not sleep, a spinlock-held region for one, is an
     /// implicit reader. SRCU does not change.
     pub preempt: bool,
+    /// The mutex unlock slow path before v3.15 (before commit `1d8fe7dc8078`): `count` is
+    /// released inside `wait_lock`, after `spin_lock`; fast paths and spinning as in v4.1.
+    pub mutex_unlock_pre_3_15: bool,
 }
 
 impl Default for Config {
@@ -92,6 +95,7 @@ impl Config {
         memory: None,
         srcu_drop_mb: 0,
         preempt: true,
+        mutex_unlock_pre_3_15: false,
     };
 
     /// This configuration with the grace-period oracle on or off.
@@ -121,6 +125,12 @@ impl Config {
     /// This configuration with `CONFIG_PREEMPT` on or off.
     pub const fn with_preempt(mut self, on: bool) -> Config {
         self.preempt = on;
+        self
+    }
+
+    /// This configuration with the pre-3.15 mutex unlock slow path or the v3.15+ one.
+    pub const fn with_mutex_unlock_pre_3_15(mut self, on: bool) -> Config {
+        self.mutex_unlock_pre_3_15 = on;
         self
     }
 

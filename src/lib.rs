@@ -201,8 +201,12 @@
 //!   whose waiters block until it changes (no hand-off or fairness). The 2015 `owner` field,
 //!   stored plainly by the kernel and read by spinners with `READ_ONCE`, is modeled as marked so
 //!   that this benign race does not hide the one a harness is about.
-//! * An optimistic spinner spins as long as the owner runs; when it finds no owner it gives up
-//!   after a few tries, standing in for `need_resched()`.
+//! * An optimistic spinner spins as long as the owner is on its CPU; when it finds no owner it
+//!   gives up after a few tries, standing in for `need_resched()`. Under `CONFIG_PREEMPT` a
+//!   running owner may be found preempted, a decision of the search each time a spinner looks
+//!   (preemption-disabled regions are not tracked, so the spinner may give up where the kernel's
+//!   would have spun; it may in the kernel too, on its own `need_resched()`). Without it only a
+//!   sleeping owner is off its CPU.
 //! * At most 7 CPUs per execution, 20,000 modeled operations per execution.
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 

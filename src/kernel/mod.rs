@@ -66,7 +66,7 @@ pub use mem::{
     smp_load_acquire, smp_mb, smp_mb__after_atomic, smp_mb__before_atomic, smp_rmb, smp_store_release,
     smp_wmb, this_cpu_add, write_once, xchg, Embed, Field, Layout, Ptr, Value, Word,
 };
-pub use mutex::{mutex_init, mutex_lock, mutex_unlock, Mutex, MutexWaiter};
+pub use mutex::{mutex_init, mutex_is_locked, mutex_lock, mutex_unlock, Mutex, MutexWaiter};
 pub use refcount::{
     kref_get, kref_get_unless_zero, kref_init, kref_put, refcount_dec_and_test, refcount_inc,
     refcount_inc_not_zero, refcount_read, refcount_set, Kref, Refcount, REFCOUNT_SATURATED,
