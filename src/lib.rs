@@ -129,9 +129,9 @@
 //! it (`"read": k`, k stores back from the newest) and show it when replayed:
 //!
 //! ```text
-//!   177  READ_ONCE cxl_memdev#5.kobj_state =3
-//!          stale: read the store of step 31
-//!          missed 1 stored at step 34
+//!   155  READ_ONCE cxl_memdev#5.kobj_state =7
+//!          stale: read the store of step 34
+//!          missed 13 stored at step 43
 //! ```
 //!
 //! Orderings: `smp_load_acquire`/`smp_store_release`; `smp_mb` (store buffering forbidden);
@@ -195,6 +195,11 @@
 //! * Lock acquisitions are acquire RMWs and releases release stores, as the LKMM has them, even
 //!   where an architecture's implementation is a fully ordered instruction; an RMW that does not
 //!   write (a failed `cmpxchg`, a lock found taken) orders nothing.
+//! * `percpu_ref` is one atomic count with a dead mark: no per-CPU counts, no grace period before
+//!   the switch to atomic mode ([`kernel::PercpuRef`]); a `tryget_live` racing with the kill may
+//!   fail earlier than the kernel's would, which adds no outcome the kernel lacks.
+//! * A bitfield is its whole word: `struct kobject`'s state bits are one word that every writer
+//!   of any of them reads and writes back (`state_in_sysfs`).
 //! * New memory is zeroed (`kmalloc` behaves as `kzalloc`): reads of uninitialized fields are not
 //!   flagged.
 //! * The mutex's `osq` spinner queue, signals and lockdep are not modeled; the rwsem is a counter
