@@ -72,7 +72,9 @@ pub struct Config {
     /// (`!CONFIG_PREEMPT`, the common configuration of 2015), a grace period also waits for every
     /// other CPU running kernel code when it starts to pass a quiescent state (block, sleep or
     /// return to user space): code that does not sleep, a spinlock-held region for one, is an
-    /// implicit reader. SRCU does not change.
+    /// implicit reader. SRCU does not change. With it, a task that runs may also be found
+    /// preempted (off its CPU) by a mutex spinner looking at it
+    /// ([`task_on_cpu`](crate::kernel::task_on_cpu)); without it only a sleeping task is.
     pub preempt: bool,
     /// The mutex unlock slow path before v3.15 (before commit `1d8fe7dc8078`): `count` is
     /// released inside `wait_lock`, after `spin_lock`; fast paths and spinning as in v4.1.

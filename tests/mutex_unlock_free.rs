@@ -303,3 +303,24 @@ fn device_kref_dropped_before_the_unlock_frees_the_device_under_it_for_every_see
         assert!(f.message.contains("mutex"), "seed {seed}: {}", f.message);
     }
 }
+
+/// `device-kref` and its mutant, every interleaving with up to 2 preemptions (and every choice of
+/// whether a running owner is found preempted): the reference held across the unlock passes all
+/// of them; dropped before it, the device is freed under the unlocker.
+#[test]
+fn device_kref_passes_every_interleaving_within_2_preemptions_and_its_mutant_does_not() {
+    let dfs = |variant| {
+        Explorer::new("mutex_unlock_free", variant)
+            .unwrap()
+            .scheduler(SchedulerSpec::Dfs { preemptions: Some(2) })
+            .budget(Budget::Executions(1_000_000))
+            .run()
+    };
+    let r = dfs("device-kref");
+    assert!(r.failure.is_none(), "{}", r.failure.unwrap().message);
+    assert!(r.exhausted, "{} executions", r.executions);
+    let f = dfs("device-kref-put-early")
+        .failure
+        .expect("the device freed under the unlocker");
+    assert!(f.message.contains("hmm_device#"), "{}", f.message);
+}

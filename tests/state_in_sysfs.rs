@@ -76,3 +76,23 @@ fn percpu_ref_without_a_device_reference_frees_the_memdev_under_the_ioctl() {
 fn percpu_ref_with_a_device_reference_for_each_open_file_passes() {
     assert_clean("percpu-ref-devref");
 }
+
+/// The percpu_ref pair, every interleaving with up to 2 preemptions: with the device reference
+/// none fails; without it, one frees the memdev under the ioctl.
+#[test]
+fn percpu_ref_devref_passes_every_interleaving_within_2_preemptions_and_percpu_ref_does_not() {
+    let dfs = |variant| {
+        Explorer::new("state_in_sysfs", variant)
+            .unwrap()
+            .scheduler(SchedulerSpec::Dfs { preemptions: Some(2) })
+            .budget(Budget::Executions(1_000_000))
+            .run()
+    };
+    let r = dfs("percpu-ref-devref");
+    assert!(r.failure.is_none(), "{}", r.failure.unwrap().message);
+    assert!(r.exhausted, "{} executions", r.executions);
+    let f = dfs("percpu-ref")
+        .failure
+        .expect("the memdev freed under the ioctl");
+    assert!(f.message.contains("ops_active"), "{}", f.message);
+}
