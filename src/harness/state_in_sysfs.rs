@@ -13,7 +13,8 @@
 //! store racing with a reader's load. "It is not about the flushing."
 //!
 //! kgrace's answer: under SRCU the flag read races with the store (KCSAN reports it; the
-//! outcome is benign under sequential consistency). The merged fix (rwsem, store inside
+//! outcome is benign under sequential consistency), and marking the flag's own accesses is not
+//! enough, since its bitfield word is also written by other kobject code. The merged fix (rwsem, store inside
 //! `down_write`) has neither a race nor a use-after-free. The ordering mistakes around it are
 //! use-after-frees, and "flush after the store" with a re-loading compiler is a NULL dereference:
 //!
