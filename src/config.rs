@@ -72,8 +72,13 @@ pub struct Config {
     /// (`!CONFIG_PREEMPT`, the common configuration of 2015), a grace period also waits for every
     /// other CPU running kernel code when it starts to pass a quiescent state (block, sleep or
     /// return to user space): code that does not sleep, a spinlock-held region for one, is an
-    /// implicit reader. SRCU does not change.
+    /// implicit reader. SRCU does not change. With it, a task that runs may also be found
+    /// preempted (off its CPU) by a mutex spinner looking at it
+    /// ([`task_on_cpu`](crate::kernel::task_on_cpu)); without it only a sleeping task is.
     pub preempt: bool,
+    /// The mutex unlock slow path before v3.15 (before commit `1d8fe7dc8078`): `count` is
+    /// released inside `wait_lock`, after `spin_lock`; fast paths and spinning as in v4.1.
+    pub mutex_unlock_pre_3_15: bool,
 }
 
 impl Default for Config {
@@ -92,6 +97,7 @@ impl Config {
         memory: None,
         srcu_drop_mb: 0,
         preempt: true,
+        mutex_unlock_pre_3_15: false,
     };
 
     /// This configuration with the grace-period oracle on or off.
@@ -121,6 +127,12 @@ impl Config {
     /// This configuration with `CONFIG_PREEMPT` on or off.
     pub const fn with_preempt(mut self, on: bool) -> Config {
         self.preempt = on;
+        self
+    }
+
+    /// This configuration with the pre-3.15 mutex unlock slow path or the v3.15+ one.
+    pub const fn with_mutex_unlock_pre_3_15(mut self, on: bool) -> Config {
+        self.mutex_unlock_pre_3_15 = on;
         self
     }
 

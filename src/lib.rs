@@ -153,9 +153,9 @@
 //! it (`"read": k`, k stores back from the newest) and show it when replayed:
 //!
 //! ```text
-//!   177  READ_ONCE cxl_memdev#5.kobj_state =3
-//!          stale: read the store of step 31
-//!          missed 1 stored at step 34
+//!   155  READ_ONCE cxl_memdev#5.kobj_state =7
+//!          stale: read the store of step 34
+//!          missed 13 stored at step 43
 //! ```
 //!
 //! Orderings: `smp_load_acquire`/`smp_store_release`; `smp_mb` (store buffering forbidden);
@@ -219,14 +219,23 @@
 //! * Lock acquisitions are acquire RMWs and releases release stores, as the LKMM has them, even
 //!   where an architecture's implementation is a fully ordered instruction; an RMW that does not
 //!   write (a failed `cmpxchg`, a lock found taken) orders nothing.
+//! * `percpu_ref` is one atomic count with a dead mark: no per-CPU counts, no grace period before
+//!   the switch to atomic mode ([`kernel::PercpuRef`]); a `tryget_live` racing with the kill may
+//!   fail earlier than the kernel's would, which adds no outcome the kernel lacks.
+//! * A bitfield is its whole word: `struct kobject`'s state bits are one word that every writer
+//!   of any of them reads and writes back (`state_in_sysfs`).
 //! * New memory is zeroed (`kmalloc` behaves as `kzalloc`): reads of uninitialized fields are not
 //!   flagged.
 //! * The mutex's `osq` spinner queue, signals and lockdep are not modeled; the rwsem is a counter
 //!   whose waiters block until it changes (no hand-off or fairness). The 2015 `owner` field,
 //!   stored plainly by the kernel and read by spinners with `READ_ONCE`, is modeled as marked so
 //!   that this benign race does not hide the one a harness is about.
-//! * An optimistic spinner spins as long as the owner runs; when it finds no owner it gives up
-//!   after a few tries, standing in for `need_resched()`.
+//! * An optimistic spinner spins as long as the owner is on its CPU; when it finds no owner it
+//!   gives up after a few tries, standing in for `need_resched()`. Under `CONFIG_PREEMPT` a
+//!   running owner may be found preempted, a decision of the search each time a spinner looks
+//!   (preemption-disabled regions are not tracked, so the spinner may give up where the kernel's
+//!   would have spun; it may in the kernel too, on its own `need_resched()`). Without it only a
+//!   sleeping owner is off its CPU.
 //! * At most 7 CPUs per execution, 20,000 modeled operations per execution.
 //! * Trace minimization is greedy: a minimized trace has no more preemptions (then steps) than the
 //!   one found and fails at the same place, but it is not proved minimal. What bounds the

@@ -69,6 +69,27 @@
 //!   CPU1's accesses to the mutex happen before the grace period's end, so the `kfree` neither
 //!   races with them (KCSAN) nor precedes them (KASAN). Were CPU1 asleep when the grace period
 //!   began, it would be past the unlock (nothing in it sleeps), and so quiescent already.
+//! * `unlock-pre-3.15` (and `-kasan`, KCSAN off): the same code on the mutex before v3.15, whose
+//!   unlock slow path released `count` only after `spin_lock(&lock->wait_lock)`. The spinner's
+//!   `cmpxchg` and the fast paths still need no `wait_lock`, so the window shrinks but stays:
+//!
+//!   ```text
+//!   CPU1 hmm_notifier_release               CPU2 close
+//!       spin_lock(&lock->wait_lock)
+//!       atomic_set(&lock->count, 1)
+//!                                           cmpxchg(count, 1, 0): acquired
+//!                                           list_empty(&device->mirrors): yes
+//!                                           mutex_unlock: count 0 -> 1, fast path
+//!                                         kfree(device)
+//!       list_empty(&lock->wait_list)      <- use-after-free
+//!       spin_unlock(&lock->wait_lock)     <- use-after-free
+//!   ```
+//! * `device-kref`: Mark's other proposal, a reference on the device: each mirror holds one,
+//!   dropped by `hmm_mirror_destroy` after its `mutex_unlock`, and the driver drops its own
+//!   instead of freeing the device; the last reference frees it. Passes: whoever frees the device
+//!   has seen every unlocker's reference go, and each went after its unlock's last access.
+//!   `device-kref-put-early`, its mutant, drops the mirror's reference before the
+//!   `mutex_unlock`: the v3 bug again.
 //! * `fixed-srcu`: v4's other change, `mmu_notifier_synchronize()` between `kill` and `unref` in
 //!   `hmm_mirror_unregister`, with classic SRCU semantics (in 2015 `srcu_barrier` was
 //!   `synchronize_srcu`): the close waits for an exit already inside `->release`.
@@ -129,6 +150,37 @@ pub(super) const HARNESS: Harness = Harness {
             },
         },
         Variant {
+            name: "unlock-pre-3.15",
+            expected: Expected::FailsWith(super::LIFETIME),
+            summary: "HMM v3 on the pre-3.15 mutex: count released inside wait_lock, still \
+                      before the wait-list check and spin_unlock",
+            config: Config::DEFAULT.with_mutex_unlock_pre_3_15(true),
+        },
+        Variant {
+            name: "unlock-pre-3.15-kasan",
+            expected: Expected::Fails(crate::FailureKind::UseAfterFree),
+            summary: "unlock-pre-3.15 with KCSAN off: the wait-list check or spin_unlock \
+                      touches the freed device (sc: under lkmm it takes more executions)",
+            config: Config::DEFAULT
+                .with_kcsan(false)
+                .with_mutex_unlock_pre_3_15(true)
+                .with_memory(crate::MemoryModel::Sc),
+        },
+        Variant {
+            name: "device-kref",
+            expected: Expected::Passes,
+            summary: "Mark's alternative: each mirror holds a reference on the device, dropped \
+                      after destroy's mutex_unlock; the last reference frees the device",
+            config: Config::DEFAULT,
+        },
+        Variant {
+            name: "device-kref-put-early",
+            expected: Expected::FailsWith(super::LIFETIME),
+            summary: "device-kref's mutant: destroy drops its device reference before its \
+                      mutex_unlock",
+            config: Config::DEFAULT,
+        },
+        Variant {
             name: "debug-mutexes",
             expected: Expected::Passes,
             summary: "HMM v3 under CONFIG_DEBUG_MUTEXES: count is released inside wait_lock",
@@ -142,11 +194,13 @@ pub(super) const HARNESS: Harness = Harness {
 };
 
 crate::kstruct! {
-    /// `struct hmm_device`: the v3 mutex and the v4 spinlock; a variant uses one.
+    /// `struct hmm_device`: the v3 mutex and the v4 spinlock; a variant uses one. `kref` only
+    /// in the device-kref variants.
     struct HmmDevice("hmm_device") {
         mirrors: ListHead,
         mutex: Mutex,
         lock: Spinlock,
+        kref: Kref,
     }
 }
 
@@ -182,6 +236,10 @@ struct Fix {
     srcu_sync: bool,
     /// The mmu_notifier SRCU domain (`static struct srcu_struct srcu` in mm/mmu_notifier.c).
     srcu: SrcuStruct,
+    /// Mark's alternative: the device is reference counted, each mirror holding a reference.
+    device_kref: bool,
+    /// device-kref's mutant: destroy drops the mirror's device reference before unlocking.
+    put_early: bool,
 }
 
 impl Fix {
@@ -207,6 +265,8 @@ fn body(variant: &'static str) {
         synchronize_rcu: variant.starts_with("synchronize-rcu"),
         srcu_sync: variant == "fixed-srcu",
         srcu: init_srcu_struct(SrcuFlavor::Classic),
+        device_kref: variant.starts_with("device-kref"),
+        put_early: variant == "device-kref-put-early",
     };
 
     // The driver's device and one process's hmm with one mirror, registered.
@@ -214,6 +274,7 @@ fn body(variant: &'static str) {
     init_list_head(device.mirrors());
     mutex_init(device.mutex());
     spin_lock_init(device.lock());
+    kref_init(device.kref()); // the driver's reference (device-kref)
     let hmm: Hmm = kzalloc();
     init_rwsem(hmm.rwsem());
     let mirror: HmmMirror = kzalloc();
@@ -234,8 +295,13 @@ fn body(variant: &'static str) {
         while hmm_device_unregister(fix, device) == -EBUSY {
             cpu_relax();
         }
-        // hmm_device_unregister returned 0: the driver frees its device.
-        kfree(device);
+        if fix.device_kref {
+            // The driver drops its reference; the last one, its own or a mirror's, frees it.
+            hmm_device_unref(device);
+        } else {
+            // hmm_device_unregister returned 0: the driver frees its device.
+            kfree(device);
+        }
     });
     exit.join();
     close.join();
@@ -247,6 +313,9 @@ fn body(variant: &'static str) {
 fn hmm_mirror_register(fix: Fix, mirror: HmmMirror) {
     let device = mirror.device().load();
     let hmm = mirror.hmm().load();
+    if fix.device_kref {
+        kref_get(device.kref()); // the mirror's reference on its device
+    }
     fix.lock(device);
     list_add(mirror.dlist(), device.mirrors());
     fix.unlock(device);
@@ -311,7 +380,20 @@ fn hmm_mirror_destroy(fix: Fix, mirror: HmmMirror) {
     list_del_init(mirror.dlist());
     // device->ops->release(mirror): the driver frees its mirror.
     kfree(mirror);
+    if fix.put_early {
+        hmm_device_unref(device);
+    }
     fix.unlock(device);
+    if fix.device_kref && !fix.put_early {
+        // The mirror's device reference outlives the unlock: the device cannot be freed under
+        // this CPU's mutex_unlock, whoever sees the list empty first.
+        hmm_device_unref(device);
+    }
+}
+
+/// Drop a reference on the device (device-kref); the last one frees it.
+fn hmm_device_unref(device: HmmDevice) {
+    kref_put(device.kref(), || kfree(device));
 }
 
 /// `hmm_device_unregister`: -EBUSY while mirrors remain.

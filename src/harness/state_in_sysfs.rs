@@ -13,7 +13,8 @@
 //! store racing with a reader's load. "It is not about the flushing."
 //!
 //! kgrace's answer: under SRCU the flag read races with the store (KCSAN reports it; the
-//! outcome is benign under sequential consistency). The merged fix (rwsem, store inside
+//! outcome is benign under sequential consistency), and marking the flag's own accesses is not
+//! enough, since its bitfield word is also written by other kobject code. The merged fix (rwsem, store inside
 //! `down_write`) has neither a race nor a use-after-free. The ordering mistakes around it are
 //! use-after-frees, and "flush after the store" with a re-loading compiler is a NULL dereference:
 //!
@@ -30,17 +31,37 @@
 //! Variants (`docs/state_in_sysfs.md`, §The algorithm and §The breaking interleavings):
 //! * `buggy`: v2 as posted: plain flag read under SRCU vs the plain store (data race).
 //! * `once`: the flag read and cleared with `READ_ONCE`/`WRITE_ONCE` (not expressible on the
-//!   real bitfield): no race, no use-after-free.
+//!   real bitfield), its sibling bits written as the kernel does: still a data race, on the word.
+//!   `device_del` sends the remove uevent before `kobject_del`, and `kobject_uevent_env` marks it
+//!   sent with `kobj->state_remove_uevent_sent = 1`: a plain read-modify-write of the word the
+//!   ioctl loads.
+//! * `once-word`: every access to the word marked, the sibling bits' too: no race, no
+//!   use-after-free.
 //! * `sync-before-store`: `synchronize_srcu` before clearing the flag (use-after-free).
 //! * `check-outside-section`: the flag checked before `srcu_read_lock` (use-after-free).
 //! * `rwsem-flush`: the pointer cleared outside the rwsem, then `down_write; up_write`, with the
 //!   compiler re-loading the reader's plain load and KCSAN off: the NULL dereference above.
 //! * `rwsem-flush-kcsan`: the same code with KCSAN on: the data race Jason named.
 //! * `fixed`: the merged rwsem fix (V4, `5877515912cc`), checked with refetching on.
+//! * `percpu-ref`: v5.12-rc1, before the thread: the ioctl takes `percpu_ref_tryget_live(&cxlmd->
+//!   ops_active)`, unregister kills the ref, waits for its release, clears `cxlm` and drops the
+//!   device; an open file holds no device reference. The fix's changelog calls it "implemented
+//!   incorrectly (missing a device reference before accessing the percpu_ref)": a use-after-free
+//!   of the memdev.
 //!
-//! The two ordering-mistake variants keep `READ_ONCE`/`WRITE_ONCE` on the flag and the `cxlm`
-//! pointer, so that what fails is the lifetime and not the marking: with plain accesses KCSAN
-//! reports the unordered pointer accesses first, an earlier symptom of the same bug.
+//!   ```text
+//!   CPU1 ioctl (file still open)            CPU2 cxl_memdev_unregister
+//!                                           percpu_ref_kill; cdev_device_del
+//!                                           wait_for_completion(&cxlmd->ops_dead)
+//!                                           cxlmd->cxlm = NULL
+//!                                           put_device: the last reference, kfree(cxlmd)
+//!   percpu_ref_tryget_live(&cxlmd->ops_active)   <- use-after-free
+//!   ```
+//! * `percpu-ref-devref`: the same with the device reference v2 added to open: passes.
+//!
+//! The two ordering-mistake variants keep every access to the flag word and the `cxlm` pointer
+//! marked, so that what fails is the lifetime and not the marking: with plain accesses KCSAN
+//! reports the unordered accesses first, an earlier symptom of the same bug.
 
 use super::{Config, Expected, Harness, Variant};
 use crate::kernel::*;
@@ -60,8 +81,15 @@ pub(super) const HARNESS: Harness = Harness {
         },
         Variant {
             name: "once",
+            expected: Expected::Fails(FailureKind::DataRace),
+            summary: "v2 with READ_ONCE/WRITE_ONCE on the flag; device_del's plain write of a \
+                      sibling bit (state_remove_uevent_sent) still races with the read",
+            config: ORACLE,
+        },
+        Variant {
+            name: "once-word",
             expected: Expected::Passes,
-            summary: "v2 with READ_ONCE/WRITE_ONCE on the flag",
+            summary: "v2 with every access to the kobject's bitfield word marked",
             config: ORACLE,
         },
         Variant {
@@ -91,6 +119,19 @@ pub(super) const HARNESS: Harness = Harness {
             name: "rwsem-flush-kcsan",
             expected: Expected::Fails(FailureKind::DataRace),
             summary: "the same store outside the rwsem, under KCSAN",
+            config: Config::DEFAULT,
+        },
+        Variant {
+            name: "percpu-ref",
+            expected: Expected::FailsWith(super::LIFETIME),
+            summary: "v5.12-rc1: percpu_ref_tryget_live in the ioctl, kill and wait in \
+                      unregister; an open file holds no device reference",
+            config: Config::DEFAULT,
+        },
+        Variant {
+            name: "percpu-ref-devref",
+            expected: Expected::Passes,
+            summary: "percpu-ref with a device reference for every open file",
             config: Config::DEFAULT,
         },
         Variant {
@@ -128,6 +169,9 @@ crate::kstruct! {
         kobj_state: Word<u64>,
         refcount: Kref,
         cxlm: Word<CxlMem>,
+        /// v5.12-rc1 (`percpu-ref` variants): the ioctls in flight, and their end.
+        ops_active: PercpuRef,
+        ops_dead: Completion,
     }
 }
 
@@ -141,38 +185,58 @@ crate::kstruct! {
     }
 }
 
+// struct kobject's bitfields, in their order: `state_initialized:1, state_in_sysfs:1,
+// state_add_uevent_sent:1, state_remove_uevent_sent:1, uevent_suppress:1`.
 const STATE_INITIALIZED: u64 = 1 << 0;
 const STATE_IN_SYSFS: u64 = 1 << 1;
+const STATE_ADD_UEVENT_SENT: u64 = 1 << 2;
+const STATE_REMOVE_UEVENT_SENT: u64 = 1 << 3;
+const UEVENT_SUPPRESS: u64 = 1 << 4;
 const ENXIO: i64 = 6;
+
+/// Which accesses to the kobject's bitfield word (and to `cxlmd->cxlm`) are marked.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Marking {
+    /// As in the kernel: all plain.
+    Plain,
+    /// `state_in_sysfs`'s own read and clear, and `cxlmd->cxlm`; the sibling bits plain.
+    Flag,
+    /// Every access to the word, and `cxlmd->cxlm`.
+    Word,
+}
 
 /// What differs between the variants.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Scheme {
     /// v2: SRCU around the ioctl, `synchronize_srcu` in unregister.
     Srcu {
-        /// `READ_ONCE`/`WRITE_ONCE` on the flag and on `cxlmd->cxlm`.
-        marked: bool,
+        marking: Marking,
         sync_before_store: bool,
         check_outside: bool,
     },
     /// The rwsem schemes: `store_inside` is the merged fix; otherwise the store precedes an empty
     /// `down_write; up_write`.
     Rwsem { store_inside: bool },
+    /// v5.12-rc1's `percpu_ref`; `devref`: an open file holds a device reference.
+    PercpuRef { devref: bool },
 }
 
 fn scheme(variant: &str) -> Scheme {
-    let srcu = |marked, sync_before_store, check_outside| Scheme::Srcu {
-        marked,
+    let srcu = |marking, sync_before_store, check_outside| Scheme::Srcu {
+        marking,
         sync_before_store,
         check_outside,
     };
     match variant {
-        "buggy" => srcu(false, false, false),
-        "once" => srcu(true, false, false),
-        "sync-before-store" => srcu(true, true, false),
-        "check-outside-section" => srcu(true, false, true),
+        "buggy" => srcu(Marking::Plain, false, false),
+        "once" => srcu(Marking::Flag, false, false),
+        "once-word" => srcu(Marking::Word, false, false),
+        "sync-before-store" => srcu(Marking::Word, true, false),
+        "check-outside-section" => srcu(Marking::Word, false, true),
         "rwsem-flush" | "rwsem-flush-kcsan" => Scheme::Rwsem { store_inside: false },
         "fixed" => Scheme::Rwsem { store_inside: true },
+        "percpu-ref" => Scheme::PercpuRef { devref: false },
+        "percpu-ref-devref" => Scheme::PercpuRef { devref: true },
         other => unreachable!("variant {other} is not in HARNESS"),
     }
 }
@@ -191,14 +255,24 @@ fn body(variant: &'static str) {
     let cxlmd: CxlMemdev = kzalloc();
     kref_init(cxlmd.refcount());
     cxlmd.cxlm().store(cxlm);
-    cxlmd.kobj_state().store(STATE_INITIALIZED | STATE_IN_SYSFS);
-    // open(): the file holds a device reference.
-    get_device(cxlmd);
+    // kobject_init, kobject_add, and device_add's KOBJ_ADD uevent.
+    cxlmd
+        .kobj_state()
+        .store(STATE_INITIALIZED | STATE_IN_SYSFS | STATE_ADD_UEVENT_SENT);
+    percpu_ref_init(cxlmd.ops_active());
+    init_completion(cxlmd.ops_dead());
+    // open(): the file holds a device reference (not before v2).
+    let devref = !matches!(scheme, Scheme::PercpuRef { devref: false });
+    if devref {
+        get_device(cxlmd);
+    }
 
     let ioctl = spawn_cpu("ioctl", move || {
         let _rc = cxl_memdev_ioctl(scheme, cxlmd, cxl_memdev_srcu, cxl_memdev_rwsem);
         // release(): drop the file's reference.
-        put_device(cxlmd);
+        if devref {
+            put_device(cxlmd);
+        }
     });
     let unbind = spawn_cpu("unbind", move || {
         cxl_memdev_unregister(scheme, cxlmd, cxl_memdev_srcu, cxl_memdev_rwsem);
@@ -226,13 +300,38 @@ fn put_device(cxlmd: CxlMemdev) {
     kref_put(cxlmd.refcount(), || kfree(cxlmd));
 }
 
+/// Whether the accesses of `state_in_sysfs` itself are marked (`sibling`: of another bit).
+fn marked(scheme: Scheme, sibling: bool) -> bool {
+    match scheme {
+        Scheme::Srcu { marking, .. } => marking == Marking::Word || (marking == Marking::Flag && !sibling),
+        Scheme::Rwsem { .. } | Scheme::PercpuRef { .. } => false,
+    }
+}
+
+/// A read of the kobject's bitfield word.
+fn kobj_state_load(scheme: Scheme, cxlmd: CxlMemdev, sibling: bool) -> u64 {
+    if marked(scheme, sibling) {
+        read_once(cxlmd.kobj_state())
+    } else {
+        cxlmd.kobj_state().load()
+    }
+}
+
+/// A store to one bit of the word: the compiler reads the whole word, changes the bit and
+/// writes the whole word back.
+fn kobj_state_assign(scheme: Scheme, cxlmd: CxlMemdev, bit: u64, on: bool, sibling: bool) {
+    let w = kobj_state_load(scheme, cxlmd, sibling);
+    let w = if on { w | bit } else { w & !bit };
+    if marked(scheme, sibling) {
+        write_once(cxlmd.kobj_state(), w);
+    } else {
+        cxlmd.kobj_state().store(w);
+    }
+}
+
 /// `device_is_registered(dev)`: `dev->kobj.state_in_sysfs`, a plain bitfield read.
 fn device_is_registered(scheme: Scheme, cxlmd: CxlMemdev) -> bool {
-    let word = match scheme {
-        Scheme::Srcu { marked: true, .. } => read_once(cxlmd.kobj_state()),
-        _ => cxlmd.kobj_state().load(),
-    };
-    word & STATE_IN_SYSFS != 0
+    kobj_state_load(scheme, cxlmd, false) & STATE_IN_SYSFS != 0
 }
 
 /// `cxl_memdev_ioctl`.
@@ -240,12 +339,12 @@ fn cxl_memdev_ioctl(scheme: Scheme, cxlmd: CxlMemdev, srcu: SrcuStruct, g: Globa
     let _f = KFunc::enter("cxl_memdev_ioctl");
     match scheme {
         Scheme::Srcu {
-            marked,
+            marking,
             check_outside,
             ..
         } => {
             let load_cxlm = || {
-                if marked {
+                if marking != Marking::Plain {
                     read_once(cxlmd.cxlm())
                 } else {
                     cxlmd.cxlm().load()
@@ -269,6 +368,15 @@ fn cxl_memdev_ioctl(scheme: Scheme, cxlmd: CxlMemdev, srcu: SrcuStruct, g: Globa
                 -ENXIO
             };
             srcu_read_unlock(srcu, idx);
+            rc
+        }
+        Scheme::PercpuRef { .. } => {
+            // cxlmd = container_of(inode->i_cdev, ...): no reference of its own.
+            if !percpu_ref_tryget_live(cxlmd.ops_active()) {
+                return -ENXIO;
+            }
+            let rc = cxl_mem_run_cmd(cxlmd.cxlm().load());
+            percpu_ref_put(cxlmd.ops_active(), || cxl_memdev_active_release(cxlmd));
             rc
         }
         Scheme::Rwsem { .. } => {
@@ -299,12 +407,17 @@ fn cxl_mem_run_cmd(cxlm: CxlMem) -> i64 {
     status as i64
 }
 
+/// `cxlmd_ops_active_release` (the percpu_ref's release): the last ioctl is done.
+fn cxl_memdev_active_release(cxlmd: CxlMemdev) {
+    complete(cxlmd.ops_dead());
+}
+
 /// `cxl_memdev_unregister` (the devm action at unbind).
 fn cxl_memdev_unregister(scheme: Scheme, cxlmd: CxlMemdev, srcu: SrcuStruct, g: Globals) {
     let _f = KFunc::enter("cxl_memdev_unregister");
     match scheme {
         Scheme::Srcu {
-            marked,
+            marking,
             sync_before_store,
             ..
         } => {
@@ -318,12 +431,18 @@ fn cxl_memdev_unregister(scheme: Scheme, cxlmd: CxlMemdev, srcu: SrcuStruct, g: 
             // The sync-before-store order (docs/state_in_sysfs.md, §(b)) frees the context without
             // clearing the pointer first.
             if !sync_before_store {
-                if marked {
+                if marking != Marking::Plain {
                     write_once(cxlmd.cxlm(), CxlMem::NULL);
                 } else {
                     cxlmd.cxlm().store(CxlMem::NULL);
                 }
             }
+        }
+        Scheme::PercpuRef { .. } => {
+            percpu_ref_kill(cxlmd.ops_active(), || cxl_memdev_active_release(cxlmd));
+            cdev_device_del(scheme, cxlmd);
+            wait_for_completion(cxlmd.ops_dead());
+            cxlmd.cxlm().store(CxlMem::NULL);
         }
         Scheme::Rwsem { store_inside } => {
             cdev_device_del(scheme, cxlmd);
@@ -342,18 +461,22 @@ fn cxl_memdev_unregister(scheme: Scheme, cxlmd: CxlMemdev, srcu: SrcuStruct, g: 
     put_device(cxlmd);
 }
 
-/// `cdev_device_del` → `device_del` → `__kobject_del`: clear `state_in_sysfs`, a plain
-/// read-modify-write of the bitfield word; then `cdev_del` (no new opens).
+/// `cdev_device_del` → `device_del`: the remove uevent, then `kobject_del` → `__kobject_del`,
+/// which clears `state_in_sysfs`; then `cdev_del` (no new opens).
 fn cdev_device_del(scheme: Scheme, cxlmd: CxlMemdev) {
     let _f = KFunc::enter("cdev_device_del");
-    match scheme {
-        Scheme::Srcu { marked: true, .. } => {
-            let w = read_once(cxlmd.kobj_state());
-            write_once(cxlmd.kobj_state(), w & !STATE_IN_SYSFS);
-        }
-        _ => {
-            let w = cxlmd.kobj_state().load();
-            cxlmd.kobj_state().store(w & !STATE_IN_SYSFS);
-        }
+    kobject_uevent_remove(scheme, cxlmd);
+    // __kobject_del: `kobj->state_in_sysfs = 0`, a read-modify-write of the bitfield word.
+    kobj_state_assign(scheme, cxlmd, STATE_IN_SYSFS, false, false);
+}
+
+/// `kobject_uevent(&dev->kobj, KOBJ_REMOVE)` → `kobject_uevent_env`: skipped if
+/// `uevent_suppress`; otherwise `kobj->state_remove_uevent_sent = 1`, a read-modify-write of the
+/// same word as `state_in_sysfs`, by code that knows nothing of the ioctl's flag test.
+fn kobject_uevent_remove(scheme: Scheme, cxlmd: CxlMemdev) {
+    let _f = KFunc::enter("kobject_uevent_env");
+    if kobj_state_load(scheme, cxlmd, true) & UEVENT_SUPPRESS != 0 {
+        return;
     }
+    kobj_state_assign(scheme, cxlmd, STATE_REMOVE_UEVENT_SENT, true, true);
 }

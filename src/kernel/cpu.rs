@@ -95,9 +95,21 @@ pub fn wake_up_process(task: Task) {
     engine::wake_up_process(task.0, Location::caller())
 }
 
-/// Whether `task` is running on its CPU (`owner->on_cpu`): not asleep in `schedule()`.
+/// Whether `task` is running on its CPU (`owner->on_cpu`): not asleep in `schedule()` and, under
+/// `CONFIG_PREEMPT` ([`Config::preempt`](crate::harness::Config)), not preempted.
+///
+/// A CPU of the model runs one task, and a task the scheduler does not pick is only slow, never
+/// off its CPU. Preemption is therefore a decision of the search, made where it can be seen: a
+/// running task is found preempted or not, each time another CPU asks (two choices, recorded as
+/// a read decision). Preemption-disabled regions of `task` are not tracked, so it may be found
+/// preempted where the kernel could not preempt it; the only reader, an optimistic spinner, may
+/// stop spinning at any time in the kernel anyway (`need_resched()`), so this adds no execution
+/// the kernel lacks. Without `CONFIG_PREEMPT` kernel code leaves its CPU only by sleeping.
 pub fn task_on_cpu(task: Task) -> bool {
-    engine::on_cpu(task.0)
+    if !engine::on_cpu(task.0) {
+        return false;
+    }
+    !engine::config().preempt || engine::runtime::choose_read(2) == 0
 }
 
 /// `cpu_relax()` in a spin loop: a scheduling point that tells the scheduler this CPU is waiting

@@ -11,7 +11,8 @@
 //!   [`wake_up_process`].
 //! * Locks: [`Spinlock`], the 2015 [`Mutex`] with its internals, [`RwSemaphore`];
 //!   [`Completion`].
-//! * Reference counts: `refcount_t` ([`Refcount`]: [`refcount_inc`], [`refcount_inc_not_zero`],
+//! * Reference counts: [`PercpuRef`] ([`percpu_ref_tryget_live`], [`percpu_ref_kill`], ...),
+//!   `refcount_t` ([`Refcount`]: [`refcount_inc`], [`refcount_inc_not_zero`],
 //!   [`refcount_dec_and_test`], ...) and [`Kref`] ([`kref_get`], [`kref_get_unless_zero`],
 //!   [`kref_put`]) with the kernel's weaker-than-atomic orderings and refcount_t's warnings.
 //! * RCU: [`rcu_read_lock`], [`synchronize_rcu`], [`rcu_assign_pointer`]/[`rcu_dereference`],
@@ -32,6 +33,7 @@ mod heap;
 mod list;
 mod mem;
 mod mutex;
+mod percpu_ref;
 mod rcu;
 mod refcount;
 mod spinlock;
@@ -66,7 +68,8 @@ pub use mem::{
     smp_load_acquire, smp_mb, smp_mb__after_atomic, smp_mb__before_atomic, smp_rmb, smp_store_release,
     smp_wmb, this_cpu_add, write_once, xchg, Embed, Field, Layout, Ptr, Value, Word,
 };
-pub use mutex::{mutex_init, mutex_lock, mutex_unlock, Mutex, MutexWaiter};
+pub use mutex::{mutex_init, mutex_is_locked, mutex_lock, mutex_unlock, Mutex, MutexWaiter};
+pub use percpu_ref::{percpu_ref_init, percpu_ref_kill, percpu_ref_put, percpu_ref_tryget_live, PercpuRef};
 pub use refcount::{
     kref_get, kref_get_unless_zero, kref_init, kref_put, refcount_dec_and_test, refcount_inc,
     refcount_inc_not_zero, refcount_read, refcount_set, Kref, Refcount, REFCOUNT_SATURATED,

@@ -12,6 +12,13 @@
 //! path and no spinning, and the unlock sets `count` inside `wait_lock`, so the unlocker's last
 //! access is its `spin_unlock`, and the window closes.
 //!
+//! Before v3.15 ([`Config::mutex_unlock_pre_3_15`](crate::harness::Config)) the unlock released
+//! `count` after `spin_lock(&lock->wait_lock)`; the fast path and the spinner still take the mutex
+//! without `wait_lock`, so the window only shrinks to the wait-list check and the `spin_unlock`.
+//!
+//! An optimistic spinner stops when the owner is off its CPU: asleep, or, under `CONFIG_PREEMPT`,
+//! preempted ([`task_on_cpu`]).
+//!
 //! Not modeled: the `osq` MCS queue of spinners (at most one CPU spins in the harnesses),
 //! signals, and lockdep.
 
@@ -110,11 +117,18 @@ pub fn mutex_lock(lock: Mutex) {
     mutex_set_owner(lock);
 }
 
-/// `mutex_trylock`-style check used by the optimistic spinner: `!mutex_is_locked(lock) &&
-/// atomic_cmpxchg(&lock->count, 1, 0) == 1`.
+/// `mutex_is_locked(lock)`: `atomic_read(&lock->count) != 1`.
+#[track_caller]
+pub fn mutex_is_locked(lock: Mutex) -> bool {
+    atomic_read(lock.count()) != 1
+}
+
+/// `mutex_try_to_acquire`, the optimistic spinner's attempt: `!mutex_is_locked(lock) &&
+/// (atomic_cmpxchg(&lock->count, 1, 0) == 1)`. The plain read first keeps a spinner from
+/// issuing a fully ordered RMW on a cache line the owner is using.
 #[track_caller]
 fn mutex_try_to_acquire(lock: Mutex) -> bool {
-    atomic_read(lock.count()) == 1 && atomic_cmpxchg(lock.count(), 1, 0) == 1
+    !mutex_is_locked(lock) && atomic_cmpxchg(lock.count(), 1, 0) == 1
 }
 
 /// `mutex_optimistic_spin`: spin while the owner runs, then try to take the mutex without
@@ -129,7 +143,8 @@ fn mutex_optimistic_spin(lock: Mutex) -> bool {
             // mutex_spin_on_owner: spin while the same owner holds it and runs.
             while read_once(lock.owner()) == owner {
                 if !task_on_cpu(owner) {
-                    // The owner sleeps: spinning is pointless, go to sleep too.
+                    // `!owner->on_cpu`: the owner sleeps or was preempted, and will not release
+                    // the mutex before it runs again: spinning is pointless, go to sleep too.
                     return false;
                 }
                 super::cpu::cpu_relax();
@@ -159,8 +174,9 @@ fn __mutex_lock_slowpath(lock: Mutex) {
         return;
     }
     spin_lock(lock.wait_lock());
-    // Once more, before queueing: MUTEX_SHOW_NO_WAITER(lock) && atomic_xchg(&lock->count, 0) == 1.
-    if atomic_read(lock.count()) >= 0 && atomic_xchg(lock.count(), 0) == 1 {
+    // Once more, before queueing, and only if it is unlocked, as v4.1 has it (the `count >= 0`
+    // test is the waiter loop's, below): no fully ordered xchg on a locked mutex.
+    if !mutex_is_locked(lock) && atomic_xchg(lock.count(), 0) == 1 {
         mutex_set_owner(lock);
         spin_unlock(lock.wait_lock());
         return;
@@ -207,11 +223,13 @@ pub fn mutex_unlock(lock: Mutex) {
     }
 }
 
-/// `__mutex_unlock_common_slowpath` (v3.15+, after 1d8fe7dc8078).
+/// `__mutex_unlock_common_slowpath` (v3.15+, after 1d8fe7dc8078; or the older order,
+/// [`Config::mutex_unlock_pre_3_15`](crate::harness::Config)).
 #[track_caller]
 fn __mutex_unlock_slowpath(lock: Mutex, debug: bool) {
     let _f = KFunc::enter("__mutex_unlock_slowpath");
-    if !debug {
+    let pre_3_15 = engine::config().mutex_unlock_pre_3_15;
+    if !debug && !pre_3_15 {
         // __mutex_slowpath_needs_to_unlock(): release the mutex *before* taking wait_lock. From
         // here on another CPU can take it without touching wait_lock.
         atomic_set(lock.count(), 1);
@@ -221,6 +239,11 @@ fn __mutex_unlock_slowpath(lock: Mutex, debug: bool) {
     if debug {
         // debug_mutex_unlock: clear the owner and release count inside wait_lock.
         mutex_clear_owner(lock);
+        atomic_set(lock.count(), 1);
+    } else if pre_3_15 {
+        // Before v3.15 the release came inside wait_lock, but the fast path and the spinner's
+        // cmpxchg still take the mutex without wait_lock: the wait-list check and the
+        // spin_unlock below still come after the release.
         atomic_set(lock.count(), 1);
     }
     if !list_empty(lock.wait_list()) {
