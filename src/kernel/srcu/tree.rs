@@ -55,11 +55,13 @@ fn rcu_seq_end(sp: Word<u64>) {
 }
 
 /// `rcu_seq_snap`: the end of the first grace period that starts after now. While one is in
-/// progress that is the one after it.
+/// progress that is the one after it. The barrier comes after the load, as in v6.0's
+/// `kernel/rcu/rcu.h`: it keeps the load from bleeding into what the caller does next.
 #[track_caller]
 fn rcu_seq_snap(sp: Word<u64>) -> u64 {
+    let s = (read_once(sp) + 2 * RCU_SEQ_STATE_MASK + 1) & !RCU_SEQ_STATE_MASK;
     srcu_mb(SrcuMb::Seq);
-    (read_once(sp) + 2 * RCU_SEQ_STATE_MASK + 1) & !RCU_SEQ_STATE_MASK
+    s
 }
 
 /// `rcu_seq_done(sp, s)`.
