@@ -234,3 +234,64 @@ fn dropping_the_straggler_scan_is_caught_and_the_real_scan_passes() {
         }
     }
 }
+
+/// CPU0 is inside a read-side section for the whole run; a second reader may be preempted in
+/// its section and finish on another CPU, so that its unlock updates another CPU's counters. The
+/// idle CPUs widen the machine the per-CPU sums walk (a tree domain adds its kworker).
+fn migrating_reader(flavor: SrcuFlavor) {
+    let ssp = init_srcu_struct(flavor);
+    let idx = srcu_read_lock(ssp);
+    let mover = spawn_cpu("mover", move || {
+        let idx = srcu_read_lock(ssp);
+        srcu_read_unlock(ssp, idx);
+    });
+    let updater = spawn_cpu("updater", move || synchronize_srcu(ssp));
+    let idle = [(); 4].map(|()| spawn_cpu("idle", || {}));
+    for cpu in idle {
+        cpu.join();
+    }
+    mover.join();
+    srcu_read_unlock(ssp, idx);
+    updater.join();
+    cleanup_srcu_struct(ssp);
+}
+
+/// Classic SRCU's second `seq` sum is needed once readers migrate. Without it the scan accepts a
+/// false zero: the mover loads the index before the flip, counts itself in on a CPU the `c` sum
+/// has already read, and counts itself out on one the sum reads later (-1), which cancels CPU0,
+/// still inside. Tree SRCU reads the unlock counts first, which a migrating reader cannot fool.
+/// The uniform walk with four stalls finds the mutant's interleaving within 9k executions on the
+/// seeds below (the default portfolio does not within 50k).
+#[test]
+fn a_migrating_reader_fakes_a_zero_without_classic_srcus_seq_recheck() {
+    let cases: [(&str, fn(), bool); 3] = [
+        ("classic", || migrating_reader(SrcuFlavor::Classic), false),
+        (
+            "classic without the seq re-check",
+            || migrating_reader(SrcuFlavor::ClassicWithoutSeqCheck),
+            true,
+        ),
+        ("tree", || migrating_reader(SrcuFlavor::Tree), false),
+    ];
+    for (name, body, broken) in cases {
+        for seed in 1..=3 {
+            let r = Explorer::from_fn_with("migrating", ORACLE, body)
+                .scheduler(SchedulerSpec::Stall { depth: 5, seed })
+                .budget(Budget::Executions(20_000))
+                .run();
+            if broken {
+                let f = r
+                    .failure
+                    .unwrap_or_else(|| panic!("{name}, seed {seed}: not caught"));
+                assert_eq!(f.kind, FailureKind::GracePeriodViolation, "{name}: {}", f.message);
+                assert!(f.message.contains("CPU0 setup is still inside"), "{}", f.message);
+            } else {
+                assert!(
+                    r.failure.is_none(),
+                    "{name}, seed {seed}: {}",
+                    r.failure.unwrap().message
+                );
+            }
+        }
+    }
+}

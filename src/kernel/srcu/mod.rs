@@ -19,8 +19,10 @@
 //!   guarantee per domain, as it keeps RCU's, with read-side primitives that order nothing
 //!   (LKMM's specification, which every implementation strengthens). `kgrace litmus` runs on it.
 //!
-//! A CPU stays on its CPU for a whole read-side section (no migration), so per-CPU counters are
-//! indexed by the model's CPU number. Waiting loops (`wait_idx`'s retry, the worker's delayed
+//! Readers migrate: a task preempted inside its read-side section may resume on another CPU, so
+//! `srcu_read_unlock` updates the per-CPU counters of whichever CPU it runs on by then. Which one
+//! is the strategy's decision ([`SrcuStruct::resumed_cpu`]), recorded in traces like the choice
+//! of the store a load reads: mostly the CPU of the lock, sometimes any other. Waiting loops (`wait_idx`'s retry, the worker's delayed
 //! requeue) sleep until one of the counters is written instead of spinning: the retry could not
 //! succeed any sooner, and the scheduler still decides when everything else runs.
 //!
@@ -63,6 +65,10 @@ pub enum SrcuFlavor {
     /// stragglers on the inactive index). Harnesses that pass on `Classic` should catch it.
     #[doc(hidden)]
     ClassicWithoutStragglerWait,
+    /// A mutant for testing the tests: classic SRCU whose scan accepts a zero `c` sum without
+    /// re-reading `seq`, so a reader that migrated during the sum can fake the zero.
+    #[doc(hidden)]
+    ClassicWithoutSeqCheck,
     /// A mutant for testing the tests: tree SRCU whose SCAN1 flips without checking the inactive
     /// index for stragglers.
     #[doc(hidden)]
@@ -73,7 +79,7 @@ impl SrcuFlavor {
     /// The implementation a mutant is a variation of.
     fn base(self) -> SrcuFlavor {
         match self {
-            SrcuFlavor::ClassicWithoutStragglerWait => SrcuFlavor::Classic,
+            SrcuFlavor::ClassicWithoutStragglerWait | SrcuFlavor::ClassicWithoutSeqCheck => SrcuFlavor::Classic,
             SrcuFlavor::TreeWithoutScan1Check => SrcuFlavor::Tree,
             f => f,
         }
@@ -190,6 +196,20 @@ impl SrcuStruct {
         self.counter(engine::me(), which, idx)
     }
 
+    /// The CPU a reader runs on when it reaches `srcu_read_unlock`. Its section may sleep or be
+    /// preempted, and the task may then resume on any CPU; the model's CPU numbers stand for the
+    /// CPUs, and the strategy picks (0, the most likely, is no migration; the choice is recorded
+    /// as a read decision). The counters of the chosen CPU are the ones the unlock updates: what
+    /// classic SRCU's second `seq` sum and tree SRCU's unlocks-first scan are there for.
+    fn resumed_cpu(self) -> usize {
+        let cpu = engine::me();
+        let n = engine::nr_cpus();
+        if n < 2 {
+            return cpu;
+        }
+        (cpu + engine::choose_read(n)) % n
+    }
+
     /// The sum over possible CPUs of a counter, each CPU's copy read with `READ_ONCE`.
     #[track_caller]
     fn sum(self, which: usize, idx: usize) -> u64 {
@@ -206,6 +226,12 @@ impl SrcuStruct {
     #[track_caller]
     fn this_cpu_add(self, which: usize, idx: usize, delta: i64) {
         this_cpu_add(self.this_cpu(which, idx), delta as u64)
+    }
+
+    /// `this_cpu_inc`/`this_cpu_dec` run on `cpu` (a migrated reader's unlock).
+    #[track_caller]
+    fn cpu_add(self, cpu: usize, which: usize, idx: usize, delta: i64) {
+        this_cpu_add(self.counter(cpu, which, idx), delta as u64)
     }
 }
 

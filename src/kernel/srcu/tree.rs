@@ -108,11 +108,13 @@ pub(super) fn read_lock(ssp: SrcuStruct) -> usize {
     idx
 }
 
-/// `__srcu_read_unlock`: `smp_mb()` (C), `this_cpu_inc(srcu_unlock_count[idx])`.
+/// `__srcu_read_unlock`: `smp_mb()` (C), `this_cpu_inc(srcu_unlock_count[idx])` on the CPU the
+/// reader now runs on, which need not be the CPU of its lock.
 #[track_caller]
 pub(super) fn read_unlock(ssp: SrcuStruct, idx: usize) {
+    let cpu = ssp.resumed_cpu();
     srcu_mb(SrcuMb::C); // C
-    ssp.this_cpu_add(UNLOCK_COUNT, idx, 1);
+    ssp.cpu_add(cpu, UNLOCK_COUNT, idx, 1);
     exited(ssp, idx);
 }
 
