@@ -74,6 +74,11 @@ pub struct Config {
     /// return to user space): code that does not sleep, a spinlock-held region for one, is an
     /// implicit reader. SRCU does not change.
     pub preempt: bool,
+    /// SRCU readers migrate: a task preempted inside its read-side section may resume on another
+    /// CPU, so its `srcu_read_unlock` updates that CPU's counters (the strategy picks the CPU).
+    /// Off, a section ends on the CPU it began on: each unlock is then one decision fewer, which
+    /// keeps exhaustive searches of harnesses whose question is not SRCU's finite.
+    pub srcu_migration: bool,
 }
 
 impl Default for Config {
@@ -92,6 +97,7 @@ impl Config {
         memory: None,
         srcu_drop_mb: 0,
         preempt: true,
+        srcu_migration: false,
     };
 
     /// This configuration with the grace-period oracle on or off.
@@ -121,6 +127,12 @@ impl Config {
     /// This configuration with `CONFIG_PREEMPT` on or off.
     pub const fn with_preempt(mut self, on: bool) -> Config {
         self.preempt = on;
+        self
+    }
+
+    /// This configuration with SRCU readers migrating or not.
+    pub const fn with_srcu_migration(mut self, on: bool) -> Config {
+        self.srcu_migration = on;
         self
     }
 

@@ -19,10 +19,12 @@
 //!   guarantee per domain, as it keeps RCU's, with read-side primitives that order nothing
 //!   (LKMM's specification, which every implementation strengthens). `kgrace litmus` runs on it.
 //!
-//! Readers migrate: a task preempted inside its read-side section may resume on another CPU, so
-//! `srcu_read_unlock` updates the per-CPU counters of whichever CPU it runs on by then. Which one
-//! is the strategy's decision ([`SrcuStruct::resumed_cpu`]), recorded in traces like the choice
-//! of the store a load reads: mostly the CPU of the lock, sometimes any other. Waiting loops (`wait_idx`'s retry, the worker's delayed
+//! With [`Config::srcu_migration`](crate::config::Config::srcu_migration) on, readers migrate: a
+//! task preempted inside its read-side section may resume on another CPU, so `srcu_read_unlock`
+//! updates the per-CPU counters of whichever CPU it runs on by then. Which one is the strategy's
+//! decision ([`SrcuStruct::resumed_cpu`]), recorded in traces like the choice of the store a load
+//! reads: mostly the CPU of the lock, sometimes any other. Off, a section ends on the CPU it
+//! began on. Waiting loops (`wait_idx`'s retry, the worker's delayed
 //! requeue) sleep until one of the counters is written instead of spinning: the retry could not
 //! succeed any sooner, and the scheduler still decides when everything else runs.
 //!
@@ -105,17 +107,29 @@ crate::kstruct! {
         srcu_gp_mutex: Mutex,
         /// Tree: "at most one more grace period while callbacks are being initiated".
         srcu_cb_mutex: Mutex,
+        /// Tree: the furthest grace period an expedited caller asked for.
+        srcu_gp_seq_needed_exp: Word<u64>,
         /// Tree, `SRCU_SIZE_SMALL`: every callback goes on CPU 0's `srcu_data`, whose list,
-        /// lock and `srcu_gp_seq_needed` these are.
+        /// lock, `srcu_gp_seq_needed`, `srcu_gp_seq_needed_exp` and `srcu_cblist_invoking`
+        /// these are.
         srcu_cblist: ListHead,
         srcu_cblist_lock: Spinlock,
         sda_gp_seq_needed: Word<u64>,
-        /// Tree: `ssp->work`, the delayed work item: pending bit and the kworker that runs it.
+        sda_gp_seq_needed_exp: Word<u64>,
+        srcu_cblist_invoking: Word<bool>,
+        /// Tree: `ssp->work`, the delayed work item running the grace periods: pending bit and
+        /// the kworker that runs it.
         work_pending: Word<u64>,
         work_kworker: Word<Task>,
-        /// Tree: `cleanup_srcu_struct` stops the kworker and waits for it.
+        /// Tree: CPU 0's `sdp->work`, the work item invoking its callbacks.
+        sdp_work_pending: Word<u64>,
+        sdp_work_kworker: Word<Task>,
+        /// Tree: `srcu_barrier_mutex`.
+        srcu_barrier_mutex: Mutex,
+        /// Tree: `cleanup_srcu_struct` stops the kworkers and waits for them.
         work_stop: Word<bool>,
         work_exited: Completion,
+        sdp_work_exited: Completion,
         /// Naive: the flip counter.
         idx: Word<u64>,
     }
@@ -204,7 +218,7 @@ impl SrcuStruct {
     fn resumed_cpu(self) -> usize {
         let cpu = engine::me();
         let n = engine::nr_cpus();
-        if n < 2 {
+        if n < 2 || !engine::config().srcu_migration {
             return cpu;
         }
         (cpu + engine::choose_read(n)) % n
@@ -332,15 +346,42 @@ pub fn srcu_read_unlock(ssp: SrcuStruct, idx: usize) {
 #[track_caller]
 pub fn synchronize_srcu(ssp: SrcuStruct) {
     let _f = KFunc::enter("synchronize_srcu");
+    synchronize(ssp, false, "synchronize_srcu");
+}
+
+/// `synchronize_srcu_expedited(ssp)`: the same promise, asked for urgently. Tree SRCU records
+/// the request in `srcu_gp_seq_needed_exp`, which in the kernel only shortens the worker's
+/// delays (not modeled: a model delay is already as short as the scheduler makes it); classic
+/// SRCU v3.4 only spins longer before sleeping in `wait_idx`, which is the same here.
+#[track_caller]
+pub fn synchronize_srcu_expedited(ssp: SrcuStruct) {
+    let _f = KFunc::enter("synchronize_srcu_expedited");
+    synchronize(ssp, true, "synchronize_srcu_expedited");
+}
+
+fn synchronize(ssp: SrcuStruct, expedited: bool, name: &'static str) {
     let invoked = engine::rcu::step();
     match ssp.flavor.base() {
         SrcuFlavor::Classic => classic::synchronize(ssp),
-        SrcuFlavor::Tree => tree::synchronize(ssp),
+        SrcuFlavor::Tree => tree::synchronize(ssp, !expedited),
         SrcuFlavor::Guarantee => guarantee::synchronize(ssp),
         _ => naive::synchronize(ssp),
     }
     if !engine::failed() {
-        engine::rcu::srcu_gp_check(ssp.sp.0, invoked, "synchronize_srcu");
+        engine::rcu::srcu_gp_check(ssp.sp.0, invoked, name);
+    }
+}
+
+/// `srcu_barrier(ssp)`: wait for the callbacks already queued on `ssp` to be invoked. Not a
+/// grace period: in tree SRCU, with no callback queued it returns at once, whatever readers are
+/// inside (`docs/srcu.md`, §B5). Classic SRCU v3.4 has no `call_srcu` and no `srcu_barrier`, nor
+/// has the naive SRCU.
+#[track_caller]
+pub fn srcu_barrier(ssp: SrcuStruct) {
+    let _f = KFunc::enter("srcu_barrier");
+    match ssp.flavor.base() {
+        SrcuFlavor::Tree => tree::barrier(ssp),
+        f => panic!("srcu_barrier: the {f:?} SRCU has no callbacks and no srcu_barrier"),
     }
 }
 

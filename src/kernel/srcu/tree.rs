@@ -7,12 +7,14 @@
 //! with it, makes sure a grace period is requested, and sleeps on a completion. One kworker runs
 //! the grace-period state machine (`process_srcu` → `srcu_advance_state`) under `srcu_gp_mutex`:
 //! in SCAN1 it waits for stragglers on the inactive index and flips; in SCAN2 it waits for the
-//! readers of the index that was active; `srcu_gp_end` then runs the callbacks whose grace period
-//! has ended. Concurrent callers are safe by construction (`docs/srcu.md`, §Concurrent
-//! `synchronize_srcu` callers).
+//! readers of the index that was active; `srcu_gp_end` then queues CPU 0's callback work, which
+//! a kworker of its own runs (`srcu_invoke_callbacks`). Concurrent callers are safe by
+//! construction (`docs/srcu.md`, §Concurrent `synchronize_srcu` callers).
+//! `synchronize_srcu_expedited` takes the same path and records its request in the `_exp`
+//! fields; `srcu_barrier` entrains a callback behind the last one queued, if any.
 //!
-//! Not modeled: expedited grace periods and their delays, `srcu_barrier`, the counter-wrap
-//! bound, and the per-CPU callback work (callbacks run on the grace-period kworker).
+//! Not modeled: the delays (expedited or not: a model delay is as short as the scheduler makes
+//! it), the `srcu_barrier_seq` early exit, and the counter-wrap bound.
 //!
 //! The barrier letters A to E are the kernel's (`docs/srcu.md`, §The barriers A to E).
 
@@ -76,25 +78,64 @@ fn rcu_seq_set_state(sp: Word<u64>, state: u64) {
     write_once(sp, (sp.load() & !RCU_SEQ_STATE_MASK) | state);
 }
 
+/// The two work items of a domain, each run by a kworker of its own.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Work {
+    /// `ssp->work`: `process_srcu`, the grace-period state machine.
+    Gp,
+    /// CPU 0's `sdp->work`: `srcu_invoke_callbacks`.
+    Cbs,
+}
+
+impl Work {
+    fn pending(self, ssp: SrcuStruct) -> Word<u64> {
+        match self {
+            Work::Gp => ssp.sp.work_pending(),
+            Work::Cbs => ssp.sp.sdp_work_pending(),
+        }
+    }
+
+    fn kworker(self, ssp: SrcuStruct) -> Word<crate::kernel::Task> {
+        match self {
+            Work::Gp => ssp.sp.work_kworker(),
+            Work::Cbs => ssp.sp.sdp_work_kworker(),
+        }
+    }
+
+    fn exited(self, ssp: SrcuStruct) -> crate::kernel::Completion {
+        match self {
+            Work::Gp => ssp.sp.work_exited(),
+            Work::Cbs => ssp.sp.sdp_work_exited(),
+        }
+    }
+}
+
 pub(super) fn init(ssp: SrcuStruct) {
     let sp = ssp.sp;
     spin_lock_init(sp.lock());
     mutex_init(sp.srcu_gp_mutex());
     mutex_init(sp.srcu_cb_mutex());
+    mutex_init(sp.srcu_barrier_mutex());
     init_list_head(sp.srcu_cblist());
     spin_lock_init(sp.srcu_cblist_lock());
     init_completion(sp.work_exited());
-    let kworker = spawn_cpu("kworker/srcu", move || srcu_kworker(ssp));
+    init_completion(sp.sdp_work_exited());
+    let kworker = spawn_cpu("kworker/srcu", move || srcu_kworker(ssp, Work::Gp));
     sp.work_kworker().store(crate::kernel::Task(kworker.id()));
-    // Not joined: `cleanup_srcu_struct` waits for the kworker's exit through `work_exited`.
+    let cb_kworker = spawn_cpu("kworker/srcu_cb", move || srcu_kworker(ssp, Work::Cbs));
+    sp.sdp_work_kworker().store(crate::kernel::Task(cb_kworker.id()));
+    // Not joined: `cleanup_srcu_struct` waits for the kworkers' exit through their completions.
     drop(kworker);
+    drop(cb_kworker);
 }
 
 pub(super) fn cleanup(ssp: SrcuStruct) {
     let _f = KFunc::enter("cleanup_srcu_struct");
     write_once(ssp.sp.work_stop(), true);
-    wake_up_process(read_once(ssp.sp.work_kworker()));
-    wait_for_completion(ssp.sp.work_exited());
+    for work in [Work::Gp, Work::Cbs] {
+        wake_up_process(read_once(work.kworker(ssp)));
+        wait_for_completion(work.exited(ssp));
+    }
 }
 
 /// `__srcu_read_lock`: `idx = READ_ONCE(srcu_idx) & 1`, `this_cpu_inc(srcu_lock_count[idx])`,
@@ -118,11 +159,12 @@ pub(super) fn read_unlock(ssp: SrcuStruct, idx: usize) {
     exited(ssp, idx);
 }
 
-/// `__synchronize_srcu`: queue `wakeme_after_rcu` and sleep until it runs.
-pub(super) fn synchronize(ssp: SrcuStruct) {
+/// `__synchronize_srcu(ssp, do_norm)`: queue `wakeme_after_rcu` and sleep until it runs.
+/// `synchronize_srcu_expedited` passes `do_norm = false`.
+pub(super) fn synchronize(ssp: SrcuStruct, do_norm: bool) {
     let rcu: RcuSynchronize = stack_alloc();
     init_completion(rcu.completion());
-    srcu_gp_start_if_needed(ssp, rcu);
+    srcu_gp_start_if_needed(ssp, rcu, do_norm);
     wait_for_completion(rcu.completion());
     stack_release(rcu);
     srcu_mb(SrcuMb::Seq); // The caller's later accesses come after the grace period.
@@ -130,7 +172,7 @@ pub(super) fn synchronize(ssp: SrcuStruct) {
 
 /// `srcu_gp_start_if_needed` (`__call_srcu`): enqueue the callback tagged with the grace period
 /// it needs, and request that grace period.
-fn srcu_gp_start_if_needed(ssp: SrcuStruct, rcu: RcuSynchronize) {
+fn srcu_gp_start_if_needed(ssp: SrcuStruct, rcu: RcuSynchronize, do_norm: bool) {
     let _f = KFunc::enter("srcu_gp_start_if_needed");
     let sp = ssp.sp;
     // Pins srcu_gp_seq against wrap while this runs; a real read-side section.
@@ -143,24 +185,45 @@ fn srcu_gp_start_if_needed(ssp: SrcuStruct, rcu: RcuSynchronize) {
     if needgp {
         sp.sda_gp_seq_needed().store(s);
     }
+    let needexp = !do_norm && sp.sda_gp_seq_needed_exp().load() < s;
+    if needexp {
+        sp.sda_gp_seq_needed_exp().store(s);
+    }
     spin_unlock(sp.srcu_cblist_lock());
     if needgp {
-        srcu_funnel_gp_start(ssp, s);
+        srcu_funnel_gp_start(ssp, s, do_norm);
+    } else if needexp {
+        srcu_funnel_exp_start(ssp, s);
     }
     super::srcu_read_unlock(ssp, idx);
 }
 
+/// `srcu_funnel_exp_start`, at the root: record an expedited need for a grace period someone
+/// else already requested.
+fn srcu_funnel_exp_start(ssp: SrcuStruct, s: u64) {
+    let _f = KFunc::enter("srcu_funnel_exp_start");
+    let sp = ssp.sp;
+    spin_lock(sp.lock());
+    if sp.srcu_gp_seq_needed_exp().load() < s {
+        write_once(sp.srcu_gp_seq_needed_exp(), s);
+    }
+    spin_unlock(sp.lock());
+}
+
 /// `srcu_funnel_gp_start`, at the root: record the need and start the grace period if idle.
-fn srcu_funnel_gp_start(ssp: SrcuStruct, s: u64) {
+fn srcu_funnel_gp_start(ssp: SrcuStruct, s: u64, do_norm: bool) {
     let _f = KFunc::enter("srcu_funnel_gp_start");
     let sp = ssp.sp;
     spin_lock(sp.lock());
     if sp.srcu_gp_seq_needed().load() < s {
         smp_store_release(sp.srcu_gp_seq_needed(), s);
     }
+    if !do_norm && sp.srcu_gp_seq_needed_exp().load() < s {
+        write_once(sp.srcu_gp_seq_needed_exp(), s);
+    }
     if !rcu_seq_done(sp.srcu_gp_seq(), s) && rcu_seq_state(sp.srcu_gp_seq().load()) == SRCU_STATE_IDLE {
         srcu_gp_start(ssp);
-        queue_work(ssp);
+        queue_work(ssp, Work::Gp);
     }
     spin_unlock(sp.lock());
 }
@@ -171,17 +234,18 @@ fn srcu_gp_start(ssp: SrcuStruct) {
     rcu_seq_start(ssp.sp.srcu_gp_seq());
 }
 
-/// `queue_delayed_work(rcu_gp_wq, &ssp->work, ...)`: set the pending bit; wake the kworker if
-/// the work was not pending already (a work item never runs twice at once).
-fn queue_work(ssp: SrcuStruct) {
-    if xchg(ssp.sp.work_pending(), 1) == 0 {
-        wake_up_process(read_once(ssp.sp.work_kworker()));
+/// `queue_delayed_work(rcu_gp_wq, &ssp->work, ...)` or `srcu_schedule_cbs_sdp` (the same for
+/// `sdp->work`): set the pending bit; wake the kworker if the work was not pending already (a
+/// work item never runs twice at once).
+fn queue_work(ssp: SrcuStruct, work: Work) {
+    if xchg(work.pending(ssp), 1) == 0 {
+        wake_up_process(read_once(work.kworker(ssp)));
     }
 }
 
-/// The kworker that runs `ssp->work`. A requeue after readers were found waits for a reader to
-/// move (the delay's timer, modeled), then runs the work again.
-fn srcu_kworker(ssp: SrcuStruct) {
+/// The kworker that runs `work`. A grace-period work requeued after readers were found waits
+/// for a reader to move (the delay's timer, modeled), then runs again.
+fn srcu_kworker(ssp: SrcuStruct, work: Work) {
     let mut retry: Option<u64> = None;
     loop {
         if let Some(seen) = retry.take() {
@@ -195,14 +259,20 @@ fn srcu_kworker(ssp: SrcuStruct) {
             set_current_state_running();
             break;
         }
-        if xchg(ssp.sp.work_pending(), 0) == 0 {
+        if xchg(work.pending(ssp), 0) == 0 {
             crate::kernel::schedule();
             continue;
         }
         set_current_state_running();
-        retry = process_srcu(ssp);
+        retry = match work {
+            Work::Gp => process_srcu(ssp),
+            Work::Cbs => {
+                srcu_invoke_callbacks(ssp);
+                None
+            }
+        };
     }
-    complete(ssp.sp.work_exited());
+    complete(work.exited(ssp));
 }
 
 /// `process_srcu`: advance the state machine, then requeue if a grace period is still needed.
@@ -297,52 +367,129 @@ fn srcu_gp_end(ssp: SrcuStruct) {
     spin_lock(sp.lock());
     rcu_seq_end(sp.srcu_gp_seq());
     let gpseq = read_once(sp.srcu_gp_seq());
+    if sp.srcu_gp_seq_needed_exp().load() < gpseq {
+        write_once(sp.srcu_gp_seq_needed_exp(), gpseq);
+    }
     spin_unlock(sp.lock());
     mutex_unlock(sp.srcu_gp_mutex());
     // A new grace period can start at this point. But only one.
-    srcu_invoke_callbacks(ssp, gpseq);
+    // srcu_schedule_cbs_sdp: the boot CPU's callbacks, in SRCU_SIZE_SMALL.
+    queue_work(ssp, Work::Cbs);
     mutex_unlock(sp.srcu_cb_mutex());
     spin_lock(sp.lock());
     let gpseq = read_once(sp.srcu_gp_seq());
     if rcu_seq_state(gpseq) == SRCU_STATE_IDLE && gpseq < sp.srcu_gp_seq_needed().load() {
         srcu_gp_start(ssp);
         spin_unlock(sp.lock());
-        queue_work(ssp);
+        queue_work(ssp, Work::Gp);
     } else {
         spin_unlock(sp.lock());
     }
 }
 
-/// `srcu_invoke_callbacks`: every callback whose grace period `gpseq` has reached leaves the
-/// list under its lock and runs (`wakeme_after_rcu`: `complete`).
-fn srcu_invoke_callbacks(ssp: SrcuStruct, gpseq: u64) {
+/// The most callbacks one invocation extracts: each CPU has at most one `synchronize_srcu` or
+/// `srcu_barrier` waiting.
+const MAX_READY: usize = crate::engine::MAX_CPUS;
+
+/// `srcu_invoke_callbacks`, CPU 0's `sdp->work`: under the `srcu_data` lock, take the callbacks
+/// whose grace period the current `srcu_gp_seq` has reached (`rcu_segcblist_advance` and
+/// `rcu_segcblist_extract_done_cbs`), unless another invocation is on the job; invoke them
+/// outside the lock (`wakeme_after_rcu`: `complete`); requeue if more became ready meanwhile.
+fn srcu_invoke_callbacks(ssp: SrcuStruct) {
     let _f = KFunc::enter("srcu_invoke_callbacks");
     let sp = ssp.sp;
-    loop {
-        spin_lock(sp.srcu_cblist_lock());
+    spin_lock(sp.srcu_cblist_lock());
+    let gpseq = read_once(sp.srcu_gp_seq()); // rcu_seq_current
+    let mut ready: [Option<RcuSynchronize>; MAX_READY] = [None; MAX_READY];
+    if !read_once(sp.srcu_cblist_invoking()) {
         let head = sp.srcu_cblist();
         let mut pos: Ptr = head.next().load();
-        let mut ready = None;
-        while pos != head.addr() && !engine::failed() {
+        let mut n = 0;
+        while pos != head.addr() && n < MAX_READY && !engine::failed() {
             let rcu = container_of!(pos, RcuSynchronize, head);
-            if rcu.gp_seq().load() <= gpseq {
-                ready = Some(rcu);
-                break;
-            }
             pos = rcu.head().next().load();
+            if rcu.gp_seq().load() <= gpseq {
+                list_del(rcu.head());
+                ready[n] = Some(rcu);
+                n += 1;
+            }
         }
-        if let Some(rcu) = ready {
-            list_del(rcu.head());
+        if n > 0 {
+            sp.srcu_cblist_invoking().store(true);
         }
-        spin_unlock(sp.srcu_cblist_lock());
-        match ready {
-            Some(rcu) => complete(rcu.completion()),
-            None => return,
-        }
+    }
+    spin_unlock(sp.srcu_cblist_lock());
+    if ready[0].is_none() {
+        return; // Someone else on the job, or nothing to do.
+    }
+    for rcu in ready.into_iter().flatten() {
+        complete(rcu.completion());
         if engine::failed() {
             return;
         }
     }
+    spin_lock(sp.srcu_cblist_lock());
+    sp.srcu_cblist_invoking().store(false);
+    let more = srcu_cblist_ready(ssp);
+    spin_unlock(sp.srcu_cblist_lock());
+    if more {
+        queue_work(ssp, Work::Cbs);
+    }
+}
+
+/// `rcu_segcblist_ready_cbs`, under the `srcu_data` lock: a queued callback's grace period has
+/// ended.
+fn srcu_cblist_ready(ssp: SrcuStruct) -> bool {
+    let sp = ssp.sp;
+    let gpseq = read_once(sp.srcu_gp_seq());
+    let head = sp.srcu_cblist();
+    let mut pos: Ptr = head.next().load();
+    while pos != head.addr() && !engine::failed() {
+        let rcu = container_of!(pos, RcuSynchronize, head);
+        if rcu.gp_seq().load() <= gpseq {
+            return true;
+        }
+        pos = rcu.head().next().load();
+    }
+    false
+}
+
+/// `srcu_barrier` (v6.0, `SRCU_SIZE_SMALL`): entrain a callback behind the last one queued on
+/// the boot CPU's `srcu_data` (`srcu_barrier_one_cpu`) and wait for it. With nothing queued there
+/// is nothing to entrain and nothing to wait for: no grace period, whatever readers are inside.
+/// With one `srcu_data`, `srcu_barrier_cpu_cnt` reaches zero exactly when that callback runs, so
+/// the caller waits on the callback's completion.
+pub(super) fn barrier(ssp: SrcuStruct) {
+    let sp = ssp.sp;
+    mutex_lock(sp.srcu_barrier_mutex());
+    let rcu: RcuSynchronize = stack_alloc();
+    init_completion(rcu.completion());
+    let idx = super::srcu_read_lock(ssp);
+    let entrained = srcu_barrier_one_cpu(ssp, rcu);
+    super::srcu_read_unlock(ssp, idx);
+    if entrained {
+        wait_for_completion(rcu.completion());
+    }
+    stack_release(rcu);
+    mutex_unlock(sp.srcu_barrier_mutex());
+}
+
+/// `srcu_barrier_one_cpu`: `rcu_segcblist_entrain` puts the barrier's callback in the last
+/// non-empty segment, so it runs with the last callback queued; an empty list entrains nothing.
+fn srcu_barrier_one_cpu(ssp: SrcuStruct, rcu: RcuSynchronize) -> bool {
+    let _f = KFunc::enter("srcu_barrier_one_cpu");
+    let sp = ssp.sp;
+    spin_lock(sp.srcu_cblist_lock());
+    let head = sp.srcu_cblist();
+    let last: Ptr = head.prev().load();
+    let entrained = last != head.addr();
+    if entrained {
+        let tail = container_of!(last, RcuSynchronize, head);
+        rcu.gp_seq().store(tail.gp_seq().load());
+        list_add_tail(rcu.head(), head);
+    }
+    spin_unlock(sp.srcu_cblist_lock());
+    entrained
 }
 
 /// `srcu_reschedule`: go idle if every request is met; otherwise make sure a grace period runs
@@ -361,6 +508,6 @@ fn srcu_reschedule(ssp: SrcuStruct) {
     };
     spin_unlock(sp.lock());
     if pushgp {
-        queue_work(ssp);
+        queue_work(ssp, Work::Gp);
     }
 }
