@@ -106,6 +106,7 @@ fn the_grace_period_oracle_catches_naive_srcu_and_passes_classic_and_tree() {
     for seed in 1..=5 {
         for (name, body) in [
             ("classic", (|| two_callers(SrcuFlavor::Classic)) as fn()),
+            ("classic v3.5+", || two_callers(SrcuFlavor::ClassicBatch)),
             ("tree", || two_callers(SrcuFlavor::Tree)),
         ] {
             let r = explore(name, ORACLE, body, seed);
@@ -127,8 +128,9 @@ fn without_the_oracle_the_same_naive_run_is_silent() {
 
 #[test]
 fn synchronize_srcu_inside_its_own_read_section_is_a_deadlock() {
-    let cases: [(&str, fn()); 2] = [
+    let cases: [(&str, fn()); 3] = [
         ("classic", || self_deadlock(SrcuFlavor::Classic)),
+        ("classic v3.5+", || self_deadlock(SrcuFlavor::ClassicBatch)),
         ("tree", || self_deadlock(SrcuFlavor::Tree)),
     ];
     for (name, body) in cases {
@@ -202,11 +204,17 @@ fn straggler(flavor: SrcuFlavor) {
 
 #[test]
 fn dropping_the_straggler_scan_is_caught_and_the_real_scan_passes() {
-    let cases: [(&str, fn(), bool); 4] = [
+    let cases: [(&str, fn(), bool); 6] = [
         ("classic", || straggler(SrcuFlavor::Classic), false),
         (
             "classic without the first wait_idx",
             || straggler(SrcuFlavor::ClassicWithoutStragglerWait),
+            true,
+        ),
+        ("classic v3.5+", || straggler(SrcuFlavor::ClassicBatch), false),
+        (
+            "classic v3.5+ without the scan before the flip",
+            || straggler(SrcuFlavor::ClassicBatchWithoutStragglerScan),
             true,
         ),
         ("tree", || straggler(SrcuFlavor::Tree), false),
@@ -264,8 +272,9 @@ fn migrating_reader(flavor: SrcuFlavor) {
 /// seeds below (the default portfolio did not within 50k executions).
 #[test]
 fn a_migrating_reader_fakes_a_zero_without_classic_srcus_seq_recheck() {
-    let cases: [(&str, fn(), bool); 3] = [
+    let cases: [(&str, fn(), bool); 4] = [
         ("classic", || migrating_reader(SrcuFlavor::Classic), false),
+        ("classic v3.5+", || migrating_reader(SrcuFlavor::ClassicBatch), false),
         (
             "classic without the seq re-check",
             || migrating_reader(SrcuFlavor::ClassicWithoutSeqCheck),

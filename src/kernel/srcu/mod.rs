@@ -7,6 +7,9 @@
 //!   the index flip, a two-phase wait (stragglers on the inactive index first), every
 //!   `synchronize_srcu` serialized on the SRCU-internal `mutex` (`docs/srcu.md`, §Classic SRCU
 //!   v3.4).
+//! * [`SrcuFlavor::ClassicBatch`]: v3.5 to v4.11: per-CPU `lock_count[]`/`unlock_count[]`, no
+//!   mutex: the holder of the `running` token (a caller, or the work item `process_srcu`) flips
+//!   and scans, and callbacks pass through batches (`docs/srcu.md`, §Classic SRCU v3.5 to v4.11).
 //! * [`SrcuFlavor::Tree`]: v6.0 tree SRCU: per-CPU `srcu_lock_count[]`/`srcu_unlock_count[]`,
 //!   callers that only snapshot `srcu_gp_seq` and wait for a callback, and one worker running the
 //!   IDLE → SCAN1 → SCAN2 state machine under `srcu_gp_mutex` (`docs/srcu.md`, §Tree SRCU
@@ -34,6 +37,7 @@
 //! Harnesses turn the check on with [`Config::gp_oracle`](crate::harness::Config).
 
 mod classic;
+mod classic_batch;
 mod guarantee;
 mod naive;
 mod tree;
@@ -55,6 +59,9 @@ pub enum SrcuFlavor {
     /// Classic SRCU as of v3.4: mutex-serialized two-phase wait (`docs/srcu.md`, §Classic SRCU
     /// v3.4).
     Classic,
+    /// Classic SRCU as of v3.5 to v4.11: callback batches advanced by the holder of the
+    /// `running` token (`docs/srcu.md`, §Classic SRCU v3.5 to v4.11). The SRCU of 2015.
+    ClassicBatch,
     /// Tree SRCU as of v6.0: `srcu_gp_seq` snapshots and one grace-period worker (`docs/srcu.md`,
     /// §Tree SRCU v6.0).
     Tree,
@@ -71,6 +78,10 @@ pub enum SrcuFlavor {
     /// re-reading `seq`, so a reader that migrated during the sum can fake the zero.
     #[doc(hidden)]
     ClassicWithoutSeqCheck,
+    /// A mutant for testing the tests: classic SRCU v3.5+ whose `srcu_advance_batches` flips
+    /// without first scanning the inactive index for stragglers.
+    #[doc(hidden)]
+    ClassicBatchWithoutStragglerScan,
     /// A mutant for testing the tests: tree SRCU whose SCAN1 flips without checking the inactive
     /// index for stragglers.
     #[doc(hidden)]
@@ -83,6 +94,7 @@ impl SrcuFlavor {
         match self {
             SrcuFlavor::ClassicWithoutStragglerWait | SrcuFlavor::ClassicWithoutSeqCheck => SrcuFlavor::Classic,
             SrcuFlavor::TreeWithoutScan1Check => SrcuFlavor::Tree,
+            SrcuFlavor::ClassicBatchWithoutStragglerScan => SrcuFlavor::ClassicBatch,
             f => f,
         }
     }
@@ -95,6 +107,16 @@ crate::kstruct! {
         completed: Word<u64>,
         /// Classic: serializes `synchronize_srcu` callers.
         mutex: Mutex,
+        /// ClassicBatch: protects `running` and `batch_queue`.
+        queue_lock: Spinlock,
+        /// ClassicBatch: the token of the one that may flip and scan.
+        running: Word<bool>,
+        /// ClassicBatch: callbacks queued while the token was taken; callbacks waiting for a
+        /// scan, a flip and a scan; for the second scan; ready to invoke.
+        batch_queue: ListHead,
+        batch_check0: ListHead,
+        batch_check1: ListHead,
+        batch_done: ListHead,
         /// Tree: the flip counter.
         srcu_idx: Word<u64>,
         /// Tree: grace-period sequence; low two bits are the state (IDLE, SCAN1, SCAN2).
@@ -167,6 +189,10 @@ macro_rules! per_cpu_layout {
 }
 
 static CLASSIC_COUNTERS: &Layout = per_cpu_layout!("srcu_struct_array", ["c[0]", "c[1]", "seq[0]", "seq[1]"]);
+static CLASSIC_BATCH_COUNTERS: &Layout = per_cpu_layout!(
+    "srcu_array",
+    ["lock_count[0]", "lock_count[1]", "unlock_count[0]", "unlock_count[1]"]
+);
 static TREE_COUNTERS: &Layout = per_cpu_layout!(
     "srcu_data",
     [
@@ -294,6 +320,7 @@ pub fn init_srcu_struct(flavor: SrcuFlavor) -> SrcuStruct {
     let sp: SrcuObj = super::define_static();
     let layout = match flavor.base() {
         SrcuFlavor::Classic => CLASSIC_COUNTERS,
+        SrcuFlavor::ClassicBatch => CLASSIC_BATCH_COUNTERS,
         SrcuFlavor::Tree => TREE_COUNTERS,
         _ => NAIVE_COUNTERS,
     };
@@ -302,17 +329,20 @@ pub fn init_srcu_struct(flavor: SrcuFlavor) -> SrcuStruct {
     let ssp = SrcuStruct { sp, percpu, flavor };
     match flavor.base() {
         SrcuFlavor::Classic => classic::init(ssp),
+        SrcuFlavor::ClassicBatch => classic_batch::init(ssp),
         SrcuFlavor::Tree => tree::init(ssp),
         _ => {}
     }
     ssp
 }
 
-/// `cleanup_srcu_struct(ssp)`: a tree domain's kworker finishes.
+/// `cleanup_srcu_struct(ssp)`: the domain's kworkers (tree, classic v3.5+) finish.
 #[track_caller]
 pub fn cleanup_srcu_struct(ssp: SrcuStruct) {
-    if ssp.flavor.base() == SrcuFlavor::Tree {
-        tree::cleanup(ssp)
+    match ssp.flavor.base() {
+        SrcuFlavor::Tree => tree::cleanup(ssp),
+        SrcuFlavor::ClassicBatch => classic_batch::cleanup(ssp),
+        _ => {}
     }
 }
 
@@ -323,6 +353,7 @@ pub fn srcu_read_lock(ssp: SrcuStruct) -> usize {
     let _f = KFunc::enter("srcu_read_lock");
     match ssp.flavor.base() {
         SrcuFlavor::Classic => classic::read_lock(ssp),
+        SrcuFlavor::ClassicBatch => classic_batch::read_lock(ssp),
         SrcuFlavor::Tree => tree::read_lock(ssp),
         SrcuFlavor::Guarantee => guarantee::read_lock(ssp),
         _ => naive::read_lock(ssp),
@@ -335,6 +366,7 @@ pub fn srcu_read_unlock(ssp: SrcuStruct, idx: usize) {
     let _f = KFunc::enter("srcu_read_unlock");
     match ssp.flavor.base() {
         SrcuFlavor::Classic => classic::read_unlock(ssp, idx),
+        SrcuFlavor::ClassicBatch => classic_batch::read_unlock(ssp, idx),
         SrcuFlavor::Tree => tree::read_unlock(ssp, idx),
         SrcuFlavor::Guarantee => guarantee::read_unlock(ssp, idx),
         _ => naive::read_unlock(ssp, idx),
@@ -363,6 +395,7 @@ fn synchronize(ssp: SrcuStruct, expedited: bool, name: &'static str) {
     let invoked = engine::rcu::step();
     match ssp.flavor.base() {
         SrcuFlavor::Classic => classic::synchronize(ssp),
+        SrcuFlavor::ClassicBatch => classic_batch::synchronize(ssp, expedited),
         SrcuFlavor::Tree => tree::synchronize(ssp, !expedited),
         SrcuFlavor::Guarantee => guarantee::synchronize(ssp),
         _ => naive::synchronize(ssp),
@@ -373,14 +406,16 @@ fn synchronize(ssp: SrcuStruct, expedited: bool, name: &'static str) {
 }
 
 /// `srcu_barrier(ssp)`: wait for the callbacks already queued on `ssp` to be invoked. Not a
-/// grace period: in tree SRCU, with no callback queued it returns at once, whatever readers are
-/// inside (`docs/srcu.md`, §B5). Classic SRCU v3.4 has no `call_srcu` and no `srcu_barrier`, nor
-/// has the naive SRCU.
+/// grace period in tree SRCU: with no callback queued it returns at once, whatever readers are
+/// inside (`docs/srcu.md`, §B5). In classic SRCU v3.5 to v4.11 it was `synchronize_srcu`, a full
+/// grace period (checked by the grace-period oracle like one). Classic SRCU v3.4 has no
+/// `call_srcu` and no `srcu_barrier`, nor has the naive SRCU.
 #[track_caller]
 pub fn srcu_barrier(ssp: SrcuStruct) {
     let _f = KFunc::enter("srcu_barrier");
     match ssp.flavor.base() {
         SrcuFlavor::Tree => tree::barrier(ssp),
+        SrcuFlavor::ClassicBatch => synchronize(ssp, false, "srcu_barrier"),
         f => panic!("srcu_barrier: the {f:?} SRCU has no callbacks and no srcu_barrier"),
     }
 }
