@@ -274,7 +274,11 @@ fn migrating_reader(flavor: SrcuFlavor) {
 fn a_migrating_reader_fakes_a_zero_without_classic_srcus_seq_recheck() {
     let cases: [(&str, fn(), bool); 4] = [
         ("classic", || migrating_reader(SrcuFlavor::Classic), false),
-        ("classic v3.5+", || migrating_reader(SrcuFlavor::ClassicBatch), false),
+        (
+            "classic v3.5+",
+            || migrating_reader(SrcuFlavor::ClassicBatch),
+            false,
+        ),
         (
             "classic without the seq re-check",
             || migrating_reader(SrcuFlavor::ClassicWithoutSeqCheck),

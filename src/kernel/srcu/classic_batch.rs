@@ -21,10 +21,10 @@ use super::{srcu_mb, SrcuFlavor, SrcuMb};
 use crate::container_of;
 use crate::engine;
 use crate::kernel::{
-    bug_on, complete, init_completion, init_list_head, list_add_tail, list_del, list_empty, list_first, read_once,
-    set_current_state_running, set_current_state_uninterruptible, smp_mb, spawn_cpu, spin_lock, spin_lock_init,
-    spin_unlock, stack_alloc, stack_release, wait_for_completion, wake_up_process, write_once, xchg, KFunc,
-    ListHead, Ptr,
+    bug_on, complete, init_completion, init_list_head, list_add_tail, list_del, list_empty, list_first,
+    read_once, set_current_state_running, set_current_state_uninterruptible, smp_mb, spawn_cpu, spin_lock,
+    spin_lock_init, spin_unlock, stack_alloc, stack_release, wait_for_completion, wake_up_process,
+    write_once, xchg, KFunc, ListHead, Ptr,
 };
 
 const LOCK_COUNT: usize = 0;

@@ -25,7 +25,7 @@
 //! With [`Config::srcu_migration`](crate::config::Config::srcu_migration) on, readers migrate: a
 //! task preempted inside its read-side section may resume on another CPU, so `srcu_read_unlock`
 //! updates the per-CPU counters of whichever CPU it runs on by then. Which one is the strategy's
-//! decision ([`SrcuStruct::resumed_cpu`]), recorded in traces like the choice of the store a load
+//! decision (`SrcuStruct::resumed_cpu`), recorded in traces like the choice of the store a load
 //! reads: mostly the CPU of the lock, sometimes any other. Off, a section ends on the CPU it
 //! began on. Waiting loops (`wait_idx`'s retry, the worker's delayed
 //! requeue) sleep until one of the counters is written instead of spinning: the retry could not
@@ -92,7 +92,9 @@ impl SrcuFlavor {
     /// The implementation a mutant is a variation of.
     fn base(self) -> SrcuFlavor {
         match self {
-            SrcuFlavor::ClassicWithoutStragglerWait | SrcuFlavor::ClassicWithoutSeqCheck => SrcuFlavor::Classic,
+            SrcuFlavor::ClassicWithoutStragglerWait | SrcuFlavor::ClassicWithoutSeqCheck => {
+                SrcuFlavor::Classic
+            }
             SrcuFlavor::TreeWithoutScan1Check => SrcuFlavor::Tree,
             SrcuFlavor::ClassicBatchWithoutStragglerScan => SrcuFlavor::ClassicBatch,
             f => f,
@@ -132,26 +134,20 @@ crate::kstruct! {
         /// Tree: the furthest grace period an expedited caller asked for.
         srcu_gp_seq_needed_exp: Word<u64>,
         /// Tree, `SRCU_SIZE_SMALL`: every callback goes on CPU 0's `srcu_data`, whose list,
-        /// lock, `srcu_gp_seq_needed`, `srcu_gp_seq_needed_exp` and `srcu_cblist_invoking`
-        /// these are.
+        /// lock, `srcu_gp_seq_needed` and `srcu_gp_seq_needed_exp` these are.
         srcu_cblist: ListHead,
         srcu_cblist_lock: Spinlock,
         sda_gp_seq_needed: Word<u64>,
         sda_gp_seq_needed_exp: Word<u64>,
-        srcu_cblist_invoking: Word<bool>,
-        /// Tree: `ssp->work`, the delayed work item running the grace periods: pending bit and
-        /// the kworker that runs it.
+        /// Tree, classic v3.5+: `ssp->work`, the delayed work item: pending bit and the kworker
+        /// that runs it.
         work_pending: Word<u64>,
         work_kworker: Word<Task>,
-        /// Tree: CPU 0's `sdp->work`, the work item invoking its callbacks.
-        sdp_work_pending: Word<u64>,
-        sdp_work_kworker: Word<Task>,
         /// Tree: `srcu_barrier_mutex`.
         srcu_barrier_mutex: Mutex,
-        /// Tree: `cleanup_srcu_struct` stops the kworkers and waits for them.
+        /// Tree, classic v3.5+: `cleanup_srcu_struct` stops the kworker and waits for it.
         work_stop: Word<bool>,
         work_exited: Completion,
-        sdp_work_exited: Completion,
         /// Naive: the flip counter.
         idx: Word<u64>,
     }
@@ -191,7 +187,12 @@ macro_rules! per_cpu_layout {
 static CLASSIC_COUNTERS: &Layout = per_cpu_layout!("srcu_struct_array", ["c[0]", "c[1]", "seq[0]", "seq[1]"]);
 static CLASSIC_BATCH_COUNTERS: &Layout = per_cpu_layout!(
     "srcu_array",
-    ["lock_count[0]", "lock_count[1]", "unlock_count[0]", "unlock_count[1]"]
+    [
+        "lock_count[0]",
+        "lock_count[1]",
+        "unlock_count[0]",
+        "unlock_count[1]"
+    ]
 );
 static TREE_COUNTERS: &Layout = per_cpu_layout!(
     "srcu_data",

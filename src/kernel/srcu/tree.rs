@@ -7,14 +7,18 @@
 //! with it, makes sure a grace period is requested, and sleeps on a completion. One kworker runs
 //! the grace-period state machine (`process_srcu` → `srcu_advance_state`) under `srcu_gp_mutex`:
 //! in SCAN1 it waits for stragglers on the inactive index and flips; in SCAN2 it waits for the
-//! readers of the index that was active; `srcu_gp_end` then queues CPU 0's callback work, which
-//! a kworker of its own runs (`srcu_invoke_callbacks`). Concurrent callers are safe by
-//! construction (`docs/srcu.md`, §Concurrent `synchronize_srcu` callers).
+//! readers of the index that was active; `srcu_gp_end` then runs the callbacks whose grace period
+//! has ended. Concurrent callers are safe by construction (`docs/srcu.md`, §Concurrent
+//! `synchronize_srcu` callers).
 //! `synchronize_srcu_expedited` takes the same path and records its request in the `_exp`
 //! fields; `srcu_barrier` entrains a callback behind the last one queued, if any.
 //!
 //! Not modeled: the delays (expedited or not: a model delay is as short as the scheduler makes
-//! it), the `srcu_barrier_seq` early exit, and the counter-wrap bound.
+//! it), the `srcu_barrier_seq` early exit, the counter-wrap bound, and the per-CPU callback work:
+//! callbacks run on the grace-period kworker, in `srcu_gp_end`. (On a kworker of their own, the
+//! invocation that reads a newer `srcu_gp_seq` with `READ_ONCE` is ordered after the scans only
+//! by the control dependency to the callback, which the race detector does not model: it then
+//! reports a false data race.)
 //!
 //! The barrier letters A to E are the kernel's (`docs/srcu.md`, §The barriers A to E).
 
@@ -78,38 +82,6 @@ fn rcu_seq_set_state(sp: Word<u64>, state: u64) {
     write_once(sp, (sp.load() & !RCU_SEQ_STATE_MASK) | state);
 }
 
-/// The two work items of a domain, each run by a kworker of its own.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Work {
-    /// `ssp->work`: `process_srcu`, the grace-period state machine.
-    Gp,
-    /// CPU 0's `sdp->work`: `srcu_invoke_callbacks`.
-    Cbs,
-}
-
-impl Work {
-    fn pending(self, ssp: SrcuStruct) -> Word<u64> {
-        match self {
-            Work::Gp => ssp.sp.work_pending(),
-            Work::Cbs => ssp.sp.sdp_work_pending(),
-        }
-    }
-
-    fn kworker(self, ssp: SrcuStruct) -> Word<crate::kernel::Task> {
-        match self {
-            Work::Gp => ssp.sp.work_kworker(),
-            Work::Cbs => ssp.sp.sdp_work_kworker(),
-        }
-    }
-
-    fn exited(self, ssp: SrcuStruct) -> crate::kernel::Completion {
-        match self {
-            Work::Gp => ssp.sp.work_exited(),
-            Work::Cbs => ssp.sp.sdp_work_exited(),
-        }
-    }
-}
-
 pub(super) fn init(ssp: SrcuStruct) {
     let sp = ssp.sp;
     spin_lock_init(sp.lock());
@@ -119,23 +91,17 @@ pub(super) fn init(ssp: SrcuStruct) {
     init_list_head(sp.srcu_cblist());
     spin_lock_init(sp.srcu_cblist_lock());
     init_completion(sp.work_exited());
-    init_completion(sp.sdp_work_exited());
-    let kworker = spawn_cpu("kworker/srcu", move || srcu_kworker(ssp, Work::Gp));
+    let kworker = spawn_cpu("kworker/srcu", move || srcu_kworker(ssp));
     sp.work_kworker().store(crate::kernel::Task(kworker.id()));
-    let cb_kworker = spawn_cpu("kworker/srcu_cb", move || srcu_kworker(ssp, Work::Cbs));
-    sp.sdp_work_kworker().store(crate::kernel::Task(cb_kworker.id()));
-    // Not joined: `cleanup_srcu_struct` waits for the kworkers' exit through their completions.
+    // Not joined: `cleanup_srcu_struct` waits for the kworker's exit through `work_exited`.
     drop(kworker);
-    drop(cb_kworker);
 }
 
 pub(super) fn cleanup(ssp: SrcuStruct) {
     let _f = KFunc::enter("cleanup_srcu_struct");
     write_once(ssp.sp.work_stop(), true);
-    for work in [Work::Gp, Work::Cbs] {
-        wake_up_process(read_once(work.kworker(ssp)));
-        wait_for_completion(work.exited(ssp));
-    }
+    wake_up_process(read_once(ssp.sp.work_kworker()));
+    wait_for_completion(ssp.sp.work_exited());
 }
 
 /// `__srcu_read_lock`: `idx = READ_ONCE(srcu_idx) & 1`, `this_cpu_inc(srcu_lock_count[idx])`,
@@ -223,7 +189,7 @@ fn srcu_funnel_gp_start(ssp: SrcuStruct, s: u64, do_norm: bool) {
     }
     if !rcu_seq_done(sp.srcu_gp_seq(), s) && rcu_seq_state(sp.srcu_gp_seq().load()) == SRCU_STATE_IDLE {
         srcu_gp_start(ssp);
-        queue_work(ssp, Work::Gp);
+        queue_work(ssp);
     }
     spin_unlock(sp.lock());
 }
@@ -234,18 +200,17 @@ fn srcu_gp_start(ssp: SrcuStruct) {
     rcu_seq_start(ssp.sp.srcu_gp_seq());
 }
 
-/// `queue_delayed_work(rcu_gp_wq, &ssp->work, ...)` or `srcu_schedule_cbs_sdp` (the same for
-/// `sdp->work`): set the pending bit; wake the kworker if the work was not pending already (a
-/// work item never runs twice at once).
-fn queue_work(ssp: SrcuStruct, work: Work) {
-    if xchg(work.pending(ssp), 1) == 0 {
-        wake_up_process(read_once(work.kworker(ssp)));
+/// `queue_delayed_work(rcu_gp_wq, &ssp->work, ...)`: set the pending bit; wake the kworker if
+/// the work was not pending already (a work item never runs twice at once).
+fn queue_work(ssp: SrcuStruct) {
+    if xchg(ssp.sp.work_pending(), 1) == 0 {
+        wake_up_process(read_once(ssp.sp.work_kworker()));
     }
 }
 
-/// The kworker that runs `work`. A grace-period work requeued after readers were found waits
-/// for a reader to move (the delay's timer, modeled), then runs again.
-fn srcu_kworker(ssp: SrcuStruct, work: Work) {
+/// The kworker that runs `ssp->work`. A requeue after readers were found waits for a reader to
+/// move (the delay's timer, modeled), then runs the work again.
+fn srcu_kworker(ssp: SrcuStruct) {
     let mut retry: Option<u64> = None;
     loop {
         if let Some(seen) = retry.take() {
@@ -259,20 +224,14 @@ fn srcu_kworker(ssp: SrcuStruct, work: Work) {
             set_current_state_running();
             break;
         }
-        if xchg(work.pending(ssp), 0) == 0 {
+        if xchg(ssp.sp.work_pending(), 0) == 0 {
             crate::kernel::schedule();
             continue;
         }
         set_current_state_running();
-        retry = match work {
-            Work::Gp => process_srcu(ssp),
-            Work::Cbs => {
-                srcu_invoke_callbacks(ssp);
-                None
-            }
-        };
+        retry = process_srcu(ssp);
     }
-    complete(work.exited(ssp));
+    complete(ssp.sp.work_exited());
 }
 
 /// `process_srcu`: advance the state machine, then requeue if a grace period is still needed.
@@ -373,85 +332,49 @@ fn srcu_gp_end(ssp: SrcuStruct) {
     spin_unlock(sp.lock());
     mutex_unlock(sp.srcu_gp_mutex());
     // A new grace period can start at this point. But only one.
-    // srcu_schedule_cbs_sdp: the boot CPU's callbacks, in SRCU_SIZE_SMALL.
-    queue_work(ssp, Work::Cbs);
+    srcu_invoke_callbacks(ssp, gpseq);
     mutex_unlock(sp.srcu_cb_mutex());
     spin_lock(sp.lock());
     let gpseq = read_once(sp.srcu_gp_seq());
     if rcu_seq_state(gpseq) == SRCU_STATE_IDLE && gpseq < sp.srcu_gp_seq_needed().load() {
         srcu_gp_start(ssp);
         spin_unlock(sp.lock());
-        queue_work(ssp, Work::Gp);
+        queue_work(ssp);
     } else {
         spin_unlock(sp.lock());
     }
 }
 
-/// The most callbacks one invocation extracts: each CPU has at most one `synchronize_srcu` or
-/// `srcu_barrier` waiting.
-const MAX_READY: usize = crate::engine::MAX_CPUS;
-
-/// `srcu_invoke_callbacks`, CPU 0's `sdp->work`: under the `srcu_data` lock, take the callbacks
-/// whose grace period the current `srcu_gp_seq` has reached (`rcu_segcblist_advance` and
-/// `rcu_segcblist_extract_done_cbs`), unless another invocation is on the job; invoke them
-/// outside the lock (`wakeme_after_rcu`: `complete`); requeue if more became ready meanwhile.
-fn srcu_invoke_callbacks(ssp: SrcuStruct) {
+/// `srcu_invoke_callbacks`: every callback whose grace period `gpseq` has reached leaves the
+/// list under its lock and runs (`wakeme_after_rcu`: `complete`).
+fn srcu_invoke_callbacks(ssp: SrcuStruct, gpseq: u64) {
     let _f = KFunc::enter("srcu_invoke_callbacks");
     let sp = ssp.sp;
-    spin_lock(sp.srcu_cblist_lock());
-    let gpseq = read_once(sp.srcu_gp_seq()); // rcu_seq_current
-    let mut ready: [Option<RcuSynchronize>; MAX_READY] = [None; MAX_READY];
-    if !read_once(sp.srcu_cblist_invoking()) {
+    loop {
+        spin_lock(sp.srcu_cblist_lock());
         let head = sp.srcu_cblist();
         let mut pos: Ptr = head.next().load();
-        let mut n = 0;
-        while pos != head.addr() && n < MAX_READY && !engine::failed() {
+        let mut ready = None;
+        while pos != head.addr() && !engine::failed() {
             let rcu = container_of!(pos, RcuSynchronize, head);
-            pos = rcu.head().next().load();
             if rcu.gp_seq().load() <= gpseq {
-                list_del(rcu.head());
-                ready[n] = Some(rcu);
-                n += 1;
+                ready = Some(rcu);
+                break;
             }
+            pos = rcu.head().next().load();
         }
-        if n > 0 {
-            sp.srcu_cblist_invoking().store(true);
+        if let Some(rcu) = ready {
+            list_del(rcu.head());
         }
-    }
-    spin_unlock(sp.srcu_cblist_lock());
-    if ready[0].is_none() {
-        return; // Someone else on the job, or nothing to do.
-    }
-    for rcu in ready.into_iter().flatten() {
-        complete(rcu.completion());
+        spin_unlock(sp.srcu_cblist_lock());
+        match ready {
+            Some(rcu) => complete(rcu.completion()),
+            None => return,
+        }
         if engine::failed() {
             return;
         }
     }
-    spin_lock(sp.srcu_cblist_lock());
-    sp.srcu_cblist_invoking().store(false);
-    let more = srcu_cblist_ready(ssp);
-    spin_unlock(sp.srcu_cblist_lock());
-    if more {
-        queue_work(ssp, Work::Cbs);
-    }
-}
-
-/// `rcu_segcblist_ready_cbs`, under the `srcu_data` lock: a queued callback's grace period has
-/// ended.
-fn srcu_cblist_ready(ssp: SrcuStruct) -> bool {
-    let sp = ssp.sp;
-    let gpseq = read_once(sp.srcu_gp_seq());
-    let head = sp.srcu_cblist();
-    let mut pos: Ptr = head.next().load();
-    while pos != head.addr() && !engine::failed() {
-        let rcu = container_of!(pos, RcuSynchronize, head);
-        if rcu.gp_seq().load() <= gpseq {
-            return true;
-        }
-        pos = rcu.head().next().load();
-    }
-    false
 }
 
 /// `srcu_barrier` (v6.0, `SRCU_SIZE_SMALL`): entrain a callback behind the last one queued on
@@ -508,6 +431,6 @@ fn srcu_reschedule(ssp: SrcuStruct) {
     };
     spin_unlock(sp.lock());
     if pushgp {
-        queue_work(ssp, Work::Gp);
+        queue_work(ssp);
     }
 }
