@@ -1,7 +1,7 @@
 //! SRCU, sleepable RCU: one API (`srcu_read_lock` returning `idx`, `srcu_read_unlock`,
-//! `synchronize_srcu`, `srcu_dereference`) over three implementations, each modeled at the level
-//! of its shared-memory accesses (`docs/srcu.md`). A harness picks one with
-//! [`SrcuFlavor`] when it calls [`init_srcu_struct`].
+//! `synchronize_srcu`, `synchronize_srcu_expedited`, `srcu_barrier`, `srcu_dereference`) over
+//! four implementations, each modeled at the level of its shared-memory accesses
+//! (`docs/srcu.md`). A harness picks one with [`SrcuFlavor`] when it calls [`init_srcu_struct`].
 //!
 //! * [`SrcuFlavor::Classic`]: v3.4 (Lai Jiangshan's rewrite): per-CPU `c[]`/`seq[]` counters,
 //!   the index flip, a two-phase wait (stragglers on the inactive index first), every
@@ -27,9 +27,11 @@
 //! updates the per-CPU counters of whichever CPU it runs on by then. Which one is the strategy's
 //! decision (`SrcuStruct::resumed_cpu`), recorded in traces like the choice of the store a load
 //! reads: mostly the CPU of the lock, sometimes any other. Off, a section ends on the CPU it
-//! began on. Waiting loops (`wait_idx`'s retry, the worker's delayed
-//! requeue) sleep until one of the counters is written instead of spinning: the retry could not
-//! succeed any sooner, and the scheduler still decides when everything else runs.
+//! began on.
+//!
+//! Waiting loops (`wait_idx`'s retry, the worker's delayed requeue) sleep until one of the
+//! counters is written instead of spinning: the retry could not succeed any sooner, and the
+//! scheduler still decides when everything else runs.
 //!
 //! Every implementation reports its readers to the grace-period oracle (`docs/concurrent_srcu.md`,
 //! oracle O2.1): a reader counts as entered at its counter increment, and when a
