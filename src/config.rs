@@ -79,6 +79,11 @@ pub struct Config {
     /// The mutex unlock slow path before v3.15 (before commit `1d8fe7dc8078`): `count` is
     /// released inside `wait_lock`, after `spin_lock`; fast paths and spinning as in v4.1.
     pub mutex_unlock_pre_3_15: bool,
+    /// SRCU readers migrate: a task preempted inside its read-side section may resume on another
+    /// CPU, so its `srcu_read_unlock` updates that CPU's counters (the strategy picks the CPU).
+    /// Off, a section ends on the CPU it began on: each unlock is then one decision fewer, which
+    /// keeps exhaustive searches of harnesses whose question is not SRCU's finite.
+    pub srcu_migration: bool,
 }
 
 impl Default for Config {
@@ -98,6 +103,7 @@ impl Config {
         srcu_drop_mb: 0,
         preempt: true,
         mutex_unlock_pre_3_15: false,
+        srcu_migration: false,
     };
 
     /// This configuration with the grace-period oracle on or off.
@@ -133,6 +139,12 @@ impl Config {
     /// This configuration with the pre-3.15 mutex unlock slow path or the v3.15+ one.
     pub const fn with_mutex_unlock_pre_3_15(mut self, on: bool) -> Config {
         self.mutex_unlock_pre_3_15 = on;
+        self
+    }
+
+    /// This configuration with SRCU readers migrating or not.
+    pub const fn with_srcu_migration(mut self, on: bool) -> Config {
+        self.srcu_migration = on;
         self
     }
 

@@ -26,11 +26,15 @@
 //!   CPU running kernel code to pass a quiescent state (block, sleep, finish), so code that does
 //!   not sleep, such as a spinlock-held region, is an implicit reader;
 //! * SRCU behind one API (`srcu_read_lock` returning `idx`, `srcu_read_unlock`,
-//!   `synchronize_srcu`, `srcu_dereference`) with three implementations modeled word by word
-//!   ([`kernel::SrcuFlavor`]): classic (v3.4: per-CPU `c[]`/`seq[]`, the flip, a two-phase wait
-//!   under the SRCU mutex), tree (v6.0: `srcu_gp_seq` snapshots, callbacks, one grace-period
-//!   kworker running IDLE → SCAN1 → SCAN2 under `srcu_gp_mutex`), and the naive single-phase
-//!   flip-and-wait the KVM thread feared.
+//!   `synchronize_srcu`, `synchronize_srcu_expedited`, `srcu_barrier`, `srcu_dereference`) with
+//!   four implementations modeled word by word ([`kernel::SrcuFlavor`]): classic v3.4 (per-CPU
+//!   `c[]`/`seq[]`, the flip, a two-phase wait under the SRCU mutex), classic v3.5 to v4.11 (the
+//!   `running` token, callback batches, `process_srcu`), tree v6.0 (`srcu_gp_seq` snapshots, one
+//!   grace-period kworker running IDLE → SCAN1 → SCAN2 under `srcu_gp_mutex`, `srcu_barrier`
+//!   entraining behind the last callback), and the naive single-phase flip-and-wait the KVM
+//!   thread feared. With
+//!   [`harness::Config::srcu_migration`] a reader's section may end on another CPU, whose
+//!   counters its unlock updates (the strategy picks the CPU).
 //!
 //! Every operation is a scheduling point. A kernel wait loop (an SRCU scan retried until readers
 //! leave, a contended lock) sleeps until what it reads is written, so it costs no steps, and a
@@ -202,10 +206,15 @@
 //!   quiescent while it sleeps or blocks (any wait but a contended spinlock, which spins), after
 //!   it finishes and before its task first runs; interrupts, idle and `cond_resched()` are not
 //!   modeled, and a CPU (task) never migrates. The switch changes RCU only; SRCU readers always
-//!   may sleep. SRCU readers do not migrate between CPUs mid-section. Tree SRCU runs in its
-//!   small configuration (no `srcu_node` funnel, callbacks on CPU 0's `srcu_data`), without
-//!   expedited grace periods, `srcu_barrier` or the counter-wrap bound. Classic SRCU's flip is a
-//!   `WRITE_ONCE` (v3.4 had a plain `completed++`).
+//!   may sleep. SRCU readers migrate between CPUs mid-section only with
+//!   `Config::srcu_migration` (on in `concurrent_srcu`; off elsewhere, where a decision per
+//!   unlock would multiply what an exhaustive search visits). Tree SRCU runs in its small
+//!   configuration (no `srcu_node` funnel, callbacks on CPU 0's `srcu_data`, invoked by the
+//!   grace-period kworker: on a work item of their own, as in the kernel, they are ordered after
+//!   the grace period by a control dependency the race detector does not model), without its
+//!   delays (expedited or not), `srcu_barrier_seq`'s early exit or the counter-wrap bound; the SRCU
+//!   bugs B3 (the 2.6.x one-flip early exit) and B4 (small counters) of `docs/srcu.md` are not
+//!   modeled. Classic SRCU's flip is a `WRITE_ONCE` (v3.4 had a plain `completed++`).
 //! * Value-returning atomics act as `smp_mb()` on both sides, as the LKMM says. `kfree` is a plain
 //!   write of the whole object for the race detector (KCSAN's slab free hook), so a lifetime bug
 //!   often shows first as the free racing with an access it is not ordered after; variants with

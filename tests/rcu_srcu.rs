@@ -106,6 +106,7 @@ fn the_grace_period_oracle_catches_naive_srcu_and_passes_classic_and_tree() {
     for seed in 1..=5 {
         for (name, body) in [
             ("classic", (|| two_callers(SrcuFlavor::Classic)) as fn()),
+            ("classic v3.5+", || two_callers(SrcuFlavor::ClassicBatch)),
             ("tree", || two_callers(SrcuFlavor::Tree)),
         ] {
             let r = explore(name, ORACLE, body, seed);
@@ -127,8 +128,9 @@ fn without_the_oracle_the_same_naive_run_is_silent() {
 
 #[test]
 fn synchronize_srcu_inside_its_own_read_section_is_a_deadlock() {
-    let cases: [(&str, fn()); 2] = [
+    let cases: [(&str, fn()); 3] = [
         ("classic", || self_deadlock(SrcuFlavor::Classic)),
+        ("classic v3.5+", || self_deadlock(SrcuFlavor::ClassicBatch)),
         ("tree", || self_deadlock(SrcuFlavor::Tree)),
     ];
     for (name, body) in cases {
@@ -202,11 +204,17 @@ fn straggler(flavor: SrcuFlavor) {
 
 #[test]
 fn dropping_the_straggler_scan_is_caught_and_the_real_scan_passes() {
-    let cases: [(&str, fn(), bool); 4] = [
+    let cases: [(&str, fn(), bool); 6] = [
         ("classic", || straggler(SrcuFlavor::Classic), false),
         (
             "classic without the first wait_idx",
             || straggler(SrcuFlavor::ClassicWithoutStragglerWait),
+            true,
+        ),
+        ("classic v3.5+", || straggler(SrcuFlavor::ClassicBatch), false),
+        (
+            "classic v3.5+ without the scan before the flip",
+            || straggler(SrcuFlavor::ClassicBatchWithoutStragglerScan),
             true,
         ),
         ("tree", || straggler(SrcuFlavor::Tree), false),
@@ -224,6 +232,72 @@ fn dropping_the_straggler_scan_is_caught_and_the_real_scan_passes() {
                     .failure
                     .unwrap_or_else(|| panic!("{name}, seed {seed}: not caught"));
                 assert_eq!(f.kind, FailureKind::GracePeriodViolation, "{name}: {}", f.message);
+            } else {
+                assert!(
+                    r.failure.is_none(),
+                    "{name}, seed {seed}: {}",
+                    r.failure.unwrap().message
+                );
+            }
+        }
+    }
+}
+
+/// CPU0 is inside a read-side section for the whole run; a second reader may be preempted in
+/// its section and finish on another CPU, so that its unlock updates another CPU's counters. The
+/// idle CPUs widen the machine the per-CPU sums walk (a tree domain adds its kworker).
+fn migrating_reader(flavor: SrcuFlavor) {
+    let ssp = init_srcu_struct(flavor);
+    let idx = srcu_read_lock(ssp);
+    let mover = spawn_cpu("mover", move || {
+        let idx = srcu_read_lock(ssp);
+        srcu_read_unlock(ssp, idx);
+    });
+    let updater = spawn_cpu("updater", move || synchronize_srcu(ssp));
+    let idle = [(); 3].map(|()| spawn_cpu("idle", || {}));
+    for cpu in idle {
+        cpu.join();
+    }
+    mover.join();
+    srcu_read_unlock(ssp, idx);
+    updater.join();
+    cleanup_srcu_struct(ssp);
+}
+
+/// Classic SRCU's second `seq` sum is needed once readers migrate. Without it the scan accepts a
+/// false zero: the mover loads the index before the flip, counts itself in on a CPU the `c` sum
+/// has already read, and counts itself out on one the sum reads later (-1), which cancels CPU0,
+/// still inside. Tree SRCU reads the unlock counts first, which a migrating reader cannot fool.
+/// The uniform walk with four stalls finds the mutant's interleaving within the budget on the
+/// seeds below (the default portfolio did not within 50k executions).
+#[test]
+fn a_migrating_reader_fakes_a_zero_without_classic_srcus_seq_recheck() {
+    let cases: [(&str, fn(), bool); 4] = [
+        ("classic", || migrating_reader(SrcuFlavor::Classic), false),
+        (
+            "classic v3.5+",
+            || migrating_reader(SrcuFlavor::ClassicBatch),
+            false,
+        ),
+        (
+            "classic without the seq re-check",
+            || migrating_reader(SrcuFlavor::ClassicWithoutSeqCheck),
+            true,
+        ),
+        ("tree", || migrating_reader(SrcuFlavor::Tree), false),
+    ];
+    for (name, body, broken) in cases {
+        for seed in 1..=3 {
+            let r = Explorer::from_fn_with("migrating", ORACLE.with_srcu_migration(true), body)
+                .scheduler(SchedulerSpec::Stall { depth: 5, seed })
+                .budget(Budget::Executions(20_000))
+                .run();
+            if broken {
+                let f = r
+                    .failure
+                    .unwrap_or_else(|| panic!("{name}, seed {seed}: not caught"));
+                assert_eq!(f.kind, FailureKind::GracePeriodViolation, "{name}: {}", f.message);
+                assert!(f.message.contains("CPU0 setup is still inside"), "{}", f.message);
             } else {
                 assert!(
                     r.failure.is_none(),

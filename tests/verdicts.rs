@@ -69,7 +69,7 @@ fn concurrent_srcu_check(variant: &str, f: &Failure) {
     if f.message.contains("grace-period violation") {
         assert!(variant.starts_with("naive"), "{}", f.message);
         assert!(
-            f.message.contains("synchronize_srcu(srcu_struct#"),
+            f.message.contains("synchronize_srcu_expedited(srcu_struct#"),
             "{}",
             f.message
         );

@@ -36,7 +36,7 @@ use crate::sched::NextStep;
 
 pub(crate) use heap::{alloc, check_leaks, free, free_stack, generation, not_leak, ObjKind};
 pub(crate) use memory::{access, fence, final_value, Fence, Kind};
-pub(crate) use runtime::{me, spawn, spin_point, JoinHandle};
+pub(crate) use runtime::{choose_read, me, spawn, spin_point, JoinHandle};
 pub(crate) use task::{
     after_join, before_join, block_on, cpu_finished, cpu_started, nr_cpus, on_cpu, register_cpu,
     schedule_sleep, set_running, set_sleeping, wait_for_write, wake_up_process, wake_word, Blocked,

@@ -50,6 +50,8 @@
 //!   scan of the inactive index catches the straggler. (`tests/rcu_srcu.rs` runs this shape on
 //!   mutants without that scan, and the grace-period oracle fails them.)
 //! * `fixed`: Hao's patch on tree SRCU: safe, as `tree` already is.
+//! * `srcu-barrier`: tree SRCU, each writer calling `srcu_barrier` where the grace period is
+//!   needed (B5): it waits only for callbacks already queued, and with none it returns at once.
 //!
 //! The passing variants run with the grace-period oracle on: every `synchronize_srcu` return is
 //! checked, not only the use-after-free it would lead to.
@@ -68,7 +70,7 @@ pub(super) const HARNESS: Harness = Harness {
             name: "buggy",
             expected: Expected::FailsWith(super::LIFETIME),
             summary: "naive single-phase SRCU, two writers synchronizing concurrently (B1)",
-            config: Config::DEFAULT,
+            config: MIGRATE,
         },
         Variant {
             name: "naive-straggler",
@@ -85,7 +87,7 @@ pub(super) const HARNESS: Harness = Harness {
             name: "naive-fixed",
             expected: Expected::FailsWith(super::LIFETIME),
             summary: "naive SRCU with synchronize inside kvm->lock: serializing callers leaves B1'",
-            config: Config::DEFAULT,
+            config: MIGRATE,
         },
         Variant {
             name: "classic",
@@ -117,14 +119,22 @@ pub(super) const HARNESS: Harness = Harness {
             summary: "the patch: tree SRCU, synchronize_srcu inside kvm->lock",
             config: ORACLE,
         },
+        Variant {
+            name: "srcu-barrier",
+            expected: Expected::FailsWith(super::LIFETIME),
+            summary: "tree SRCU, srcu_barrier where a grace period is needed: no callback queued, \
+                      no wait (B5)",
+            config: MIGRATE,
+        },
     ],
     body: super::Body::Variants(body),
 };
 
-const ORACLE: Config = Config {
-    gp_oracle: true,
-    ..Config::DEFAULT
-};
+/// Every variant: vCPU threads are preempted and migrate like any task, so a read-side section
+/// may end on another CPU than it began on.
+const MIGRATE: Config = Config::DEFAULT.with_srcu_migration(true);
+
+const ORACLE: Config = MIGRATE.with_gp_oracle(true);
 
 crate::kstruct! {
     /// `struct kvm`: the fields the filter update touches.
@@ -152,13 +162,16 @@ const KVM_PMU_EVENT_DENY: u64 = 1;
 #[derive(Clone, Copy)]
 struct Setup {
     flavor: SrcuFlavor,
-    /// Hao's patch: `synchronize_srcu` before `mutex_unlock(&kvm->lock)`.
+    /// Hao's patch: `synchronize_srcu_expedited` before `mutex_unlock(&kvm->lock)`.
     sync_under_lock: bool,
     /// Two writer CPUs; otherwise one writer that sets the filter twice.
     two_writers: bool,
+    /// `srcu_barrier` instead of `synchronize_srcu_expedited` (B5).
+    barrier: bool,
 }
 
 fn setup(variant: &str) -> Setup {
+    let barrier = variant == "srcu-barrier";
     let (flavor, sync_under_lock, two_writers) = match variant {
         "buggy" => (SrcuFlavor::Naive, false, true),
         "naive-straggler" => (SrcuFlavor::Naive, false, false),
@@ -168,12 +181,14 @@ fn setup(variant: &str) -> Setup {
         "tree-straggler" => (SrcuFlavor::Tree, false, false),
         "tree" => (SrcuFlavor::Tree, false, true),
         "fixed" => (SrcuFlavor::Tree, true, true),
+        "srcu-barrier" => (SrcuFlavor::Tree, false, true),
         other => unreachable!("variant {other} is not in HARNESS"),
     };
     Setup {
         flavor,
         sync_under_lock,
         two_writers,
+        barrier,
     }
 }
 
@@ -247,11 +262,15 @@ fn kvm_vm_ioctl_set_pmu_event_filter(s: Setup, kvm: Kvm, srcu: SrcuStruct, actio
     let old = rcu_dereference_protected(kvm.pmu_event_filter());
     rcu_assign_pointer(kvm.pmu_event_filter(), filter);
     if s.sync_under_lock {
-        synchronize_srcu(srcu);
+        synchronize_srcu_expedited(srcu);
         mutex_unlock(kvm.lock());
     } else {
         mutex_unlock(kvm.lock());
-        synchronize_srcu(srcu);
+        if s.barrier {
+            srcu_barrier(srcu);
+        } else {
+            synchronize_srcu_expedited(srcu);
+        }
     }
     kfree(old);
 }

@@ -90,9 +90,9 @@
 //!   has seen every unlocker's reference go, and each went after its unlock's last access.
 //!   `device-kref-put-early`, its mutant, drops the mirror's reference before the
 //!   `mutex_unlock`: the v3 bug again.
-//! * `fixed-srcu`: v4's other change, `mmu_notifier_synchronize()` between `kill` and `unref` in
-//!   `hmm_mirror_unregister`, with classic SRCU semantics (in 2015 `srcu_barrier` was
-//!   `synchronize_srcu`): the close waits for an exit already inside `->release`.
+//! * `fixed-srcu`: v4's other change, `mmu_notifier_synchronize()` (`srcu_barrier`) between `kill`
+//!   and `unref` in `hmm_mirror_unregister`, on the SRCU of 2015 (v3.5 to v4.11, whose
+//!   `srcu_barrier` was `synchronize_srcu`): the close waits for an exit already inside `->release`.
 //!
 //! Every variant runs `hmm_notifier_release` as `mmu_notifier_release` does, inside
 //! `srcu_read_lock(&srcu)` of the mmu_notifier SRCU (classic).
@@ -264,7 +264,7 @@ fn body(variant: &'static str) {
         spinlock: variant == "fixed",
         synchronize_rcu: variant.starts_with("synchronize-rcu"),
         srcu_sync: variant == "fixed-srcu",
-        srcu: init_srcu_struct(SrcuFlavor::Classic),
+        srcu: init_srcu_struct(srcu_flavor(variant)),
         device_kref: variant.starts_with("device-kref"),
         put_early: variant == "device-kref-put-early",
     };
@@ -305,7 +305,7 @@ fn body(variant: &'static str) {
     });
     exit.join();
     close.join();
-    kfree(hmm);
+    teardown(fix, hmm);
 }
 
 /// `hmm_mirror_register`: the mirror goes on the device's list and the hmm's list, which holds a
@@ -349,7 +349,7 @@ fn hmm_mirror_unregister(fix: Fix, mirror: HmmMirror) {
     hmm_mirror_kill(fix, mirror);
     if fix.srcu_sync {
         // mmu_notifier_synchronize(): wait for a ->release already running.
-        synchronize_srcu(fix.srcu);
+        srcu_barrier(fix.srcu);
     }
     hmm_mirror_unref(fix, mirror);
 }
@@ -409,4 +409,23 @@ fn hmm_device_unregister(fix: Fix, device: HmmDevice) -> i32 {
         synchronize_rcu();
     }
     0
+}
+
+/// The mmu_notifier SRCU: for `fixed-srcu`, whose answer rests on what `srcu_barrier` waits for,
+/// the SRCU of 2015 (classic v3.5 to v4.11); the other variants, which do not wait on it, keep
+/// classic v3.4's.
+fn srcu_flavor(variant: &str) -> SrcuFlavor {
+    if variant == "fixed-srcu" {
+        SrcuFlavor::ClassicBatch
+    } else {
+        SrcuFlavor::Classic
+    }
+}
+
+/// The end of the run: the hmm is freed and the mmu_notifier SRCU's kworker, which classic
+/// SRCU v3.5+ has, stops.
+#[track_caller]
+fn teardown(fix: Fix, hmm: Hmm) {
+    kfree(hmm);
+    cleanup_srcu_struct(fix.srcu);
 }

@@ -46,8 +46,8 @@ pub use rcu::{
     rcu_init_pointer, rcu_read_lock, rcu_read_unlock, synchronize_rcu,
 };
 pub use srcu::{
-    cleanup_srcu_struct, init_srcu_struct, srcu_dereference, srcu_read_lock, srcu_read_unlock,
-    synchronize_srcu, SrcuFlavor, SrcuMb, SrcuStruct,
+    cleanup_srcu_struct, init_srcu_struct, srcu_barrier, srcu_dereference, srcu_read_lock, srcu_read_unlock,
+    synchronize_srcu, synchronize_srcu_expedited, SrcuFlavor, SrcuMb, SrcuStruct,
 };
 
 pub use cpu::{

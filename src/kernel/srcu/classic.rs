@@ -8,7 +8,7 @@
 //! `ACCESS_ONCE` would be a data-race report that predates KCSAN, and is not what is asked here.
 
 use super::{entered, exited, wait_until, SrcuStruct};
-use super::{srcu_mb, SrcuMb};
+use super::{srcu_mb, SrcuFlavor, SrcuMb};
 use crate::kernel::{mutex_init, mutex_lock, mutex_unlock, read_once, write_once, KFunc};
 
 const C: usize = 0;
@@ -30,21 +30,28 @@ pub(super) fn read_lock(ssp: SrcuStruct) -> usize {
     idx
 }
 
-/// `__srcu_read_unlock`: `smp_mb()` (C), `c[idx] -= 1`.
+/// `__srcu_read_unlock`: `smp_mb()` (C), `c[idx] -= 1` on the CPU the reader now runs on,
+/// which need not be the CPU of its lock.
 #[track_caller]
 pub(super) fn read_unlock(ssp: SrcuStruct, idx: usize) {
+    let cpu = ssp.resumed_cpu();
     srcu_mb(SrcuMb::C); // C
-    ssp.this_cpu_add(C, idx, -1);
+    ssp.cpu_add(cpu, C, idx, -1);
     exited(ssp, idx);
 }
 
 /// `srcu_readers_active_idx_check`: the `seq` sum, (A), no reader counted in `c`, (D), and the
-/// `seq` sum unchanged, which rejects a zero that a reader moving between the two sums faked.
+/// `seq` sum unchanged. The `c` sum reads one CPU after another, so a reader that locked on a
+/// CPU already read and unlocked on one not yet read adds -1 to it: with another reader inside,
+/// a false zero. That reader's lock also bumped `seq`, which the second sum sees.
 fn readers_active_idx_check(ssp: SrcuStruct, idx: usize) -> bool {
     let seq = ssp.sum(SEQ, idx);
     srcu_mb(SrcuMb::A); // A
     if ssp.sum(C, idx) != 0 {
         return false;
+    }
+    if ssp.flavor() == SrcuFlavor::ClassicWithoutSeqCheck {
+        return true;
     }
     srcu_mb(SrcuMb::D); // D
     ssp.sum(SEQ, idx) == seq
@@ -62,7 +69,7 @@ pub(super) fn synchronize(ssp: SrcuStruct) {
     mutex_lock(ssp.sp.mutex());
     let completed = ssp.sp.completed().load();
     let busy_idx = (completed & 1) as usize;
-    if ssp.flavor() != super::SrcuFlavor::ClassicWithoutStragglerWait {
+    if ssp.flavor() != SrcuFlavor::ClassicWithoutStragglerWait {
         wait_idx(ssp, 1 - busy_idx);
     }
     // srcu_flip

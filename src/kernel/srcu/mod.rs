@@ -1,12 +1,15 @@
 //! SRCU, sleepable RCU: one API (`srcu_read_lock` returning `idx`, `srcu_read_unlock`,
-//! `synchronize_srcu`, `srcu_dereference`) over three implementations, each modeled at the level
-//! of its shared-memory accesses (`docs/srcu.md`). A harness picks one with
-//! [`SrcuFlavor`] when it calls [`init_srcu_struct`].
+//! `synchronize_srcu`, `synchronize_srcu_expedited`, `srcu_barrier`, `srcu_dereference`) over
+//! four implementations, each modeled at the level of its shared-memory accesses
+//! (`docs/srcu.md`). A harness picks one with [`SrcuFlavor`] when it calls [`init_srcu_struct`].
 //!
 //! * [`SrcuFlavor::Classic`]: v3.4 (Lai Jiangshan's rewrite): per-CPU `c[]`/`seq[]` counters,
 //!   the index flip, a two-phase wait (stragglers on the inactive index first), every
 //!   `synchronize_srcu` serialized on the SRCU-internal `mutex` (`docs/srcu.md`, §Classic SRCU
 //!   v3.4).
+//! * [`SrcuFlavor::ClassicBatch`]: v3.5 to v4.11: per-CPU `lock_count[]`/`unlock_count[]`, no
+//!   mutex: the holder of the `running` token (a caller, or the work item `process_srcu`) flips
+//!   and scans, and callbacks pass through batches (`docs/srcu.md`, §Classic SRCU v3.5 to v4.11).
 //! * [`SrcuFlavor::Tree`]: v6.0 tree SRCU: per-CPU `srcu_lock_count[]`/`srcu_unlock_count[]`,
 //!   callers that only snapshot `srcu_gp_seq` and wait for a callback, and one worker running the
 //!   IDLE → SCAN1 → SCAN2 state machine under `srcu_gp_mutex` (`docs/srcu.md`, §Tree SRCU
@@ -19,10 +22,16 @@
 //!   guarantee per domain, as it keeps RCU's, with read-side primitives that order nothing
 //!   (LKMM's specification, which every implementation strengthens). `kgrace litmus` runs on it.
 //!
-//! A CPU stays on its CPU for a whole read-side section (no migration), so per-CPU counters are
-//! indexed by the model's CPU number. Waiting loops (`wait_idx`'s retry, the worker's delayed
-//! requeue) sleep until one of the counters is written instead of spinning: the retry could not
-//! succeed any sooner, and the scheduler still decides when everything else runs.
+//! With [`Config::srcu_migration`](crate::config::Config::srcu_migration) on, readers migrate: a
+//! task preempted inside its read-side section may resume on another CPU, so `srcu_read_unlock`
+//! updates the per-CPU counters of whichever CPU it runs on by then. Which one is the strategy's
+//! decision (`SrcuStruct::resumed_cpu`), recorded in traces like the choice of the store a load
+//! reads: mostly the CPU of the lock, sometimes any other. Off, a section ends on the CPU it
+//! began on.
+//!
+//! Waiting loops (`wait_idx`'s retry, the worker's delayed requeue) sleep until one of the
+//! counters is written instead of spinning: the retry could not succeed any sooner, and the
+//! scheduler still decides when everything else runs.
 //!
 //! Every implementation reports its readers to the grace-period oracle (`docs/concurrent_srcu.md`,
 //! oracle O2.1): a reader counts as entered at its counter increment, and when a
@@ -30,6 +39,7 @@
 //! Harnesses turn the check on with [`Config::gp_oracle`](crate::harness::Config).
 
 mod classic;
+mod classic_batch;
 mod guarantee;
 mod naive;
 mod tree;
@@ -51,6 +61,9 @@ pub enum SrcuFlavor {
     /// Classic SRCU as of v3.4: mutex-serialized two-phase wait (`docs/srcu.md`, §Classic SRCU
     /// v3.4).
     Classic,
+    /// Classic SRCU as of v3.5 to v4.11: callback batches advanced by the holder of the
+    /// `running` token (`docs/srcu.md`, §Classic SRCU v3.5 to v4.11). The SRCU of 2015.
+    ClassicBatch,
     /// Tree SRCU as of v6.0: `srcu_gp_seq` snapshots and one grace-period worker (`docs/srcu.md`,
     /// §Tree SRCU v6.0).
     Tree,
@@ -63,6 +76,14 @@ pub enum SrcuFlavor {
     /// stragglers on the inactive index). Harnesses that pass on `Classic` should catch it.
     #[doc(hidden)]
     ClassicWithoutStragglerWait,
+    /// A mutant for testing the tests: classic SRCU whose scan accepts a zero `c` sum without
+    /// re-reading `seq`, so a reader that migrated during the sum can fake the zero.
+    #[doc(hidden)]
+    ClassicWithoutSeqCheck,
+    /// A mutant for testing the tests: classic SRCU v3.5+ whose `srcu_advance_batches` flips
+    /// without first scanning the inactive index for stragglers.
+    #[doc(hidden)]
+    ClassicBatchWithoutStragglerScan,
     /// A mutant for testing the tests: tree SRCU whose SCAN1 flips without checking the inactive
     /// index for stragglers.
     #[doc(hidden)]
@@ -73,8 +94,11 @@ impl SrcuFlavor {
     /// The implementation a mutant is a variation of.
     fn base(self) -> SrcuFlavor {
         match self {
-            SrcuFlavor::ClassicWithoutStragglerWait => SrcuFlavor::Classic,
+            SrcuFlavor::ClassicWithoutStragglerWait | SrcuFlavor::ClassicWithoutSeqCheck => {
+                SrcuFlavor::Classic
+            }
             SrcuFlavor::TreeWithoutScan1Check => SrcuFlavor::Tree,
+            SrcuFlavor::ClassicBatchWithoutStragglerScan => SrcuFlavor::ClassicBatch,
             f => f,
         }
     }
@@ -87,6 +111,16 @@ crate::kstruct! {
         completed: Word<u64>,
         /// Classic: serializes `synchronize_srcu` callers.
         mutex: Mutex,
+        /// ClassicBatch: protects `running` and `batch_queue`.
+        queue_lock: Spinlock,
+        /// ClassicBatch: the token of the one that may flip and scan.
+        running: Word<bool>,
+        /// ClassicBatch: callbacks queued while the token was taken; callbacks waiting for a
+        /// scan, a flip and a scan; for the second scan; ready to invoke.
+        batch_queue: ListHead,
+        batch_check0: ListHead,
+        batch_check1: ListHead,
+        batch_done: ListHead,
         /// Tree: the flip counter.
         srcu_idx: Word<u64>,
         /// Tree: grace-period sequence; low two bits are the state (IDLE, SCAN1, SCAN2).
@@ -99,15 +133,21 @@ crate::kstruct! {
         srcu_gp_mutex: Mutex,
         /// Tree: "at most one more grace period while callbacks are being initiated".
         srcu_cb_mutex: Mutex,
+        /// Tree: the furthest grace period an expedited caller asked for.
+        srcu_gp_seq_needed_exp: Word<u64>,
         /// Tree, `SRCU_SIZE_SMALL`: every callback goes on CPU 0's `srcu_data`, whose list,
-        /// lock and `srcu_gp_seq_needed` these are.
+        /// lock, `srcu_gp_seq_needed` and `srcu_gp_seq_needed_exp` these are.
         srcu_cblist: ListHead,
         srcu_cblist_lock: Spinlock,
         sda_gp_seq_needed: Word<u64>,
-        /// Tree: `ssp->work`, the delayed work item: pending bit and the kworker that runs it.
+        sda_gp_seq_needed_exp: Word<u64>,
+        /// Tree, classic v3.5+: `ssp->work`, the delayed work item: pending bit and the kworker
+        /// that runs it.
         work_pending: Word<u64>,
         work_kworker: Word<Task>,
-        /// Tree: `cleanup_srcu_struct` stops the kworker and waits for it.
+        /// Tree: `srcu_barrier_mutex`.
+        srcu_barrier_mutex: Mutex,
+        /// Tree, classic v3.5+: `cleanup_srcu_struct` stops the kworker and waits for it.
         work_stop: Word<bool>,
         work_exited: Completion,
         /// Naive: the flip counter.
@@ -147,6 +187,15 @@ macro_rules! per_cpu_layout {
 }
 
 static CLASSIC_COUNTERS: &Layout = per_cpu_layout!("srcu_struct_array", ["c[0]", "c[1]", "seq[0]", "seq[1]"]);
+static CLASSIC_BATCH_COUNTERS: &Layout = per_cpu_layout!(
+    "srcu_array",
+    [
+        "lock_count[0]",
+        "lock_count[1]",
+        "unlock_count[0]",
+        "unlock_count[1]"
+    ]
+);
 static TREE_COUNTERS: &Layout = per_cpu_layout!(
     "srcu_data",
     [
@@ -190,6 +239,20 @@ impl SrcuStruct {
         self.counter(engine::me(), which, idx)
     }
 
+    /// The CPU a reader runs on when it reaches `srcu_read_unlock`. Its section may sleep or be
+    /// preempted, and the task may then resume on any CPU; the model's CPU numbers stand for the
+    /// CPUs, and the strategy picks (0, the most likely, is no migration; the choice is recorded
+    /// as a read decision). The counters of the chosen CPU are the ones the unlock updates: what
+    /// classic SRCU's second `seq` sum and tree SRCU's unlocks-first scan are there for.
+    fn resumed_cpu(self) -> usize {
+        let cpu = engine::me();
+        let n = engine::nr_cpus();
+        if n < 2 || !engine::config().srcu_migration {
+            return cpu;
+        }
+        (cpu + engine::choose_read(n)) % n
+    }
+
     /// The sum over possible CPUs of a counter, each CPU's copy read with `READ_ONCE`.
     #[track_caller]
     fn sum(self, which: usize, idx: usize) -> u64 {
@@ -206,6 +269,12 @@ impl SrcuStruct {
     #[track_caller]
     fn this_cpu_add(self, which: usize, idx: usize, delta: i64) {
         this_cpu_add(self.this_cpu(which, idx), delta as u64)
+    }
+
+    /// `this_cpu_inc`/`this_cpu_dec` run on `cpu` (a migrated reader's unlock).
+    #[track_caller]
+    fn cpu_add(self, cpu: usize, which: usize, idx: usize, delta: i64) {
+        this_cpu_add(self.counter(cpu, which, idx), delta as u64)
     }
 }
 
@@ -254,6 +323,7 @@ pub fn init_srcu_struct(flavor: SrcuFlavor) -> SrcuStruct {
     let sp: SrcuObj = super::define_static();
     let layout = match flavor.base() {
         SrcuFlavor::Classic => CLASSIC_COUNTERS,
+        SrcuFlavor::ClassicBatch => CLASSIC_BATCH_COUNTERS,
         SrcuFlavor::Tree => TREE_COUNTERS,
         _ => NAIVE_COUNTERS,
     };
@@ -262,17 +332,20 @@ pub fn init_srcu_struct(flavor: SrcuFlavor) -> SrcuStruct {
     let ssp = SrcuStruct { sp, percpu, flavor };
     match flavor.base() {
         SrcuFlavor::Classic => classic::init(ssp),
+        SrcuFlavor::ClassicBatch => classic_batch::init(ssp),
         SrcuFlavor::Tree => tree::init(ssp),
         _ => {}
     }
     ssp
 }
 
-/// `cleanup_srcu_struct(ssp)`: a tree domain's kworker finishes.
+/// `cleanup_srcu_struct(ssp)`: the domain's kworkers (tree, classic v3.5+) finish.
 #[track_caller]
 pub fn cleanup_srcu_struct(ssp: SrcuStruct) {
-    if ssp.flavor.base() == SrcuFlavor::Tree {
-        tree::cleanup(ssp)
+    match ssp.flavor.base() {
+        SrcuFlavor::Tree => tree::cleanup(ssp),
+        SrcuFlavor::ClassicBatch => classic_batch::cleanup(ssp),
+        _ => {}
     }
 }
 
@@ -283,6 +356,7 @@ pub fn srcu_read_lock(ssp: SrcuStruct) -> usize {
     let _f = KFunc::enter("srcu_read_lock");
     match ssp.flavor.base() {
         SrcuFlavor::Classic => classic::read_lock(ssp),
+        SrcuFlavor::ClassicBatch => classic_batch::read_lock(ssp),
         SrcuFlavor::Tree => tree::read_lock(ssp),
         SrcuFlavor::Guarantee => guarantee::read_lock(ssp),
         _ => naive::read_lock(ssp),
@@ -295,6 +369,7 @@ pub fn srcu_read_unlock(ssp: SrcuStruct, idx: usize) {
     let _f = KFunc::enter("srcu_read_unlock");
     match ssp.flavor.base() {
         SrcuFlavor::Classic => classic::read_unlock(ssp, idx),
+        SrcuFlavor::ClassicBatch => classic_batch::read_unlock(ssp, idx),
         SrcuFlavor::Tree => tree::read_unlock(ssp, idx),
         SrcuFlavor::Guarantee => guarantee::read_unlock(ssp, idx),
         _ => naive::read_unlock(ssp, idx),
@@ -306,15 +381,45 @@ pub fn srcu_read_unlock(ssp: SrcuStruct, idx: usize) {
 #[track_caller]
 pub fn synchronize_srcu(ssp: SrcuStruct) {
     let _f = KFunc::enter("synchronize_srcu");
+    synchronize(ssp, false, "synchronize_srcu");
+}
+
+/// `synchronize_srcu_expedited(ssp)`: the same promise, asked for urgently. Tree SRCU records
+/// the request in `srcu_gp_seq_needed_exp`, which in the kernel only shortens the worker's
+/// delays (not modeled: a model delay is already as short as the scheduler makes it); classic
+/// SRCU v3.4 only spins longer before sleeping in `wait_idx`, which is the same here.
+#[track_caller]
+pub fn synchronize_srcu_expedited(ssp: SrcuStruct) {
+    let _f = KFunc::enter("synchronize_srcu_expedited");
+    synchronize(ssp, true, "synchronize_srcu_expedited");
+}
+
+fn synchronize(ssp: SrcuStruct, expedited: bool, name: &'static str) {
     let invoked = engine::rcu::step();
     match ssp.flavor.base() {
         SrcuFlavor::Classic => classic::synchronize(ssp),
-        SrcuFlavor::Tree => tree::synchronize(ssp),
+        SrcuFlavor::ClassicBatch => classic_batch::synchronize(ssp, expedited),
+        SrcuFlavor::Tree => tree::synchronize(ssp, !expedited),
         SrcuFlavor::Guarantee => guarantee::synchronize(ssp),
         _ => naive::synchronize(ssp),
     }
     if !engine::failed() {
-        engine::rcu::srcu_gp_check(ssp.sp.0, invoked, "synchronize_srcu");
+        engine::rcu::srcu_gp_check(ssp.sp.0, invoked, name);
+    }
+}
+
+/// `srcu_barrier(ssp)`: wait for the callbacks already queued on `ssp` to be invoked. Not a
+/// grace period in tree SRCU: with no callback queued it returns at once, whatever readers are
+/// inside (`docs/srcu.md`, §B5). In classic SRCU v3.5 to v4.11 it was `synchronize_srcu`, a full
+/// grace period (checked by the grace-period oracle like one). Classic SRCU v3.4 has no
+/// `call_srcu` and no `srcu_barrier`, nor has the naive SRCU.
+#[track_caller]
+pub fn srcu_barrier(ssp: SrcuStruct) {
+    let _f = KFunc::enter("srcu_barrier");
+    match ssp.flavor.base() {
+        SrcuFlavor::Tree => tree::barrier(ssp),
+        SrcuFlavor::ClassicBatch => synchronize(ssp, false, "srcu_barrier"),
+        f => panic!("srcu_barrier: the {f:?} SRCU has no callbacks and no srcu_barrier"),
     }
 }
 

@@ -21,11 +21,12 @@ pub(super) fn read_lock(ssp: SrcuStruct) -> usize {
     i
 }
 
-/// reader_unlock: `smp_mb()`, `cnt[i] -= 1`.
+/// reader_unlock: `smp_mb()`, `cnt[i] -= 1` on the CPU the reader now runs on.
 #[track_caller]
 pub(super) fn read_unlock(ssp: SrcuStruct, i: usize) {
+    let cpu = ssp.resumed_cpu();
     smp_mb();
-    ssp.this_cpu_add(0, i, -1);
+    ssp.cpu_add(cpu, 0, i, -1);
     exited(ssp, i);
 }
 

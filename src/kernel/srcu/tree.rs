@@ -10,9 +10,15 @@
 //! readers of the index that was active; `srcu_gp_end` then runs the callbacks whose grace period
 //! has ended. Concurrent callers are safe by construction (`docs/srcu.md`, §Concurrent
 //! `synchronize_srcu` callers).
+//! `synchronize_srcu_expedited` takes the same path and records its request in the `_exp`
+//! fields; `srcu_barrier` entrains a callback behind the last one queued, if any.
 //!
-//! Not modeled: expedited grace periods and their delays, `srcu_barrier`, the counter-wrap
-//! bound, and the per-CPU callback work (callbacks run on the grace-period kworker).
+//! Not modeled: the delays (expedited or not: a model delay is as short as the scheduler makes
+//! it), the `srcu_barrier_seq` early exit, the counter-wrap bound, and the per-CPU callback work:
+//! callbacks run on the grace-period kworker, in `srcu_gp_end`. (On a kworker of their own, the
+//! invocation that reads a newer `srcu_gp_seq` with `READ_ONCE` is ordered after the scans only
+//! by the control dependency to the callback, which the race detector does not model: it then
+//! reports a false data race.)
 //!
 //! The barrier letters A to E are the kernel's (`docs/srcu.md`, §The barriers A to E).
 
@@ -55,11 +61,13 @@ fn rcu_seq_end(sp: Word<u64>) {
 }
 
 /// `rcu_seq_snap`: the end of the first grace period that starts after now. While one is in
-/// progress that is the one after it.
+/// progress that is the one after it. The barrier comes after the load, as in v6.0's
+/// `kernel/rcu/rcu.h`: it keeps the load from bleeding into what the caller does next.
 #[track_caller]
 fn rcu_seq_snap(sp: Word<u64>) -> u64 {
+    let s = (read_once(sp) + 2 * RCU_SEQ_STATE_MASK + 1) & !RCU_SEQ_STATE_MASK;
     srcu_mb(SrcuMb::Seq);
-    (read_once(sp) + 2 * RCU_SEQ_STATE_MASK + 1) & !RCU_SEQ_STATE_MASK
+    s
 }
 
 /// `rcu_seq_done(sp, s)`.
@@ -79,6 +87,7 @@ pub(super) fn init(ssp: SrcuStruct) {
     spin_lock_init(sp.lock());
     mutex_init(sp.srcu_gp_mutex());
     mutex_init(sp.srcu_cb_mutex());
+    mutex_init(sp.srcu_barrier_mutex());
     init_list_head(sp.srcu_cblist());
     spin_lock_init(sp.srcu_cblist_lock());
     init_completion(sp.work_exited());
@@ -106,19 +115,22 @@ pub(super) fn read_lock(ssp: SrcuStruct) -> usize {
     idx
 }
 
-/// `__srcu_read_unlock`: `smp_mb()` (C), `this_cpu_inc(srcu_unlock_count[idx])`.
+/// `__srcu_read_unlock`: `smp_mb()` (C), `this_cpu_inc(srcu_unlock_count[idx])` on the CPU the
+/// reader now runs on, which need not be the CPU of its lock.
 #[track_caller]
 pub(super) fn read_unlock(ssp: SrcuStruct, idx: usize) {
+    let cpu = ssp.resumed_cpu();
     srcu_mb(SrcuMb::C); // C
-    ssp.this_cpu_add(UNLOCK_COUNT, idx, 1);
+    ssp.cpu_add(cpu, UNLOCK_COUNT, idx, 1);
     exited(ssp, idx);
 }
 
-/// `__synchronize_srcu`: queue `wakeme_after_rcu` and sleep until it runs.
-pub(super) fn synchronize(ssp: SrcuStruct) {
+/// `__synchronize_srcu(ssp, do_norm)`: queue `wakeme_after_rcu` and sleep until it runs.
+/// `synchronize_srcu_expedited` passes `do_norm = false`.
+pub(super) fn synchronize(ssp: SrcuStruct, do_norm: bool) {
     let rcu: RcuSynchronize = stack_alloc();
     init_completion(rcu.completion());
-    srcu_gp_start_if_needed(ssp, rcu);
+    srcu_gp_start_if_needed(ssp, rcu, do_norm);
     wait_for_completion(rcu.completion());
     stack_release(rcu);
     srcu_mb(SrcuMb::Seq); // The caller's later accesses come after the grace period.
@@ -126,7 +138,7 @@ pub(super) fn synchronize(ssp: SrcuStruct) {
 
 /// `srcu_gp_start_if_needed` (`__call_srcu`): enqueue the callback tagged with the grace period
 /// it needs, and request that grace period.
-fn srcu_gp_start_if_needed(ssp: SrcuStruct, rcu: RcuSynchronize) {
+fn srcu_gp_start_if_needed(ssp: SrcuStruct, rcu: RcuSynchronize, do_norm: bool) {
     let _f = KFunc::enter("srcu_gp_start_if_needed");
     let sp = ssp.sp;
     // Pins srcu_gp_seq against wrap while this runs; a real read-side section.
@@ -139,20 +151,41 @@ fn srcu_gp_start_if_needed(ssp: SrcuStruct, rcu: RcuSynchronize) {
     if needgp {
         sp.sda_gp_seq_needed().store(s);
     }
+    let needexp = !do_norm && sp.sda_gp_seq_needed_exp().load() < s;
+    if needexp {
+        sp.sda_gp_seq_needed_exp().store(s);
+    }
     spin_unlock(sp.srcu_cblist_lock());
     if needgp {
-        srcu_funnel_gp_start(ssp, s);
+        srcu_funnel_gp_start(ssp, s, do_norm);
+    } else if needexp {
+        srcu_funnel_exp_start(ssp, s);
     }
     super::srcu_read_unlock(ssp, idx);
 }
 
+/// `srcu_funnel_exp_start`, at the root: record an expedited need for a grace period someone
+/// else already requested.
+fn srcu_funnel_exp_start(ssp: SrcuStruct, s: u64) {
+    let _f = KFunc::enter("srcu_funnel_exp_start");
+    let sp = ssp.sp;
+    spin_lock(sp.lock());
+    if sp.srcu_gp_seq_needed_exp().load() < s {
+        write_once(sp.srcu_gp_seq_needed_exp(), s);
+    }
+    spin_unlock(sp.lock());
+}
+
 /// `srcu_funnel_gp_start`, at the root: record the need and start the grace period if idle.
-fn srcu_funnel_gp_start(ssp: SrcuStruct, s: u64) {
+fn srcu_funnel_gp_start(ssp: SrcuStruct, s: u64, do_norm: bool) {
     let _f = KFunc::enter("srcu_funnel_gp_start");
     let sp = ssp.sp;
     spin_lock(sp.lock());
     if sp.srcu_gp_seq_needed().load() < s {
         smp_store_release(sp.srcu_gp_seq_needed(), s);
+    }
+    if !do_norm && sp.srcu_gp_seq_needed_exp().load() < s {
+        write_once(sp.srcu_gp_seq_needed_exp(), s);
     }
     if !rcu_seq_done(sp.srcu_gp_seq(), s) && rcu_seq_state(sp.srcu_gp_seq().load()) == SRCU_STATE_IDLE {
         srcu_gp_start(ssp);
@@ -293,6 +326,9 @@ fn srcu_gp_end(ssp: SrcuStruct) {
     spin_lock(sp.lock());
     rcu_seq_end(sp.srcu_gp_seq());
     let gpseq = read_once(sp.srcu_gp_seq());
+    if sp.srcu_gp_seq_needed_exp().load() < gpseq {
+        write_once(sp.srcu_gp_seq_needed_exp(), gpseq);
+    }
     spin_unlock(sp.lock());
     mutex_unlock(sp.srcu_gp_mutex());
     // A new grace period can start at this point. But only one.
@@ -339,6 +375,44 @@ fn srcu_invoke_callbacks(ssp: SrcuStruct, gpseq: u64) {
             return;
         }
     }
+}
+
+/// `srcu_barrier` (v6.0, `SRCU_SIZE_SMALL`): entrain a callback behind the last one queued on
+/// the boot CPU's `srcu_data` (`srcu_barrier_one_cpu`) and wait for it. With nothing queued there
+/// is nothing to entrain and nothing to wait for: no grace period, whatever readers are inside.
+/// With one `srcu_data`, `srcu_barrier_cpu_cnt` reaches zero exactly when that callback runs, so
+/// the caller waits on the callback's completion.
+pub(super) fn barrier(ssp: SrcuStruct) {
+    let sp = ssp.sp;
+    mutex_lock(sp.srcu_barrier_mutex());
+    let rcu: RcuSynchronize = stack_alloc();
+    init_completion(rcu.completion());
+    let idx = super::srcu_read_lock(ssp);
+    let entrained = srcu_barrier_one_cpu(ssp, rcu);
+    super::srcu_read_unlock(ssp, idx);
+    if entrained {
+        wait_for_completion(rcu.completion());
+    }
+    stack_release(rcu);
+    mutex_unlock(sp.srcu_barrier_mutex());
+}
+
+/// `srcu_barrier_one_cpu`: `rcu_segcblist_entrain` puts the barrier's callback in the last
+/// non-empty segment, so it runs with the last callback queued; an empty list entrains nothing.
+fn srcu_barrier_one_cpu(ssp: SrcuStruct, rcu: RcuSynchronize) -> bool {
+    let _f = KFunc::enter("srcu_barrier_one_cpu");
+    let sp = ssp.sp;
+    spin_lock(sp.srcu_cblist_lock());
+    let head = sp.srcu_cblist();
+    let last: Ptr = head.prev().load();
+    let entrained = last != head.addr();
+    if entrained {
+        let tail = container_of!(last, RcuSynchronize, head);
+        rcu.gp_seq().store(tail.gp_seq().load());
+        list_add_tail(rcu.head(), head);
+    }
+    spin_unlock(sp.srcu_cblist_lock());
+    entrained
 }
 
 /// `srcu_reschedule`: go idle if every request is met; otherwise make sure a grace period runs
