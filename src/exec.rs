@@ -6,11 +6,11 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::MemoryModel;
+pub(crate) use crate::engine::runtime::FirstFailure;
 use crate::engine::runtime::{self, Adapter, Outcome, Progress};
 use crate::engine::{self, Event, Timeline};
 use crate::failure::Failure;
@@ -38,8 +38,8 @@ impl Target {
 pub(crate) struct Limits {
     pub executions: Option<u64>,
     pub time: Option<Duration>,
-    /// Another worker's failure ends this exploration too.
-    pub stop: Option<Arc<AtomicBool>>,
+    /// In a parallel exploration: the first failure of all workers, and this worker's number.
+    pub stop: Option<(Arc<FirstFailure>, u64)>,
 }
 
 /// The result of [`explore`]: the outcome and the failure of its last execution, if it failed.

@@ -1,12 +1,12 @@
 //! Exploring a harness variant: run executions under a strategy until one fails or the budget
 //! runs out, then turn the failing execution into a [`Trace`].
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::MemoryModel;
-use crate::exec::{self, Limits, Target};
+use crate::exec::{self, FirstFailure, Limits, Target};
 use crate::failure::Failure;
 use crate::harness::{self, Harness, Variant};
 use crate::sched::{SchedulerSpec, SplitMix64, Strategy};
@@ -172,30 +172,31 @@ impl Explorer {
 
     /// The parallel exploration of [`Explorer::jobs`].
     fn run_parallel(self, mut progress: Option<Box<dyn FnMut(u64)>>) -> Report {
-        let n = self.jobs;
+        let n = self.jobs.min(FirstFailure::MAX_WORKERS as usize);
         let seed = self.scheduler.seed().unwrap_or(0);
-        let stop = Arc::new(AtomicBool::new(false));
+        let first = Arc::new(FirstFailure::new());
         let counts: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
         let start = Instant::now();
+        let budget = |j: usize| match self.budget {
+            Budget::Executions(e) => Some(e / n as u64 + u64::from((j as u64) < e % n as u64)),
+            Budget::Time(_) => None,
+        };
         let reports: Vec<Report> = std::thread::scope(|scope| {
             let workers: Vec<_> = (0..n)
                 .map(|j| {
                     let mut me = self.clone();
                     me.jobs = 1;
                     me.scheduler = self.scheduler.with_seed(worker_seed(seed, j));
-                    me.budget = match self.budget {
-                        Budget::Executions(e) => {
-                            Budget::Executions(e / n as u64 + u64::from((j as u64) < e % n as u64))
-                        }
-                        t => t,
-                    };
-                    let (stop, counts) = (stop.clone(), counts.clone());
+                    if let Some(e) = budget(j) {
+                        me.budget = Budget::Executions(e);
+                    }
+                    let (first, counts) = (first.clone(), counts.clone());
                     scope.spawn(move || {
                         let tick = Box::new(move |e: u64| counts[j].store(e, Ordering::Relaxed));
                         let strategy = me.scheduler.build().expect("a seeded strategy");
-                        let r = me.run_limited(strategy, Some(tick), Some(stop.clone()));
+                        let r = me.run_limited(strategy, Some(tick), Some((first.clone(), j as u64)));
                         if r.failure.is_some() {
-                            stop.store(true, Ordering::Relaxed);
+                            first.found(r.executions, j as u64);
                         }
                         r
                     })
@@ -212,20 +213,45 @@ impl Explorer {
                 .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
                 .collect()
         });
-        let executions = reports.iter().map(|r| r.executions).sum();
         let exhausted = reports.iter().all(|r| r.exhausted);
         let memory = reports[0].memory;
-        // The lowest-numbered worker that failed: which one that is may vary from run to run
-        // (the others stop when one fails), but its trace replays either way.
-        let failed = reports.into_iter().find(|r| r.failure.is_some());
-        let (failure, trace) = failed.map_or((None, None), |r| (r.failure, r.trace));
-        Report {
-            executions,
-            elapsed: start.elapsed(),
-            failure,
-            trace,
-            exhausted,
-            memory,
+        match first.first() {
+            Some((e, w)) => {
+                // Counted up to the first failure in the order of `FirstFailure`, which the
+                // workers all reached whatever their timing: the count is deterministic too.
+                let executions = (0..n as u64)
+                    .map(|k| {
+                        let before = if k < w { e } else { e - 1 };
+                        if k == w {
+                            e
+                        } else {
+                            budget(k as usize)
+                                .map_or(before, |b| b.min(before))
+                                .min(reports[k as usize].executions)
+                        }
+                    })
+                    .sum();
+                let r = reports
+                    .into_iter()
+                    .nth(w as usize)
+                    .expect("the failing worker's report");
+                Report {
+                    executions,
+                    elapsed: start.elapsed(),
+                    failure: r.failure,
+                    trace: r.trace,
+                    exhausted: false,
+                    memory,
+                }
+            }
+            None => Report {
+                executions: reports.iter().map(|r| r.executions).sum(),
+                elapsed: start.elapsed(),
+                failure: None,
+                trace: None,
+                exhausted,
+                memory,
+            },
         }
     }
 
@@ -242,7 +268,7 @@ impl Explorer {
         self,
         strategy: S,
         progress: Option<Box<dyn FnMut(u64)>>,
-        stop: Option<Arc<AtomicBool>>,
+        stop: Option<(Arc<FirstFailure>, u64)>,
     ) -> Report {
         let limits = match self.budget {
             Budget::Executions(n) => Limits {

@@ -138,7 +138,15 @@ fn trace_of(dir: &Path) -> Trace {
 fn run_writes_a_minimized_trace_unless_no_minimize() {
     let raw = tempfile::tempdir().unwrap();
     let min = tempfile::tempdir().unwrap();
-    let args = ["run", "concurrent_srcu", "--seed", "3", "--trace-dir"];
+    let args = [
+        "run",
+        "concurrent_srcu",
+        "--seed",
+        "3",
+        "--jobs",
+        "1",
+        "--trace-dir",
+    ];
     let o = kgrace(&[&args[..], &[raw.path().to_str().unwrap(), "--no-minimize"]].concat());
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     let o = kgrace(&[&args[..], &[min.path().to_str().unwrap()]].concat());

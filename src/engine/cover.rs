@@ -83,13 +83,20 @@ pub(crate) fn set_enabled(on: bool) {
 /// A static access site: the harness line, the innermost kernel function and the operation.
 /// Kernel functions are `#[track_caller]`, so the line alone is the harness's call of
 /// `mutex_unlock`; the function and operation tell its `atomic_set` in `__mutex_unlock_slowpath`
-/// from its `arch_spin_trylock` in `spin_lock`. All three are addresses of statics, fixed for a
-/// build, so the same input hashes the same way every time. Never 0: 0 is "no store yet".
+/// from its `arch_spin_trylock` in `spin_lock`. All three are addresses of statics, at fixed
+/// distances from each other for a build, so the same input hashes the same way every time.
+/// Never 0: 0 is "no store yet".
 #[inline]
 pub(crate) fn site(caller: &'static Location<'static>, func: &'static str, op: &'static str) -> u32 {
-    let a = caller as *const Location<'static> as u64;
-    let b = func.as_ptr() as u64;
-    let c = op.as_ptr() as u64;
+    // Relative to a static of this crate: address-space layout randomization moves the whole
+    // executable by one offset, so the differences are the same in every process of a build,
+    // and the guided strategy's feedback (hence its executions) does not change from run to run.
+    // An empty string's pointer is a constant, not an address in the executable: 0 for it.
+    let base = &ENABLED as *const AtomicBool as u64;
+    let rel = |p: *const u8, empty: bool| if empty { 0 } else { (p as u64).wrapping_sub(base) };
+    let a = rel(caller as *const Location<'static> as *const u8, false);
+    let b = rel(func.as_ptr(), func.is_empty());
+    let c = rel(op.as_ptr(), op.is_empty());
     ((a ^ b.rotate_left(21) ^ c.rotate_left(42)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as u32 | 1
 }
 

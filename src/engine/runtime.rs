@@ -7,7 +7,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -96,6 +96,49 @@ pub(crate) struct Outcome {
     pub exhausted: bool,
 }
 
+/// The first failure of a parallel exploration, in a fixed order of all workers' executions:
+/// execution `e` of worker `w` comes before execution `e'` of worker `w'` when `(e, w) < (e', w')`.
+/// Each worker's executions are a deterministic stream, so the first failure in this order is
+/// the same whatever the threads' timing: a worker goes on until its next execution comes after
+/// the best failure found so far, and the one reported is the first in the order.
+#[derive(Debug)]
+pub(crate) struct FirstFailure {
+    /// Invariant: `e * MAX_WORKERS + w` of the first failure found so far, `u64::MAX` for none.
+    best: AtomicU64,
+}
+
+impl FirstFailure {
+    /// Workers at most.
+    pub const MAX_WORKERS: u64 = 1 << 16;
+
+    pub fn new() -> Self {
+        FirstFailure {
+            best: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    fn key(execution: u64, worker: u64) -> u64 {
+        execution.saturating_mul(Self::MAX_WORKERS).saturating_add(worker)
+    }
+
+    /// Worker `worker` failed in its execution `execution` (1-based).
+    pub fn found(&self, execution: u64, worker: u64) {
+        self.best
+            .fetch_min(Self::key(execution, worker), Ordering::Relaxed);
+    }
+
+    /// Whether a failure found so far comes before execution `execution` of `worker`.
+    pub fn is_before(&self, execution: u64, worker: u64) -> bool {
+        self.best.load(Ordering::Relaxed) < Self::key(execution, worker)
+    }
+
+    /// The first failure: `(execution, worker)`.
+    pub fn first(&self) -> Option<(u64, u64)> {
+        let b = self.best.load(Ordering::Relaxed);
+        (b != u64::MAX).then_some((b / Self::MAX_WORKERS, b % Self::MAX_WORKERS))
+    }
+}
+
 /// Called with the number of executions so far, every few hundred executions.
 pub(crate) type Progress = Box<dyn FnMut(u64)>;
 
@@ -113,8 +156,8 @@ pub(crate) struct Adapter<S: Strategy> {
     /// Go on to the next execution after a failing one (litmus tests: a deadlocked execution is
     /// one herd7 does not count) instead of ending the exploration.
     keep_going: bool,
-    /// Set by another worker of a parallel exploration that found a failure: stop.
-    stop: Option<Arc<AtomicBool>>,
+    /// In a parallel exploration: the shared first failure, and this worker's number.
+    stop: Option<(Arc<FirstFailure>, u64)>,
 }
 
 impl<S: Strategy> std::fmt::Debug for Adapter<S> {
@@ -153,8 +196,9 @@ impl<S: Strategy> Adapter<S> {
         (a, outcome)
     }
 
-    /// End the exploration, before its next execution, once `stop` is set.
-    pub fn stop_when(mut self, stop: Option<Arc<AtomicBool>>) -> Self {
+    /// As worker `.1` of a parallel exploration: end before an execution that comes after the
+    /// first failure found so far ([`FirstFailure`]).
+    pub fn stop_when(mut self, stop: Option<(Arc<FirstFailure>, u64)>) -> Self {
         self.stop = stop;
         self
     }
@@ -177,8 +221,10 @@ impl<S: Strategy> Scheduler for Adapter<S> {
         if self.max_executions.is_some_and(|m| out.executions >= m) {
             return None;
         }
-        if self.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
-            return None;
+        if let Some((first, worker)) = &self.stop {
+            if first.is_before(out.executions + 1, *worker) {
+                return None;
+            }
         }
         if out.executions % PROGRESS_EVERY == 0 && out.executions > 0 {
             if self.deadline.is_some_and(|d| Instant::now() >= d) {
