@@ -68,20 +68,24 @@ impl Session {
     /// A session under memory model `memory` (a variant that pins one keeps its own).
     pub fn with_memory(harness: &str, variant: &str, memory: MemoryModel) -> Result<Session, Error> {
         let h = harness::find(harness)?;
-        let v = h.variant(variant)?;
+        Ok(Session::for_variant(h, h.variant(variant)?, memory))
+    }
+
+    /// A session on a harness and variant already looked up: a built-in one or one of your own.
+    pub fn for_variant(harness: &'static Harness, variant: &'static Variant, memory: MemoryModel) -> Session {
         let target = Target {
-            harness: h,
-            variant: v,
+            harness,
+            variant,
             memory,
         };
         let horizon = horizon(target);
-        Ok(Session {
+        Session {
             target,
             horizon,
             schedule: Rc::new(RefCell::new(FuzzSchedule::new(horizon))),
             runner: None,
             executions: 0,
-        })
+        }
     }
 
     /// The harness.
@@ -149,7 +153,8 @@ impl Session {
         // Minimized like the traces of `kgrace run`; the input, kept in the trace, gives the raw
         // execution back.
         let raw = self.trace(input);
-        let trace = crate::minimize::minimize(&raw).map_or(raw, |m| m.trace);
+        let trace = crate::minimize::minimize_target(self.target, &raw, crate::minimize::Keep::Place)
+            .map_or(raw, |m| m.trace);
         trace.save_once(dir, &name)
     }
 
@@ -262,7 +267,19 @@ fn input_trace(target: Target, horizon: u64, input: &FuzzInput, bytes: &[u8], ex
 /// `memory` is the memory model the target ran under (`KGRACE_FUZZ_MEMORY`; a variant that pins
 /// one keeps its own).
 pub fn replay_input(harness: &str, variant: &str, memory: MemoryModel, data: &[u8]) -> Result<Trace, Error> {
-    let h = harness::find(harness)?;
+    replay_input_in(harness::all(), harness, variant, memory, data)
+}
+
+/// [`replay_input`], looking the harness up among `harnesses` (a binary's registry, as given to
+/// [`cli::main`](crate::cli::main)).
+pub fn replay_input_in(
+    harnesses: &'static [Harness],
+    harness: &str,
+    variant: &str,
+    memory: MemoryModel,
+    data: &[u8],
+) -> Result<Trace, Error> {
+    let h = harness::find_in(harnesses, harness)?;
     let v = h.variant(variant)?;
     let target = Target {
         harness: h,
@@ -299,20 +316,32 @@ thread_local! {
     static TARGET: RefCell<Option<Session>> = const { RefCell::new(None) };
 }
 
-/// The body of the fuzz target of `harness`: run `input`, and on a failure write its trace,
-/// print how to replay it, and crash so that libFuzzer keeps the input as an artifact.
+/// The body of the fuzz target of the built-in `harness`: run `input`, and on a failure write its
+/// trace, print how to replay it, and crash so that libFuzzer keeps the input as an artifact.
 pub fn run_target(harness: &'static str, input: &FuzzInput) {
+    run_target_in(harness::all(), harness, input)
+}
+
+/// [`run_target`] for the harness called `harness` among `harnesses`: the fuzz target of a
+/// harness of your own is
+///
+/// ```ignore
+/// libfuzzer_sys::fuzz_target!(|input: kgrace::fuzz::FuzzInput| {
+///     kgrace::fuzz::run_target_in(my_models::HARNESSES, "seqlock", &input)
+/// });
+/// ```
+pub fn run_target_in(harnesses: &'static [Harness], harness: &'static str, input: &FuzzInput) {
     TARGET.with(|t| {
         let mut t = t.borrow_mut();
-        let session = t.get_or_insert_with(|| target_session(harness));
+        let session = t.get_or_insert_with(|| target_session(harnesses, harness));
         if let Some(failure) = session.run(input) {
             crash(session, input, &failure);
         }
     });
 }
 
-fn target_session(harness: &str) -> Session {
-    let h = harness::find(harness).unwrap_or_else(|e| bad_input(&e.to_string()));
+fn target_session(harnesses: &'static [Harness], harness: &str) -> Session {
+    let h = harness::find_in(harnesses, harness).unwrap_or_else(|e| bad_input(&e.to_string()));
     // A binary named `<harness>--<variant>` explores that variant: ClusterFuzzLite and OSS-Fuzz run
     // binaries by name, with no way to set the environment.
     let exe = std::env::args().next().unwrap_or_default();
@@ -333,7 +362,8 @@ fn target_session(harness: &str) -> Session {
             .unwrap_or_else(|e: String| bad_input(&format!("KGRACE_FUZZ_MEMORY: {e}"))),
         Err(_) => MemoryModel::Sc,
     };
-    let s = Session::with_memory(harness, &variant, memory).unwrap_or_else(|e| bad_input(&e.to_string()));
+    let v = h.variant(&variant).unwrap_or_else(|e| bad_input(&e.to_string()));
+    let s = Session::for_variant(h, v, memory);
     eprintln!(
         "kgrace: fuzzing {} [{}] under {} (expected: {}), interleaving coverage {}; \
          KGRACE_FUZZ_VARIANT picks another variant, KGRACE_FUZZ_MEMORY=lkmm weak memory",

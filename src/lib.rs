@@ -252,6 +252,7 @@
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 pub mod bench;
+pub mod cli;
 pub mod config;
 mod engine;
 mod exec;

@@ -391,8 +391,16 @@ impl Trace {
             .collect()
     }
 
-    /// Re-run the trace's decisions on its harness and variant, under its memory model.
+    /// Re-run the trace's decisions on its harness and variant, under its memory model. The
+    /// harness is looked up among the built-in ones; [`replay_in`](Trace::replay_in) replays the
+    /// trace of a harness of your own.
     pub fn replay(&self) -> Result<ReplayResult, Error> {
+        self.replay_in(harness::all())
+    }
+
+    /// [`replay`](Trace::replay), looking the harness up among `harnesses` (a binary's registry,
+    /// as given to [`cli::main`](crate::cli::main)).
+    pub fn replay_in(&self, harnesses: &'static [harness::Harness]) -> Result<ReplayResult, Error> {
         if let Some(l) = &self.litmus {
             let p = crate::litmus::load(&l.source).map_err(|e| Error::BadTrace {
                 path: PathBuf::from(&self.variant),
@@ -402,7 +410,7 @@ impl Trace {
                 crate::litmus::run::replay_witness(&p, self.memory, &l.moves, self.decisions.clone());
             return Ok(r);
         }
-        let h = harness::find(&self.harness)?;
+        let h = harness::find_in(harnesses, &self.harness)?;
         let v = h.variant(&self.variant)?;
         let target = Target {
             harness: h,
