@@ -45,6 +45,8 @@ pub struct Session {
     /// The runner, suspended between two executions; `None` after a failure stopped it.
     runner: Option<Coroutine<(), (), ()>>,
     executions: u64,
+    /// The harness is a built-in one, which `kgrace replay` replays (else its own binary does).
+    builtin: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -85,6 +87,7 @@ impl Session {
             schedule: Rc::new(RefCell::new(FuzzSchedule::new(horizon))),
             runner: None,
             executions: 0,
+            builtin: harness::all().iter().any(|h| std::ptr::eq(h, harness)),
         }
     }
 
@@ -434,7 +437,19 @@ fn crash(session: &Session, input: &FuzzInput, failure: &Failure) -> ! {
     );
     let dir = trace_dir();
     let saved = session.save_failure_trace(input, failure, &dir);
-    let replay = |p: &std::path::Path| format!("cargo run --release -- replay {}", relative(p).display());
+    // A harness of your own replays through the binary that declares it, whose name kgrace
+    // cannot know.
+    let bin = if session.builtin {
+        "cargo run --release --"
+    } else {
+        eprintln!(
+            "kgrace: `{}` is not a built-in harness: BINARY below is the binary whose main declares \
+             it (kgrace::cli::main), such as `cargo run --release --example {} --`",
+            h.name, h.name
+        );
+        "BINARY"
+    };
+    let replay = |p: &std::path::Path| format!("{bin} replay {}", relative(p).display());
     let mut flags = String::new();
     if v.name != h.default_variant().name {
         flags.push_str(&format!(" --variant {}", v.name));
@@ -459,8 +474,8 @@ fn crash(session: &Session, input: &FuzzInput, failure: &Failure) -> ! {
         Err(e) => eprintln!("kgrace: no trace written: {}", chain(&e)),
     }
     eprintln!(
-        "libFuzzer's crash-* artifact of this input replays too: cargo run --release -- \
-         replay{flags} ARTIFACT\n{rule}"
+        "libFuzzer's crash-* artifact of this input replays too: {bin} replay{flags} \
+         ARTIFACT\n{rule}"
     );
     // libFuzzer turns SIGABRT into a crash artifact. A panic would too, but through shuttle's panic
     // hook, which prints a misleading "test panicked in task" outside any execution.
