@@ -95,7 +95,7 @@ pub fn bench(
     bench_in(harness::all(), spec, progress)
 }
 
-/// [`bench`] on `harnesses` (a binary's registry, as given to [`cli::main`](crate::cli::main)).
+/// [`bench()`] on `harnesses` (a binary's registry, as given to [`cli::main`](crate::cli::main)).
 pub fn bench_in(
     harnesses: &'static [Harness],
     spec: &BenchSpec,

@@ -23,21 +23,22 @@ pub use crate::engine::{Call, Event, StaleRead, Timeline};
 pub use crate::exec::ReplayResult;
 
 /// The `format` field of every trace.
-pub const FORMAT: &str = "kgrace-trace";
+pub(crate) const FORMAT: &str = "kgrace-trace";
 /// The trace format version this kgrace writes. Version 2 added the memory model and read
 /// decisions; version 1 traces (sequentially consistent, CPU decisions only) still replay.
-pub const VERSION: u32 = 2;
+pub(crate) const VERSION: u32 = 2;
 /// The oldest trace format version this kgrace reads.
-pub const OLDEST_VERSION: u32 = 1;
+pub(crate) const OLDEST_VERSION: u32 = 1;
 /// The shuttle version kgrace was built with (from `Cargo.lock`).
-pub const SHUTTLE_VERSION: &str = env!("KGRACE_SHUTTLE_VERSION");
+pub(crate) const SHUTTLE_VERSION: &str = env!("KGRACE_SHUTTLE_VERSION");
 
 /// A replayable record of one execution.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Trace {
-    /// Always [`FORMAT`].
+    /// Always `"kgrace-trace"`.
     pub format: String,
-    /// The format version, [`VERSION`].
+    /// The format version: 2 (version 1 traces, which predate the memory model and read
+    /// decisions, still replay).
     pub version: u32,
     /// The kgrace that wrote it.
     pub kgrace_version: String,

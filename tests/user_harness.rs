@@ -63,9 +63,7 @@ fn fixed_passes_an_exhaustive_search_that_finds_the_buggy_reader() {
         let dfs = |v: &str| {
             Explorer::for_variant(h, h.variant(v).unwrap())
                 .memory(m)
-                .scheduler(SchedulerSpec::Dfs {
-                    preemptions: Some(3),
-                })
+                .scheduler(SchedulerSpec::Dfs { preemptions: Some(3) })
                 .budget(Budget::Executions(1_000_000))
                 .run()
         };
@@ -154,18 +152,42 @@ fn the_example_binary_lists_runs_replays_and_minimizes_its_harness() {
     let list = run(bin, &["list"]);
     assert_eq!(list.status.code(), Some(0), "{}", text(&list));
     let listed = text(&list);
-    assert!(listed.starts_with("seqlock  (example: u64_stats_sync"), "{listed}");
+    assert!(
+        listed.starts_with("seqlock  (example: u64_stats_sync"),
+        "{listed}"
+    );
     for v in ["buggy", "fixed", "no-rmb"] {
-        assert!(listed.lines().any(|l| l.trim_start().starts_with(v)), "{v} in {listed}");
+        assert!(
+            listed.lines().any(|l| l.trim_start().starts_with(v)),
+            "{v} in {listed}"
+        );
     }
-    assert!(!listed.contains("mutex_unlock_free"), "only its own harnesses: {listed}");
+    assert!(
+        !listed.contains("mutex_unlock_free"),
+        "only its own harnesses: {listed}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    let buggy = run(bin, &["run", "seqlock", "--variant", "buggy", "--jobs", "1", "--trace-dir", d]);
+    let buggy = run(
+        bin,
+        &[
+            "run",
+            "seqlock",
+            "--variant",
+            "buggy",
+            "--jobs",
+            "1",
+            "--trace-dir",
+            d,
+        ],
+    );
     assert_eq!(buggy.status.code(), Some(1), "{}", text(&buggy));
     assert!(text(&buggy).contains("a torn snapshot"), "{}", text(&buggy));
-    let traces: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    let traces: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(traces.len(), 1, "one trace written: {traces:?}");
     let trace = traces[0].to_str().unwrap();
     // `run` says how to replay it: through this binary, by its path.
@@ -183,9 +205,24 @@ fn the_example_binary_lists_runs_replays_and_minimizes_its_harness() {
     let out = dir.path().join("min.json");
     let min = run(bin, &["minimize", trace, "-o", out.to_str().unwrap()]);
     assert_eq!(min.status.code(), Some(0), "{}", text(&min));
-    assert_eq!(run(bin, &["replay", out.to_str().unwrap()]).status.code(), Some(1));
+    assert_eq!(
+        run(bin, &["replay", out.to_str().unwrap()]).status.code(),
+        Some(1)
+    );
 
-    let fixed = run(bin, &["run", "seqlock", "--variant", "fixed", "--jobs", "1", "--trace-dir", d]);
+    let fixed = run(
+        bin,
+        &[
+            "run",
+            "seqlock",
+            "--variant",
+            "fixed",
+            "--jobs",
+            "1",
+            "--trace-dir",
+            d,
+        ],
+    );
     assert_eq!(fixed.status.code(), Some(0), "{}", text(&fixed));
     assert!(text(&fixed).contains("passed"), "{}", text(&fixed));
 
@@ -193,7 +230,10 @@ fn the_example_binary_lists_runs_replays_and_minimizes_its_harness() {
     let builtin = run(Path::new(env!("CARGO_BIN_EXE_kgrace")), &["replay", trace]);
     assert_eq!(builtin.status.code(), Some(2), "{}", text(&builtin));
     let said = text(&builtin);
-    assert!(said.contains("harness `seqlock`") && said.contains("kgrace::cli::main"), "{said}");
+    assert!(
+        said.contains("harness `seqlock`") && said.contains("kgrace::cli::main"),
+        "{said}"
+    );
     assert!(!said.contains("panicked"), "{said}");
     // And the other way round: the example binary has no built-in harness.
     let other = run(bin, &["run", "mutex_unlock_free", "--iterations", "1"]);
@@ -207,7 +247,10 @@ fn the_example_binary_checks_every_verdict_with_run_all() {
     let said = text(&all);
     assert_eq!(all.status.code(), Some(0), "{said}");
     assert!(said.contains("all verdicts as expected"), "{said}");
-    assert!(said.contains("no-rmb") && said.contains("(variant pins the other)"), "{said}");
+    assert!(
+        said.contains("no-rmb") && said.contains("(variant pins the other)"),
+        "{said}"
+    );
 }
 
 #[test]

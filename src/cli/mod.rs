@@ -496,7 +496,6 @@ type Explored = Result<(crate::Report, TraceOutcome)>;
 /// Explore one variant with a progress bar on a terminal; write the trace of a failure to `dir`.
 /// A trace that cannot be written does not lose the failure: the report comes back either way.
 fn explore(
-    registry: &'static [Harness],
     h: &'static harness::Harness,
     v: &'static harness::Variant,
     memory: MemoryModel,
@@ -529,7 +528,7 @@ fn explore(
             let t = if args.no_minimize {
                 t.clone()
             } else {
-                match crate::minimize::minimize_in(registry, t) {
+                match crate::minimize::minimize_in(std::slice::from_ref(h), t) {
                     Ok(m) => {
                         minimized = Some((m.before, m.after));
                         m.trace
@@ -566,7 +565,7 @@ fn run_one(registry: &'static [Harness], args: &RunArgs) -> Result<u8> {
         .trace_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_TRACE_DIR));
-    let (report, trace) = explore(registry, h, v, memory, args, Some(&dir), args.jobs(), true)?;
+    let (report, trace) = explore(h, v, memory, args, Some(&dir), args.jobs(), true)?;
     let not_written = match &trace {
         TraceOutcome::Failed(why) => Some(why.as_str()),
         _ => None,
@@ -689,7 +688,7 @@ fn run_all(registry: &'static [Harness], args: &RunArgs) -> Result<u8> {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&(h, v, m)) = work.get(i) else { break };
-                let r = explore(registry, h, v, m, args, args.trace_dir.as_deref(), 1, jobs == 1);
+                let r = explore(h, v, m, args, args.trace_dir.as_deref(), 1, jobs == 1);
                 *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
             });
         }
@@ -980,7 +979,8 @@ fn write_file(path: &Path, data: &[u8], force: bool) -> Result<()> {
 fn minimize(registry: &'static [Harness], path: &Path, output: Option<&Path>, force: bool) -> Result<u8> {
     let trace = load_trace(registry, path, None, None, MemoryModel::Sc)?;
     check_harness(registry, path, &trace)?;
-    let m = crate::minimize::minimize_in(registry, &trace).with_context(|| format!("minimizing {}", path.display()))?;
+    let m = crate::minimize::minimize_in(registry, &trace)
+        .with_context(|| format!("minimizing {}", path.display()))?;
     let saved = match output {
         Some(out) => {
             let mut json = serde_json::to_vec_pretty(&m.trace).context("the trace does not serialize")?;
