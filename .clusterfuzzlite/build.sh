@@ -18,8 +18,14 @@ cargo fuzz build "${flags[@]}"
 cargo build --release --bin kgrace
 triple=$(rustc -vV | sed -n 's/^host: //p')
 for target in $(cargo fuzz list); do
+    # A harness of your own (examples/<target>.rs) is listed by its own binary.
+    kgrace=target/release/kgrace
+    if [ -f "examples/$target.rs" ]; then
+        cargo build --release --example "$target"
+        kgrace=target/release/examples/$target
+    fi
     # A target that is no harness (trace_load) is one binary, under its own name.
-    if ! target/release/kgrace list --json | python3 -c '
+    if ! "$kgrace" list --json | python3 -c '
 import json, sys
 sys.exit(0 if any(h["harness"] == sys.argv[1] for h in json.load(sys.stdin)) else 1)' "$target"; then
         cp "fuzz/target/$triple/release/$target" "$out/$target"
@@ -29,7 +35,7 @@ sys.exit(0 if any(h["harness"] == sys.argv[1] for h in json.load(sys.stdin)) els
         fi
         continue
     fi
-    variants=$(target/release/kgrace list --json | python3 -c '
+    variants=$("$kgrace" list --json | python3 -c '
 import json, sys
 for h in json.load(sys.stdin):
     if h["harness"] == sys.argv[1]:

@@ -28,8 +28,14 @@ secs=$2
 shift 2
 
 source ci/fuzz-common.sh
-cargo build --release --quiet --bin kgrace
-kgrace=target/release/kgrace
+# A harness of your own (examples/<target>.rs) is listed and replayed by its own binary.
+if [ -f "examples/$target.rs" ]; then
+    cargo build --release --quiet --example "$target"
+    kgrace=target/release/examples/$target
+else
+    cargo build --release --quiet --bin kgrace
+    kgrace=target/release/kgrace
+fi
 fuzz build "$target"
 
 if [ $# -gt 0 ]; then

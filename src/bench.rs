@@ -58,13 +58,16 @@ pub struct Row {
 
 /// The failing variants of `harnesses` (all harnesses when empty), each with the memory models
 /// it is measured under.
-fn cells(spec: &BenchSpec) -> Result<Vec<(&'static Harness, &'static Variant, MemoryModel)>, crate::Error> {
+fn cells(
+    registry: &'static [Harness],
+    spec: &BenchSpec,
+) -> Result<Vec<(&'static Harness, &'static Variant, MemoryModel)>, crate::Error> {
     let hs: Vec<&'static Harness> = if spec.harnesses.is_empty() {
-        harness::all().iter().collect()
+        registry.iter().collect()
     } else {
         spec.harnesses
             .iter()
-            .map(|n| harness::find(n))
+            .map(|n| harness::find_in(registry, n))
             .collect::<Result<_, _>>()?
     };
     let mut out = Vec::new();
@@ -83,12 +86,22 @@ fn cells(spec: &BenchSpec) -> Result<Vec<(&'static Harness, &'static Variant, Me
     Ok(out)
 }
 
-/// Run the bench. `progress` is called after each cell with (cells done, cells in all).
+/// Run the bench on the built-in harnesses. `progress` is called after each cell with (cells
+/// done, cells in all).
 pub fn bench(
     spec: &BenchSpec,
     progress: Option<&(dyn Fn(usize, usize) + Sync)>,
 ) -> Result<Vec<Row>, crate::Error> {
-    let cells = cells(spec)?;
+    bench_in(harness::all(), spec, progress)
+}
+
+/// [`bench()`] on `harnesses` (a binary's registry, as given to [`cli::main`](crate::cli::main)).
+pub fn bench_in(
+    harnesses: &'static [Harness],
+    spec: &BenchSpec,
+    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+) -> Result<Vec<Row>, crate::Error> {
+    let cells = cells(harnesses, spec)?;
     let mut work = Vec::new();
     for &(h, v, m) in &cells {
         for &s in &spec.strategies {

@@ -103,7 +103,7 @@ impl Explorer {
                 summary: "",
                 config,
             }])),
-            body: harness::Body::Plain(body),
+            body: harness::Body::plain(body),
         }));
         Explorer {
             harness: h,

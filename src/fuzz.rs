@@ -45,6 +45,8 @@ pub struct Session {
     /// The runner, suspended between two executions; `None` after a failure stopped it.
     runner: Option<Coroutine<(), (), ()>>,
     executions: u64,
+    /// The harness is a built-in one, which `kgrace replay` replays (else its own binary does).
+    builtin: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -68,20 +70,25 @@ impl Session {
     /// A session under memory model `memory` (a variant that pins one keeps its own).
     pub fn with_memory(harness: &str, variant: &str, memory: MemoryModel) -> Result<Session, Error> {
         let h = harness::find(harness)?;
-        let v = h.variant(variant)?;
+        Ok(Session::for_variant(h, h.variant(variant)?, memory))
+    }
+
+    /// A session on a harness and variant already looked up: a built-in one or one of your own.
+    pub fn for_variant(harness: &'static Harness, variant: &'static Variant, memory: MemoryModel) -> Session {
         let target = Target {
-            harness: h,
-            variant: v,
+            harness,
+            variant,
             memory,
         };
         let horizon = horizon(target);
-        Ok(Session {
+        Session {
             target,
             horizon,
             schedule: Rc::new(RefCell::new(FuzzSchedule::new(horizon))),
             runner: None,
             executions: 0,
-        })
+            builtin: harness::all().iter().any(|h| std::ptr::eq(h, harness)),
+        }
     }
 
     /// The harness.
@@ -149,7 +156,8 @@ impl Session {
         // Minimized like the traces of `kgrace run`; the input, kept in the trace, gives the raw
         // execution back.
         let raw = self.trace(input);
-        let trace = crate::minimize::minimize(&raw).map_or(raw, |m| m.trace);
+        let trace = crate::minimize::minimize_target(self.target, &raw, crate::minimize::Keep::Place)
+            .map_or(raw, |m| m.trace);
         trace.save_once(dir, &name)
     }
 
@@ -262,7 +270,19 @@ fn input_trace(target: Target, horizon: u64, input: &FuzzInput, bytes: &[u8], ex
 /// `memory` is the memory model the target ran under (`KGRACE_FUZZ_MEMORY`; a variant that pins
 /// one keeps its own).
 pub fn replay_input(harness: &str, variant: &str, memory: MemoryModel, data: &[u8]) -> Result<Trace, Error> {
-    let h = harness::find(harness)?;
+    replay_input_in(harness::all(), harness, variant, memory, data)
+}
+
+/// [`replay_input`], looking the harness up among `harnesses` (a binary's registry, as given to
+/// [`cli::main`](crate::cli::main)).
+pub fn replay_input_in(
+    harnesses: &'static [Harness],
+    harness: &str,
+    variant: &str,
+    memory: MemoryModel,
+    data: &[u8],
+) -> Result<Trace, Error> {
+    let h = harness::find_in(harnesses, harness)?;
     let v = h.variant(variant)?;
     let target = Target {
         harness: h,
@@ -299,20 +319,32 @@ thread_local! {
     static TARGET: RefCell<Option<Session>> = const { RefCell::new(None) };
 }
 
-/// The body of the fuzz target of `harness`: run `input`, and on a failure write its trace,
-/// print how to replay it, and crash so that libFuzzer keeps the input as an artifact.
+/// The body of the fuzz target of the built-in `harness`: run `input`, and on a failure write its
+/// trace, print how to replay it, and crash so that libFuzzer keeps the input as an artifact.
 pub fn run_target(harness: &'static str, input: &FuzzInput) {
+    run_target_in(harness::all(), harness, input)
+}
+
+/// [`run_target`] for the harness called `harness` among `harnesses`: the fuzz target of a
+/// harness of your own is
+///
+/// ```ignore
+/// libfuzzer_sys::fuzz_target!(|input: kgrace::fuzz::FuzzInput| {
+///     kgrace::fuzz::run_target_in(my_models::HARNESSES, "seqlock", &input)
+/// });
+/// ```
+pub fn run_target_in(harnesses: &'static [Harness], harness: &'static str, input: &FuzzInput) {
     TARGET.with(|t| {
         let mut t = t.borrow_mut();
-        let session = t.get_or_insert_with(|| target_session(harness));
+        let session = t.get_or_insert_with(|| target_session(harnesses, harness));
         if let Some(failure) = session.run(input) {
             crash(session, input, &failure);
         }
     });
 }
 
-fn target_session(harness: &str) -> Session {
-    let h = harness::find(harness).unwrap_or_else(|e| bad_input(&e.to_string()));
+fn target_session(harnesses: &'static [Harness], harness: &str) -> Session {
+    let h = harness::find_in(harnesses, harness).unwrap_or_else(|e| bad_input(&e.to_string()));
     // A binary named `<harness>--<variant>` explores that variant: ClusterFuzzLite and OSS-Fuzz run
     // binaries by name, with no way to set the environment.
     let exe = std::env::args().next().unwrap_or_default();
@@ -333,7 +365,8 @@ fn target_session(harness: &str) -> Session {
             .unwrap_or_else(|e: String| bad_input(&format!("KGRACE_FUZZ_MEMORY: {e}"))),
         Err(_) => MemoryModel::Sc,
     };
-    let s = Session::with_memory(harness, &variant, memory).unwrap_or_else(|e| bad_input(&e.to_string()));
+    let v = h.variant(&variant).unwrap_or_else(|e| bad_input(&e.to_string()));
+    let s = Session::for_variant(h, v, memory);
     eprintln!(
         "kgrace: fuzzing {} [{}] under {} (expected: {}), interleaving coverage {}; \
          KGRACE_FUZZ_VARIANT picks another variant, KGRACE_FUZZ_MEMORY=lkmm weak memory",
@@ -404,7 +437,19 @@ fn crash(session: &Session, input: &FuzzInput, failure: &Failure) -> ! {
     );
     let dir = trace_dir();
     let saved = session.save_failure_trace(input, failure, &dir);
-    let replay = |p: &std::path::Path| format!("cargo run --release -- replay {}", relative(p).display());
+    // A harness of your own replays through the binary that declares it, whose name kgrace
+    // cannot know.
+    let bin = if session.builtin {
+        "cargo run --release --"
+    } else {
+        eprintln!(
+            "kgrace: `{}` is not a built-in harness: BINARY below is the binary whose main declares \
+             it (kgrace::cli::main), such as `cargo run --release --example {} --`",
+            h.name, h.name
+        );
+        "BINARY"
+    };
+    let replay = |p: &std::path::Path| format!("{bin} replay {}", relative(p).display());
     let mut flags = String::new();
     if v.name != h.default_variant().name {
         flags.push_str(&format!(" --variant {}", v.name));
@@ -429,8 +474,8 @@ fn crash(session: &Session, input: &FuzzInput, failure: &Failure) -> ! {
         Err(e) => eprintln!("kgrace: no trace written: {}", chain(&e)),
     }
     eprintln!(
-        "libFuzzer's crash-* artifact of this input replays too: cargo run --release -- \
-         replay{flags} ARTIFACT\n{rule}"
+        "libFuzzer's crash-* artifact of this input replays too: {bin} replay{flags} \
+         ARTIFACT\n{rule}"
     );
     // libFuzzer turns SIGABRT into a crash artifact. A panic would too, but through shuttle's panic
     // hook, which prints a misleading "test panicked in task" outside any execution.

@@ -146,6 +146,48 @@
 //! assert_eq!(report.failure.unwrap().kind, kgrace::FailureKind::DataRace);
 //! ```
 //!
+//! ## A harness of your own, with variants and a command line
+//!
+//! `examples/seqlock.rs` is a complete harness outside `src/harness/`, declared with the types the
+//! built-in ones use, and a binary with the whole command line for it. It models a 32-bit NIC
+//! driver's 64-bit byte counter, two words, read by `ndo_get_stats64` under the kernel's
+//! `u64_stats_sync` seqcount while the receive path adds a packet across the carry into the high
+//! word. Run it with `cargo run --release --example seqlock -- list` (or `run`, `run --all`,
+//! `replay`, `minimize`). Its parts, in order:
+//!
+//! 1. The objects, as [`kstruct!`]s of [`kernel::Word`]s, and the kernel functions the harness
+//!    needs that [`kernel`] does not have, written with kernel names on its accesses and fences:
+//!    `u64_stats_update_begin` (`sequence++`, `smp_wmb()`), `u64_stats_fetch_begin` (spin while
+//!    `sequence` is odd with [`kernel::cpu_relax`], `smp_rmb()`), `u64_stats_fetch_retry`
+//!    (`smp_rmb()`, then whether `sequence` moved). [`kernel::KFunc::enter`] names each function
+//!    in traces and failures. An access is marked where the kernel's, or KCSAN's view of it, is.
+//! 2. The body, `fn body(variant: &'static str)`: CPU0 allocates the statistics, spawns the
+//!    writer (`rx_irq`) and the reader (`dev_get_stats64`), joins them and frees the object; the
+//!    reader's oracle is a [`kernel::bug_on`] that the value it read is one the counter held. The
+//!    variant name picks the reader: one pass without the retry (`buggy`), the kernel's loop
+//!    (`fixed`), or the loop without its `smp_rmb()`s (`no-rmb`, a mutant of `fixed` that shows
+//!    the barriers are what makes it pass).
+//! 3. The registry, a `static` slice of [`harness::Harness`]: name, origin (`thread`), the
+//!    question its variants settle, the [`harness::Variant`]s with their
+//!    [`harness::Expected`] verdicts and [`harness::Config`]s (`no-rmb` pins `lkmm` with
+//!    [`Config::with_memory`](harness::Config::with_memory): under `sc` it passes), and the body,
+//!    [`harness::Body::new`]`(body)`. Everything in it is `const`.
+//! 4. `main`, one line: [`cli::main`]`(HARNESSES)`. Every command of `kgrace` works on these
+//!    harnesses only: `list`, `run seqlock --variant buggy` (exit 1, a trace written, printing the
+//!    command that replays it through this binary), `run --all` ("all verdicts as expected"),
+//!    `replay TRACE` (exit 1, "reproduced"), `minimize`, `bench`. A trace names its harness: the
+//!    built-in `kgrace replay` refuses a `seqlock` trace (exit 2, saying to replay it through the
+//!    binary that declares it).
+//!
+//! In your own crate the same file is your binary (or `src/main.rs` over a module of harnesses).
+//! The library calls take the registry where the built-in one would be looked up:
+//! [`Explorer::for_variant`], [`Trace::replay_in`], [`minimize::minimize_in`],
+//! [`fuzz::Session::for_variant`], [`fuzz::replay_input_in`], [`bench::bench_in`]. A fuzz target
+//! is the built-in targets' one line with [`fuzz::run_target_in`] (`fuzz/fuzz_targets/seqlock.rs`
+//! includes the example's file for its registry). `tests/user_harness.rs` checks all of it:
+//! every variant's verdict under both memory models, `fixed` exhausted by `dfs`, the fuzz
+//! session, and the example binary's commands.
+//!
 //! # Weak memory
 //!
 //! Every run chooses a memory model ([`MemoryModel`], `kgrace run --memory sc|lkmm`): `sc`, the
@@ -252,6 +294,7 @@
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 pub mod bench;
+pub mod cli;
 pub mod config;
 mod engine;
 mod exec;

@@ -27,7 +27,7 @@ use std::rc::Rc;
 
 use crate::exec::{self, Target};
 use crate::failure::{Failure, FailureKind};
-use crate::harness;
+use crate::harness::{self, Harness};
 use crate::sched::{Decision, Lenient};
 use crate::trace::{Size, Trace, Verdict};
 use crate::Error;
@@ -120,14 +120,14 @@ fn run(target: Target, candidate: Vec<Decision>) -> Run {
     }
 }
 
-/// The target a trace ran on.
-fn target(trace: &Trace) -> Result<Target, Error> {
+/// The target a trace ran on, its harness one of `harnesses`.
+fn target(harnesses: &'static [Harness], trace: &Trace) -> Result<Target, Error> {
     if trace.litmus.is_some() {
         return Err(Error::Minimize(
             "it is a litmus witness: its outcome is the point, not a failure".into(),
         ));
     }
-    let h = harness::find(&trace.harness)?;
+    let h = harness::find_in(harnesses, &trace.harness)?;
     let v = h.variant(&trace.variant)?;
     Ok(Target {
         harness: h,
@@ -138,7 +138,7 @@ fn target(trace: &Trace) -> Result<Target, Error> {
 
 /// The preemptions, steps and decisions of a failing trace, counted on a run of its decisions.
 pub fn size(trace: &Trace) -> Result<Size, Error> {
-    Ok(run(target(trace)?, trace.decisions.clone()).size)
+    Ok(run(target(harness::all(), trace)?, trace.decisions.clone()).size)
 }
 
 /// Blocks of `d`: `(start, end)` ranges, each a CPU decision and what follows it up to the next
@@ -248,17 +248,29 @@ fn candidates(best: &Run) -> Vec<Vec<Decision>> {
 /// number, and says how big the execution it was minimized from was ([`Trace::minimized_from`]);
 /// a trace already minimal comes back unchanged. A trace without a failure, or whose decisions
 /// no longer fail the way it records, is an error.
+/// The harness is looked up among the built-in ones; [`minimize_in`] minimizes the trace of a
+/// harness of your own.
 pub fn minimize(trace: &Trace) -> Result<Minimized, Error> {
     minimize_keeping(trace, Keep::Place)
 }
 
+/// [`minimize`], looking the harness up among `harnesses` (a binary's registry, as given to
+/// [`cli::main`](crate::cli::main)).
+pub fn minimize_in(harnesses: &'static [Harness], trace: &Trace) -> Result<Minimized, Error> {
+    minimize_target(target(harnesses, trace)?, trace, Keep::Place)
+}
+
 /// [`minimize`], keeping only what `keep` says of the failure.
 pub fn minimize_keeping(trace: &Trace, keep: Keep) -> Result<Minimized, Error> {
+    minimize_target(target(harness::all(), trace)?, trace, keep)
+}
+
+/// Minimize `trace`, which ran on `target`.
+pub(crate) fn minimize_target(target: Target, trace: &Trace, keep: Keep) -> Result<Minimized, Error> {
     let bad = Error::Minimize;
     let Some(recorded) = &trace.failure else {
         return Err(bad("it records no failure: there is nothing to minimize".into()));
     };
-    let target = target(trace)?;
     let mut best = run(target, trace.decisions.clone());
     let mut runs = 1;
     let Some(place) = best.place.clone() else {
@@ -328,7 +340,7 @@ pub fn minimize_keeping(trace: &Trace, keep: Keep) -> Result<Minimized, Error> {
     out.fuzz_input = trace.fuzz_input.clone();
     // The decisions are the ones the execution took, so they replay exactly; checked all the same,
     // since a trace that does not replay would be worse than the raw one.
-    let replayed = out.replay()?;
+    let replayed = exec::replay(target, out.decisions.clone());
     if out.verdict(&replayed) != Verdict::Reproduced {
         return Err(bad(
             "its minimized execution does not replay (a bug in kgrace): keep the raw trace".into(),

@@ -23,21 +23,22 @@ pub use crate::engine::{Call, Event, StaleRead, Timeline};
 pub use crate::exec::ReplayResult;
 
 /// The `format` field of every trace.
-pub const FORMAT: &str = "kgrace-trace";
+pub(crate) const FORMAT: &str = "kgrace-trace";
 /// The trace format version this kgrace writes. Version 2 added the memory model and read
 /// decisions; version 1 traces (sequentially consistent, CPU decisions only) still replay.
-pub const VERSION: u32 = 2;
+pub(crate) const VERSION: u32 = 2;
 /// The oldest trace format version this kgrace reads.
-pub const OLDEST_VERSION: u32 = 1;
+pub(crate) const OLDEST_VERSION: u32 = 1;
 /// The shuttle version kgrace was built with (from `Cargo.lock`).
-pub const SHUTTLE_VERSION: &str = env!("KGRACE_SHUTTLE_VERSION");
+pub(crate) const SHUTTLE_VERSION: &str = env!("KGRACE_SHUTTLE_VERSION");
 
 /// A replayable record of one execution.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Trace {
-    /// Always [`FORMAT`].
+    /// Always `"kgrace-trace"`.
     pub format: String,
-    /// The format version, [`VERSION`].
+    /// The format version: 2 (version 1 traces, which predate the memory model and read
+    /// decisions, still replay).
     pub version: u32,
     /// The kgrace that wrote it.
     pub kgrace_version: String,
@@ -391,8 +392,16 @@ impl Trace {
             .collect()
     }
 
-    /// Re-run the trace's decisions on its harness and variant, under its memory model.
+    /// Re-run the trace's decisions on its harness and variant, under its memory model. The
+    /// harness is looked up among the built-in ones; [`replay_in`](Trace::replay_in) replays the
+    /// trace of a harness of your own.
     pub fn replay(&self) -> Result<ReplayResult, Error> {
+        self.replay_in(harness::all())
+    }
+
+    /// [`replay`](Trace::replay), looking the harness up among `harnesses` (a binary's registry,
+    /// as given to [`cli::main`](crate::cli::main)).
+    pub fn replay_in(&self, harnesses: &'static [harness::Harness]) -> Result<ReplayResult, Error> {
         if let Some(l) = &self.litmus {
             let p = crate::litmus::load(&l.source).map_err(|e| Error::BadTrace {
                 path: PathBuf::from(&self.variant),
@@ -402,7 +411,7 @@ impl Trace {
                 crate::litmus::run::replay_witness(&p, self.memory, &l.moves, self.decisions.clone());
             return Ok(r);
         }
-        let h = harness::find(&self.harness)?;
+        let h = harness::find_in(harnesses, &self.harness)?;
         let v = h.variant(&self.variant)?;
         let target = Target {
             harness: h,

@@ -204,7 +204,7 @@ pub(super) const HARNESS: Harness = Harness {
             config: Config::DEFAULT,
         },
     ],
-    body: super::Body::Variants(body),
+    body: super::Body::new(body),
 };
 
 /// What the ULP does, by variant.

@@ -127,7 +127,7 @@ pub(super) const HARNESS: Harness = Harness {
             config: MIGRATE,
         },
     ],
-    body: super::Body::Variants(body),
+    body: super::Body::new(body),
 };
 
 /// Every variant: vCPU threads are preempted and migrate like any task, so a read-side section

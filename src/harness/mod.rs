@@ -23,16 +23,36 @@ pub struct Harness {
     pub question: &'static str,
     /// The variants, the thread's posted (buggy) code first.
     pub variants: &'static [Variant],
-    pub(crate) body: Body,
+    /// The code: [`Body::new`] of a function that runs one execution of the variant it is given.
+    pub body: Body,
 }
 
-/// The code of a harness.
+/// The code of a harness: a function run as CPU0 of every execution, given the variant's name.
+///
+/// It sets up the objects, spawns the CPUs, joins them and frees what is left, like the body
+/// of [`Explorer::from_fn`](crate::Explorer::from_fn); its `match` on the variant name picks what
+/// differs between the variants. Build it with [`Body::new`], in a `static` or `const`.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum Body {
-    /// A registered harness: takes the variant name.
+pub struct Body(BodyFn);
+
+#[derive(Clone, Copy, Debug)]
+enum BodyFn {
+    /// A declared harness: takes the variant name.
     Variants(fn(&'static str)),
     /// A model given to [`Explorer::from_fn`](crate::Explorer::from_fn).
     Plain(fn()),
+}
+
+impl Body {
+    /// The body that runs `f(variant_name)`.
+    pub const fn new(f: fn(&'static str)) -> Body {
+        Body(BodyFn::Variants(f))
+    }
+
+    /// The body of [`Explorer::from_fn`](crate::Explorer::from_fn): no variants.
+    pub(crate) const fn plain(f: fn()) -> Body {
+        Body(BodyFn::Plain(f))
+    }
 }
 
 /// One version of the harness code: the posted patch, a fix, a proposed alternative.
@@ -133,19 +153,25 @@ static HARNESSES: &[Harness] = &[
 /// with an access it is not ordered after (KCSAN's slab free hook).
 pub(crate) const LIFETIME: &[FailureKind] = &[FailureKind::UseAfterFree, FailureKind::DataRace];
 
-/// Every harness.
+/// Every built-in harness: the registry of the `kgrace` binary.
 pub fn all() -> &'static [Harness] {
     HARNESSES
 }
 
-/// The harness called `name`.
+/// The built-in harness called `name`.
 pub fn find(name: &str) -> Result<&'static Harness, Error> {
-    HARNESSES
+    find_in(HARNESSES, name)
+}
+
+/// The harness called `name` among `harnesses` (a binary's registry, as given to
+/// [`cli::main`](crate::cli::main)).
+pub fn find_in(harnesses: &'static [Harness], name: &str) -> Result<&'static Harness, Error> {
+    harnesses
         .iter()
         .find(|h| h.name == name)
         .ok_or_else(|| Error::UnknownHarness {
             name: name.to_string(),
-            known: HARNESSES.iter().map(|h| h.name).collect::<Vec<_>>().join(", "),
+            known: harnesses.iter().map(|h| h.name).collect::<Vec<_>>().join(", "),
         })
 }
 
@@ -153,9 +179,9 @@ pub fn find(name: &str) -> Result<&'static Harness, Error> {
 /// run's memory model; a variant that pins one runs under its own.
 pub(crate) fn execute(h: &'static Harness, v: &'static Variant, memory: MemoryModel) {
     engine::reset(v.config, v.config.memory_for(memory));
-    match h.body {
-        Body::Variants(f) => f(v.name),
-        Body::Plain(f) => f(),
+    match h.body.0 {
+        BodyFn::Variants(f) => f(v.name),
+        BodyFn::Plain(f) => f(),
     }
     engine::check_leaks();
 }

@@ -190,7 +190,7 @@ pub(super) const HARNESS: Harness = Harness {
             },
         },
     ],
-    body: super::Body::Variants(body),
+    body: super::Body::new(body),
 };
 
 crate::kstruct! {

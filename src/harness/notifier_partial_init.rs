@@ -149,7 +149,7 @@ pub(super) const HARNESS: Harness = Harness {
             config: Config::DEFAULT,
         },
     ],
-    body: super::Body::Variants(body),
+    body: super::Body::new(body),
 };
 
 /// What the posted code does on a weakly ordered CPU once KCSAN is out of the way: a NULL `ops`

@@ -144,7 +144,7 @@ pub(super) const HARNESS: Harness = Harness {
             },
         },
     ],
-    body: super::Body::Variants(body),
+    body: super::Body::new(body),
 };
 
 /// `check-outside-section`'s symptoms: the lifetime bug's, and under `lkmm` a NULL dereference: the

@@ -4,8 +4,9 @@ use std::io::IsTerminal;
 
 use anyhow::Result;
 
-use kgrace::bench::{self, BenchSpec, Row};
-use kgrace::MemoryModel;
+use crate::bench::{self, BenchSpec, Row};
+use crate::harness::Harness;
+use crate::MemoryModel;
 
 use super::{sched_spec, Memory, Sched};
 
@@ -38,7 +39,7 @@ pub struct BenchArgs {
     json: bool,
 }
 
-pub fn bench(args: &BenchArgs) -> Result<u8> {
+pub fn bench(registry: &'static [Harness], args: &BenchArgs) -> Result<u8> {
     let schedulers = if args.schedulers.is_empty() {
         Sched::RANDOMIZED.to_vec()
     } else {
@@ -83,7 +84,7 @@ pub fn bench(args: &BenchArgs) -> Result<u8> {
             pb.set_position(n as u64);
         }
     };
-    let rows = bench::bench(&spec, Some(&tick))?;
+    let rows = bench::bench_in(registry, &spec, Some(&tick))?;
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }

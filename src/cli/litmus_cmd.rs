@@ -6,9 +6,9 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use clap::Args;
 
-use kgrace::litmus::run::Options;
-use kgrace::litmus::suite::{self, Agreement, Summary, TestResult};
-use kgrace::MemoryModel;
+use crate::litmus::run::Options;
+use crate::litmus::suite::{self, Agreement, Summary, TestResult};
+use crate::MemoryModel;
 
 #[derive(Args, Debug)]
 pub struct LitmusArgs {
@@ -35,7 +35,7 @@ pub struct LitmusArgs {
     max_executions: u64,
 }
 
-pub fn litmus(args: &LitmusArgs) -> Result<u8> {
+pub fn litmus(registry: &'static [crate::harness::Harness], args: &LitmusArgs) -> Result<u8> {
     if args.max_executions == 0 {
         bail!("--max-executions must be at least 1");
     }
@@ -116,7 +116,7 @@ pub fn litmus(args: &LitmusArgs) -> Result<u8> {
                 match save_witness(file, &name, args.memory, r, w.clone(), dir) {
                     Ok(path) => {
                         outln!("witness of the outcome: {}", path.display());
-                        outln!("replay it: {}", super::replay_command(&path));
+                        outln!("replay it: {}", super::replay_command(registry, &path));
                     }
                     Err(e) => eprintln!("warning: the witness of {name} was not written: {e:#}"),
                 }
@@ -153,12 +153,12 @@ fn save_witness(
     file: &Path,
     name: &str,
     memory: MemoryModel,
-    r: &kgrace::litmus::run::Report,
-    decisions: Vec<kgrace::sched::Decision>,
+    r: &crate::litmus::run::Report,
+    decisions: Vec<crate::sched::Decision>,
     dir: &Path,
 ) -> Result<PathBuf> {
     let source = std::fs::read_to_string(file)?;
-    let trace = kgrace::Trace::litmus_witness(name, &source, memory, r.witness_moves.clone(), decisions)?;
+    let trace = crate::Trace::litmus_witness(name, &source, memory, r.witness_moves.clone(), decisions)?;
     Ok(trace.save_new(dir)?.path)
 }
 
