@@ -159,9 +159,12 @@ pub enum SchedulerSpec {
         /// The preemption bound; `None` for none.
         preemptions: Option<u32>,
     },
-    /// Decisions read from a fuzzer's input bytes (see the `fuzz/` targets).
+    /// Decisions read from a fuzzer's input bytes (see the `fuzz/` targets): written in traces,
+    /// not something to explore with (the fuzzer builds its strategy from each input).
+    #[doc(hidden)]
     Fuzz,
-    /// Decisions read back from a trace.
+    /// Decisions read back from a trace: written in traces, not something to explore with.
+    #[doc(hidden)]
     Replay,
 }
 
