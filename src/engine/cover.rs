@@ -83,21 +83,47 @@ pub(crate) fn set_enabled(on: bool) {
 /// A static access site: the harness line, the innermost kernel function and the operation.
 /// Kernel functions are `#[track_caller]`, so the line alone is the harness's call of
 /// `mutex_unlock`; the function and operation tell its `atomic_set` in `__mutex_unlock_slowpath`
-/// from its `arch_spin_trylock` in `spin_lock`. All three are addresses of statics, at fixed
-/// distances from each other for a build, so the same input hashes the same way every time.
-/// Never 0: 0 is "no store yet".
+/// from its `arch_spin_trylock` in `spin_lock`. Never 0: 0 is "no store yet".
 #[inline]
 pub(crate) fn site(caller: &'static Location<'static>, func: &'static str, op: &'static str) -> u32 {
-    // Relative to a static of this crate: address-space layout randomization moves the whole
-    // executable by one offset, so the differences are the same in every process of a build,
-    // and the guided strategy's feedback (hence its executions) does not change from run to run.
-    // An empty string's pointer is a constant, not an address in the executable: 0 for it.
-    let base = &ENABLED as *const AtomicBool as u64;
-    let rel = |p: *const u8, empty: bool| if empty { 0 } else { (p as u64).wrapping_sub(base) };
-    let a = rel(caller as *const Location<'static> as *const u8, false);
-    let b = rel(func.as_ptr(), func.is_empty());
-    let c = rel(op.as_ptr(), op.is_empty());
-    ((a ^ b.rotate_left(21) ^ c.rotate_left(42)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as u32 | 1
+    // Hashed by content, not by address: the same site hashes the same way in every process and
+    // every build in which its line stays put, so the guided strategy's feedback (hence which
+    // executions a seed explores) does not move with code layout or address randomization.
+    // Hashing the names costs more than an access, so each process remembers the hash of the
+    // sites it met, by their addresses, in a small direct-mapped cache.
+    let key = (
+        caller as *const Location<'static> as usize,
+        func.as_ptr() as usize ^ func.len(),
+        op.as_ptr() as usize ^ op.len(),
+    );
+    let slot = (key.0 ^ key.1.rotate_left(17) ^ key.2.rotate_left(34)).wrapping_mul(0x9e37_79b9) >> 7
+        & (SITE_CACHE - 1);
+    SITES.with(|sites| {
+        let mut sites = sites.borrow_mut();
+        let e = &mut sites[slot];
+        if e.0 == key && e.1 != 0 {
+            return e.1;
+        }
+        let a =
+            u64::from(caller.line()) << 20 ^ u64::from(caller.column()) ^ fnv(caller.file()).rotate_left(7);
+        let (b, c) = (fnv(func), fnv(op));
+        let site = ((a ^ b.rotate_left(21) ^ c.rotate_left(42)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32)
+            as u32
+            | 1;
+        *e = (key, site);
+        site
+    })
+}
+
+/// Entries of the site cache (a power of two): a harness meets a few hundred sites.
+const SITE_CACHE: usize = 1 << 10;
+
+type SiteKey = (usize, usize, usize);
+
+thread_local! {
+    /// Invariant: an entry with a non-zero site holds the hash of the site whose addresses are
+    /// its key.
+    static SITES: RefCell<Box<[(SiteKey, u32); SITE_CACHE]>> = RefCell::new(Box::new([((0, 0, 0), 0); SITE_CACHE]));
 }
 
 /// The load at `load` read, from the word at `offset` of its object (which field), the value of
@@ -121,6 +147,14 @@ pub(crate) fn reads_from(load: u32, store: u32, offset: u64, other_cpu: bool) {
             LAST_NOVEL.with(|l| l.set(i as u32));
         }
     }
+}
+
+/// FNV-1a of a short name.
+#[inline]
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Clear the map (libFuzzer does it itself; for measurements and tests outside libFuzzer).
