@@ -32,7 +32,7 @@ thread_local! {
     static NOVEL: Cell<u64> = const { Cell::new(0) };
     /// Invariant: `SEEN[i]` counts the loads, since [`start_feedback`] on this thread, whose
     /// pair hashes to counter `i` (saturating).
-    static SEEN: RefCell<Box<[u32; MAP_SIZE]>> = RefCell::new(Box::new([0; MAP_SIZE]));
+    static SEEN: RefCell<[u32; MAP_SIZE]> = const { RefCell::new([0; MAP_SIZE]) };
     /// The counter of the last novel pair.
     static LAST_NOVEL: Cell<u32> = const { Cell::new(0) };
 }
@@ -123,7 +123,7 @@ type SiteKey = (usize, usize, usize);
 thread_local! {
     /// Invariant: an entry with a non-zero site holds the hash of the site whose addresses are
     /// its key.
-    static SITES: RefCell<Box<[(SiteKey, u32); SITE_CACHE]>> = RefCell::new(Box::new([((0, 0, 0), 0); SITE_CACHE]));
+    static SITES: RefCell<[(SiteKey, u32); SITE_CACHE]> = const { RefCell::new([((0, 0, 0), 0); SITE_CACHE]) };
 }
 
 /// The load at `load` read, from the word at `offset` of its object (which field), the value of
