@@ -91,39 +91,31 @@ pub(crate) fn site(caller: &'static Location<'static>, func: &'static str, op: &
     // executions a seed explores) does not move with code layout or address randomization.
     // Hashing the names costs more than an access, so each process remembers the hash of the
     // sites it met, by their addresses, in a small direct-mapped cache.
-    let key = (
-        caller as *const Location<'static> as usize,
-        func.as_ptr() as usize ^ func.len(),
-        op.as_ptr() as usize ^ op.len(),
-    );
-    let slot = (key.0 ^ key.1.rotate_left(17) ^ key.2.rotate_left(34)).wrapping_mul(0x9e37_79b9) >> 7
-        & (SITE_CACHE - 1);
-    SITES.with(|sites| {
-        let mut sites = sites.borrow_mut();
-        let e = &mut sites[slot];
-        if e.0 == key && e.1 != 0 {
-            return e.1;
-        }
-        let a =
-            u64::from(caller.line()) << 20 ^ u64::from(caller.column()) ^ fnv(caller.file()).rotate_left(7);
-        let (b, c) = (fnv(func), fnv(op));
-        let site = ((a ^ b.rotate_left(21) ^ c.rotate_left(42)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32)
-            as u32
-            | 1;
-        *e = (key, site);
-        site
-    })
+    // By content, not by address: the same site hashes the same way in every process and in
+    // every build where its line stays put, so the guided strategy's feedback (hence which
+    // executions a seed explores) does not move with code layout or address randomization. The
+    // names are summarized by their length and first and last eight bytes: cheap enough for
+    // every access, and different for every pair of kernel functions and operations here.
+    let a = u64::from(caller.line()) << 20 ^ u64::from(caller.column()) ^ (caller.file().len() as u64) << 48;
+    let b = name_key(func);
+    let c = name_key(op);
+    ((a ^ b.rotate_left(21) ^ c.rotate_left(42)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as u32 | 1
 }
 
-/// Entries of the site cache (a power of two): a harness meets a few hundred sites.
-const SITE_CACHE: usize = 1 << 10;
-
-type SiteKey = (usize, usize, usize);
-
-thread_local! {
-    /// Invariant: an entry with a non-zero site holds the hash of the site whose addresses are
-    /// its key.
-    static SITES: RefCell<[(SiteKey, u32); SITE_CACHE]> = const { RefCell::new([((0, 0, 0), 0); SITE_CACHE]) };
+/// A name's length and its first and last eight bytes, mixed.
+#[inline]
+fn name_key(s: &str) -> u64 {
+    let b = s.as_bytes();
+    let n = b.len();
+    let (head, tail) = if n >= 8 {
+        (
+            u64::from_le_bytes(b[..8].try_into().unwrap_or([0; 8])),
+            u64::from_le_bytes(b[n - 8..].try_into().unwrap_or([0; 8])),
+        )
+    } else {
+        (b.iter().fold(0u64, |h, &x| h << 8 | u64::from(x)), 0)
+    };
+    head ^ tail.rotate_left(29) ^ (n as u64) << 56
 }
 
 /// The load at `load` read, from the word at `offset` of its object (which field), the value of
@@ -147,14 +139,6 @@ pub(crate) fn reads_from(load: u32, store: u32, offset: u64, other_cpu: bool) {
             LAST_NOVEL.with(|l| l.set(i as u32));
         }
     }
-}
-
-/// FNV-1a of a short name.
-#[inline]
-fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// Clear the map (libFuzzer does it itself; for measurements and tests outside libFuzzer).
