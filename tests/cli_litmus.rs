@@ -100,3 +100,30 @@ fn bad_input_exits_2_with_a_message() {
     assert!(text(&o).contains("larger than 1024 KiB"), "{}", text(&o));
     std::fs::remove_file(dir.join("huge.litmus")).unwrap();
 }
+
+#[test]
+fn the_output_is_the_same_on_any_number_of_jobs() {
+    let dir = workdir("jobs");
+    let run = |jobs: &str| {
+        let o = kgrace(
+            &dir,
+            &[
+                "litmus",
+                "litmus",
+                "--expected",
+                "litmus/EXPECTED.tsv",
+                "--jobs",
+                jobs,
+            ],
+        );
+        // Everything but the run's time.
+        text(&o)
+            .lines()
+            .filter(|l| !l.contains(" under lkmm"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let one = run("1");
+    assert!(one.contains("total"), "{one}");
+    assert_eq!(one, run("3"));
+}

@@ -212,9 +212,12 @@ fn run_suite(paths: &[PathBuf], expected: &Path) -> (Summary, Vec<String>) {
     let files = suite::collect_files(paths).unwrap();
     let mut summary = Summary::default();
     let mut forbidden = Vec::new();
-    for f in files {
-        let canon = std::fs::canonicalize(&f).unwrap();
-        let result = suite::run_file(&f, Options::default());
+    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for (f, (result, _)) in files
+        .iter()
+        .zip(suite::run_files(&files, Options::default(), jobs))
+    {
+        let canon = std::fs::canonicalize(f).unwrap();
         let a = suite::compare(&result, table.get(&canon));
         if a == Agreement::ForbiddenObserved {
             if let TestResult::Ran(r) = &result {

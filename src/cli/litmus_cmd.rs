@@ -33,6 +33,10 @@ pub struct LitmusArgs {
     /// larger is reported as bounded, not as a verdict.
     #[arg(long, default_value_t = 1_200_000)]
     max_executions: u64,
+    /// Tests run at once, each on a thread of its own (default: the number of cores). The
+    /// verdicts do not depend on it; the output keeps the order of the files.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    jobs: Option<u64>,
 }
 
 pub fn litmus(registry: &'static [crate::harness::Harness], args: &LitmusArgs) -> Result<u8> {
@@ -60,15 +64,16 @@ pub fn litmus(registry: &'static [crate::harness::Harness], args: &LitmusArgs) -
     let mut summary = Summary::default();
     let mut unreadable = false;
     let mut notes: Vec<String> = Vec::new();
-    for file in &files {
+    let jobs = args.jobs.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |j| j as usize,
+    );
+    for (file, (result, secs)) in files.iter().zip(suite::run_files(&files, opts, jobs)) {
         let canon = std::fs::canonicalize(file).unwrap_or_else(|_| file.clone());
         let name = canon
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let t0 = Instant::now();
-        let result = suite::run_file(file, opts);
-        let secs = t0.elapsed().as_secs_f64();
         if matches!(result, TestResult::Error(_)) {
             unreadable = true;
         }

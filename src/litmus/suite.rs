@@ -233,6 +233,40 @@ pub fn run_file(path: &Path, opts: Options) -> TestResult {
     }
 }
 
+/// Run `files` on `jobs` worker threads (each test is explored on one thread, as
+/// [`run_file`] does it), yielding every file's result and its seconds in the order of `files`,
+/// each as soon as it and every file before it are done. The results do not depend on `jobs`.
+pub fn run_files(files: &[PathBuf], opts: Options, jobs: usize) -> impl Iterator<Item = (TestResult, f64)> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{mpsc, Arc};
+    let files: Arc<Vec<PathBuf>> = Arc::new(files.to_vec());
+    let next = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = mpsc::channel();
+    for _ in 0..jobs.clamp(1, files.len().max(1)) {
+        let (files, next, tx) = (files.clone(), next.clone(), tx.clone());
+        std::thread::spawn(move || loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(f) = files.get(i) else { break };
+            let t0 = std::time::Instant::now();
+            let r = run_file(f, opts);
+            if tx.send((i, r, t0.elapsed().as_secs_f64())).is_err() {
+                break;
+            }
+        });
+    }
+    drop(tx);
+    let mut pending = BTreeMap::new();
+    let mut want = 0;
+    std::iter::from_fn(move || loop {
+        if let Some(r) = pending.remove(&want) {
+            want += 1;
+            return Some(r);
+        }
+        let (i, r, secs) = rx.recv().ok()?;
+        pending.insert(i, (r, secs));
+    })
+}
+
 /// One test's line in the full output, herd7-style.
 pub fn render_result(name: &str, result: &TestResult) -> String {
     let mut out = String::new();
