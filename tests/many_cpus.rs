@@ -82,7 +82,9 @@ fn thirty_two_cpus_incrementing_an_atomic_pass_under_both_models() {
 #[test]
 fn thirty_two_cpus_without_atomicity_lose_an_increment_under_both_models() {
     for memory in MemoryModel::ALL {
-        let f = explore("once", once_increments, memory, 1).0.expect("no lost update found");
+        let f = explore("once", once_increments, memory, 1)
+            .0
+            .expect("no lost update found");
         assert_eq!(f.kind, FailureKind::Bug, "{memory}: {}", f.message);
         assert!(f.message.contains("an increment was lost"), "{}", f.message);
     }
@@ -91,7 +93,9 @@ fn thirty_two_cpus_without_atomicity_lose_an_increment_under_both_models() {
 #[test]
 fn thirty_two_cpus_with_plain_increments_race_under_both_models() {
     for memory in MemoryModel::ALL {
-        let f = explore("plain", plain_increments, memory, 1).0.expect("no race found");
+        let f = explore("plain", plain_increments, memory, 1)
+            .0
+            .expect("no race found");
         assert_eq!(f.kind, FailureKind::DataRace, "{memory}: {}", f.message);
         assert!(f.message.contains("shared#1.count"), "{}", f.message);
     }
@@ -131,10 +135,24 @@ fn message_passing<const W: usize, const R: usize, const ORDERED: bool>() {
 #[test]
 fn release_and_acquire_order_cpus_past_the_eighth() {
     // Writer and reader both past the clock's inline entries, and each on either side of them.
-    let cases: [(&str, fn(), fn()); 3] = [
-        ("31->32", message_passing::<31, 32, true>, message_passing::<31, 32, false>),
-        ("30->2", message_passing::<30, 2, true>, message_passing::<30, 2, false>),
-        ("3->29", message_passing::<3, 29, true>, message_passing::<3, 29, false>),
+    // (name, ordered, the mutant without release/acquire)
+    type Case = (&'static str, fn(), fn());
+    let cases: [Case; 3] = [
+        (
+            "31->32",
+            message_passing::<31, 32, true>,
+            message_passing::<31, 32, false>,
+        ),
+        (
+            "30->2",
+            message_passing::<30, 2, true>,
+            message_passing::<30, 2, false>,
+        ),
+        (
+            "3->29",
+            message_passing::<3, 29, true>,
+            message_passing::<3, 29, false>,
+        ),
     ];
     for memory in MemoryModel::ALL {
         for (name, ordered, unordered) in cases {

@@ -100,13 +100,16 @@ impl VClock {
         for (a, b) in self.lo.iter_mut().zip(other.lo.iter()) {
             *a = (*a).max(*b);
         }
-        if other.hi != self.hi && other.hi != 0 {
+        if other.hi != 0 {
             self.join_wide(other.hi);
         }
     }
 
     #[cold]
     fn join_wide(&mut self, theirs: u32) {
+        if self.hi == theirs {
+            return;
+        }
         if self.hi == 0 {
             self.hi = theirs;
             return;

@@ -51,7 +51,7 @@ impl CpuHandle {
         engine::after_join(self.id);
     }
 
-    /// The CPU's index.
+    /// The CPU's index (`usize::MAX` for a CPU past the limit, which was never spawned).
     pub fn id(&self) -> usize {
         self.id
     }
