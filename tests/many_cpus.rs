@@ -1,7 +1,7 @@
 //! Executions with many CPUs: 32 spawned CPUs (and CPU0) run, are explored under both memory
-//! models, and the race detector and happens-before work for CPUs past the first eight (whose
-//! clock entries live outside the clock's inline part). One CPU more is a clear failure, not a
-//! panic.
+//! models, and the race detector, happens-before and RCU's grace periods work for CPUs past the
+//! first eight (whose clock entries live outside the clock's inline part). Each passing model has
+//! a mutant that fails. One CPU more is a clear failure, not a panic.
 
 use kgrace::kernel::*;
 use kgrace::sched::SchedulerSpec;
@@ -9,6 +9,18 @@ use kgrace::{Budget, Explorer, Failure, FailureKind, MemoryModel};
 
 /// Spawned CPUs per execution: the most an execution may have besides CPU0.
 const CPUS: usize = 32;
+
+kgrace::kstruct! {
+    struct Gp("gp") {
+        ptr: Word<Obj>,
+    }
+}
+
+kgrace::kstruct! {
+    struct Obj("obj") {
+        val: Word<u64>,
+    }
+}
 
 kgrace::kstruct! {
     struct Shared("shared") {
@@ -164,6 +176,57 @@ fn release_and_acquire_order_cpus_past_the_eighth() {
             assert_eq!(f.kind, FailureKind::DataRace, "{name} {memory}: {}", f.message);
             assert!(f.message.contains("shared#1.x"), "{}", f.message);
         }
+    }
+}
+
+/// 31 RCU readers (CPUs 1 to 31) and an updater (CPU 32) that unpublishes the object, waits for a
+/// grace period (or not: `SYNC` false is the mutant) and frees it.
+fn rcu_readers_and_updater<const SYNC: bool>() {
+    let gp: Gp = kzalloc();
+    let old: Obj = kzalloc();
+    rcu_assign_pointer(gp.ptr(), old);
+    let cpus: Vec<CpuHandle> = (1..=CPUS)
+        .map(|i| {
+            spawn_cpu("cpu", move || {
+                if i < CPUS {
+                    rcu_read_lock();
+                    let p = rcu_dereference(gp.ptr());
+                    if !p.is_null() {
+                        let _ = p.val().load();
+                    }
+                    rcu_read_unlock();
+                } else {
+                    let old = rcu_dereference_protected(gp.ptr());
+                    rcu_assign_pointer(gp.ptr(), Obj::NULL);
+                    if SYNC {
+                        synchronize_rcu();
+                    }
+                    kfree(old);
+                }
+            })
+        })
+        .collect();
+    for c in cpus {
+        c.join();
+    }
+    kfree(gp);
+}
+
+#[test]
+fn a_grace_period_waits_for_thirty_one_readers() {
+    for memory in MemoryModel::ALL {
+        let (f, executions) = explore("rcu", rcu_readers_and_updater::<true>, memory, 3);
+        assert!(f.is_none(), "{memory}: {f:?}");
+        assert_eq!(executions, 300, "{memory}");
+        // The mutant: without the grace period a reader uses the object after the free.
+        let f = explore("rcu-no-sync", rcu_readers_and_updater::<false>, memory, 3).0;
+        let f = f.unwrap_or_else(|| panic!("{memory}: no use-after-free without synchronize_rcu"));
+        assert!(
+            matches!(f.kind, FailureKind::UseAfterFree | FailureKind::DataRace),
+            "{memory}: {}",
+            f.message
+        );
+        assert!(f.message.contains("obj#"), "{}", f.message);
     }
 }
 
