@@ -35,7 +35,9 @@ pub(crate) fn reset() {
 
 /// A vector clock: entry `c` is the latest event of CPU `c` that happens-before the owner's next
 /// event. Entries start at 0, meaning "nothing of that CPU".
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+///
+/// No `PartialEq`: two clocks with the same entries may name different arena arrays.
+#[derive(Clone, Copy, Debug, Default)]
 pub struct VClock {
     lo: [u32; INLINE_CPUS],
     /// The entries past `lo`: 0 when all are 0, otherwise 1 + their index in [`ARENA`].
