@@ -287,7 +287,9 @@
 //!   (preemption-disabled regions are not tracked, so the spinner may give up where the kernel's
 //!   would have spun; it may in the kernel too, on its own `need_resched()`). Without it only a
 //!   sleeping owner is off its CPU.
-//! * At most 7 CPUs per execution, 20,000 modeled operations per execution.
+//! * At most 32 CPUs besides CPU0 per execution (spawning one more fails the execution with a
+//!   report saying so), 20,000 modeled operations per execution. A fuzz input gives priorities to
+//!   the first 8 CPUs only; the others start at the priority of a zero byte.
 //! * Trace minimization is greedy: a minimized trace has no more preemptions (then steps) than the
 //!   one found and fails at the same place, but it is not proved minimal. What bounds the
 //!   preemptions a failure needs is an exhaustive `--scheduler dfs --preemptions N` run.

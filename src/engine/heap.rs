@@ -30,7 +30,7 @@ pub(crate) struct Object {
     pub not_leak: bool,
     /// The CPUs that have touched the object (bit per CPU): a step on it by a CPU outside the
     /// set is shared, one by the only CPU in it is local.
-    pub cpus: u32,
+    pub cpus: u64,
     /// Writes to the object so far: a CPU that waits for "something in here changed" (an SRCU
     /// scan waiting for readers) compares it with the value it saw before its check.
     pub wgen: u64,
@@ -213,7 +213,7 @@ pub(crate) fn alloc(
         m.heap.slots += len;
         // The allocating CPU initializes the memory: its writes are ordered before the object is
         // published by any release, so they count as plain writes by it.
-        let time = m.cpus[cpu].vc.0[cpu];
+        let time = m.cpus[cpu].vc.get(cpu);
         m.race.alloc(base as usize, len as usize, cpu, time);
         let id = m.heap.objects.len();
         m.mem.alloc(base as usize, len as usize, id, cpu, m.step);

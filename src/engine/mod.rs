@@ -227,7 +227,8 @@ pub(crate) fn reset(config: Config, memory: MemoryModel) {
         m.failure = None;
         m.config = config;
         m.object_waiters = 0;
-        m.rcu = rcu::RcuState::default();
+        m.rcu.reset();
+        vclock::reset();
         m.explicit_deps = false;
         m.events = if record {
             Some(Vec::with_capacity(256))
@@ -236,7 +237,7 @@ pub(crate) fn reset(config: Config, memory: MemoryModel) {
         };
         m.timeline = Timeline::default();
         let mut cpu0 = task::Cpu::new("setup");
-        cpu0.vc.0[0] = 1;
+        cpu0.vc.set(0, 1);
         m.cpus.push(cpu0);
     });
 }

@@ -87,23 +87,48 @@ pub(crate) struct CpuRcu {
 /// began later in the interleaving: that would be ordering from step order, and would hide races
 /// LKMM reports. Under `lkmm` the machine's views carry that half of the guarantee instead
 /// (`lkmm::Machine::rcu_reader_enter`), which only restricts which stores a reader may read.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct RcuState {
-    /// Per domain, per grace-period caller (by CPU), per CPU it waits for: the newest section
-    /// that CPU had open when the grace period began; it waits until no section up to it is
-    /// open. Cleared then.
-    waits: [[[Option<u32>; MAX_CPUS]; MAX_CPUS]; DOMAINS],
-    /// Per domain, per caller, the clocks of the section ends it waited for: exactly those
-    /// happen before the grace period's end, not later sections of the same CPUs.
-    ends: [[VClock; MAX_CPUS]; DOMAINS],
-    /// Per domain, per caller, under `lkmm`: the join of the views of those section ends.
-    end_views: [[u32; MAX_CPUS]; DOMAINS],
+    /// Per grace-period caller (by CPU; only CPUs that have called one so far).
+    callers: Vec<GpCaller>,
     /// The `srcu_struct` address of each SRCU domain (index 0 unused: RCU).
     srcu_domains: [u64; DOMAINS],
-    /// Under `!CONFIG_PREEMPT`, per RCU grace-period caller, per CPU: the number of quiescent
-    /// states that CPU had passed when the grace period began, if it was running kernel code
-    /// then; it waits until the CPU passes one more. Cleared then.
-    qs_waits: [[Option<u32>; MAX_CPUS]; MAX_CPUS],
+}
+
+/// The grace periods one CPU is waiting for.
+#[derive(Clone, Copy, Debug)]
+struct GpCaller {
+    /// Per domain, per CPU it waits for: the newest section that CPU had open when the grace
+    /// period began; it waits until no section up to it is open. Cleared then.
+    waits: [[Option<u32>; MAX_CPUS]; DOMAINS],
+    /// Per domain, the clocks of the section ends it waited for: exactly those happen before
+    /// the grace period's end, not later sections of the same CPUs.
+    ends: [VClock; DOMAINS],
+    /// Per domain, under `lkmm`: the join of the views of those section ends.
+    end_views: [u32; DOMAINS],
+    /// Under `!CONFIG_PREEMPT`, for an RCU grace period, per CPU: the number of quiescent states
+    /// that CPU had passed when the grace period began, if it was running kernel code then; it
+    /// waits until the CPU passes one more. Cleared then.
+    qs_waits: [Option<u32>; MAX_CPUS],
+}
+
+impl Default for GpCaller {
+    fn default() -> Self {
+        GpCaller {
+            waits: [[None; MAX_CPUS]; DOMAINS],
+            ends: Default::default(),
+            end_views: [0; DOMAINS],
+            qs_waits: [None; MAX_CPUS],
+        }
+    }
+}
+
+impl RcuState {
+    /// A new execution: no grace period, no SRCU domain.
+    pub fn reset(&mut self) {
+        self.callers.clear();
+        self.srcu_domains = [0; DOMAINS];
+    }
 }
 
 impl super::Model {
@@ -111,14 +136,14 @@ impl super::Model {
     /// `!CONFIG_PREEMPT` this ends its implicit read-side section: its clock and view are ordered
     /// before the end of every grace period waiting for it, and those stop waiting. Returns the
     /// grace-period callers to wake, for [`unblock_tasks`]. Nothing under `CONFIG_PREEMPT`.
-    pub(super) fn quiescent_state(&mut self, cpu: usize) -> u32 {
+    pub(super) fn quiescent_state(&mut self, cpu: usize) -> u64 {
         self.cpus[cpu].rcu.quiescent = true;
         if self.config.preempt {
             return 0;
         }
         let c = &mut self.cpus[cpu];
         let vc = c.vc;
-        c.vc.0[cpu] += 1;
+        c.vc.tick(cpu);
         let view = self.mem.lkmm().map_or(0, |w| w.exit_view(cpu));
         let r = &mut self.cpus[cpu].rcu;
         r.qs += 1;
@@ -126,11 +151,11 @@ impl super::Model {
         r.last_qs_view = view;
         let passed = r.qs;
         let mut done = false;
-        for w in 0..MAX_CPUS {
-            if self.rcu.qs_waits[w][cpu].is_some_and(|n| n < passed) {
-                self.rcu.qs_waits[w][cpu] = None;
-                self.rcu.ends[RCU][w].join(&vc);
-                self.rcu.end_views[RCU][w] = self.rcu.end_views[RCU][w].max(view);
+        for g in &mut self.rcu.callers {
+            if g.qs_waits[cpu].is_some_and(|n| n < passed) {
+                g.qs_waits[cpu] = None;
+                g.ends[RCU].join(&vc);
+                g.end_views[RCU] = g.end_views[RCU].max(view);
                 done = true;
             }
         }
@@ -243,20 +268,20 @@ pub(crate) fn read_unlock(d: usize, seq: Option<u32>, op: &'static str, caller: 
             return 0;
         }
         let vc = c.vc;
-        c.vc.0[cpu] += 1;
+        c.vc.tick(cpu);
         let view = m.mem.lkmm().map_or(0, |w| w.exit_view(cpu));
         let r = &mut m.cpus[cpu].rcu;
         r.last_end[d] = vc;
         r.last_end_view[d] = view;
-        let r = *r;
-        for w in 0..MAX_CPUS {
-            if let Some(bound) = m.rcu.waits[d][w][cpu] {
+        let r = &m.cpus[cpu].rcu;
+        for g in &mut m.rcu.callers {
+            if let Some(bound) = g.waits[d][cpu] {
                 if ended <= bound {
-                    m.rcu.ends[d][w].join(&vc);
-                    m.rcu.end_views[d][w] = m.rcu.end_views[d][w].max(view);
+                    g.ends[d].join(&vc);
+                    g.end_views[d] = g.end_views[d].max(view);
                 }
                 if !r.open_up_to(d, bound) {
-                    m.rcu.waits[d][w][cpu] = None;
+                    g.waits[d][cpu] = None;
                 }
             }
         }
@@ -274,9 +299,12 @@ pub(crate) fn synchronize(d: usize, op: &'static str, caller: &'static Location<
     with(|m| {
         m.step += 1;
         m.record_event(cpu, op, 0, None, None, caller);
+        if m.rcu.callers.len() <= cpu {
+            m.rcu.callers.resize(cpu + 1, GpCaller::default());
+        }
         // The CPUs inside a section now, and the newest section of each.
         for i in 0..MAX_CPUS {
-            m.rcu.waits[d][cpu][i] = m.cpus.get(i).and_then(|c| c.rcu.newest_open(d));
+            m.rcu.callers[cpu].waits[d][i] = m.cpus.get(i).and_then(|c| c.rcu.newest_open(d));
         }
         // Sections that already ended are ordered before the grace period's end too.
         let mut ends = VClock::default();
@@ -293,7 +321,7 @@ pub(crate) fn synchronize(d: usize, op: &'static str, caller: &'static Location<
             // end too. The caller itself is not waited for.
             for i in 0..MAX_CPUS {
                 let c = m.cpus.get(i).filter(|c| i != cpu && !c.rcu.quiescent);
-                m.rcu.qs_waits[cpu][i] = c.map(|c| c.rcu.qs);
+                m.rcu.callers[cpu].qs_waits[i] = c.map(|c| c.rcu.qs);
             }
             for (i, c) in m.cpus.iter().enumerate() {
                 if i != cpu {
@@ -302,8 +330,8 @@ pub(crate) fn synchronize(d: usize, op: &'static str, caller: &'static Location<
                 }
             }
         }
-        m.rcu.ends[d][cpu] = ends;
-        m.rcu.end_views[d][cpu] = end_views;
+        m.rcu.callers[cpu].ends[d] = ends;
+        m.rcu.callers[cpu].end_views[d] = end_views;
         // A grace period is a full fence on each side of its wait.
         m.fence_effects(cpu, super::memory::Fence::Mb);
         if let Some(w) = m.mem.lkmm() {
@@ -314,11 +342,11 @@ pub(crate) fn synchronize(d: usize, op: &'static str, caller: &'static Location<
         // Checking and blocking happen with no scheduling point between them, so an unlock
         // cannot slip in unseen.
         let blocked = with(|m| {
-            let implicit_done = d != RCU || m.rcu.qs_waits[cpu].iter().all(Option::is_none);
-            if implicit_done && m.rcu.waits[d][cpu].iter().all(Option::is_none) {
-                let ends = m.rcu.ends[d][cpu];
+            let g = &m.rcu.callers[cpu];
+            let implicit_done = d != RCU || g.qs_waits.iter().all(Option::is_none);
+            if implicit_done && g.waits[d].iter().all(Option::is_none) {
+                let (ends, view) = (g.ends[d], g.end_views[d]);
                 m.cpus[cpu].vc.join(&ends);
-                let view = m.rcu.end_views[d][cpu];
                 if let Some(w) = m.mem.lkmm() {
                     w.rcu_gp_end(cpu, view);
                 }

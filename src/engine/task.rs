@@ -94,8 +94,8 @@ impl Cpu {
 impl Model {
     /// Mark every CPU whose wait matches `pred` runnable again; returns them as a bit set for
     /// [`unblock_tasks`], which must run outside [`with`].
-    pub(super) fn unblock_where(&mut self, pred: impl Fn(Blocked) -> bool) -> u32 {
-        let mut woken = 0u32;
+    pub(super) fn unblock_where(&mut self, pred: impl Fn(Blocked) -> bool) -> u64 {
+        let mut woken = 0u64;
         for (i, c) in self.cpus.iter_mut().enumerate() {
             if pred(c.blocked) {
                 if matches!(c.blocked, Blocked::OnObject(_)) {
@@ -124,7 +124,7 @@ impl Model {
 }
 
 /// Let shuttle run the CPUs in the bit set `woken` again.
-pub(crate) fn unblock_tasks(mut woken: u32) {
+pub(crate) fn unblock_tasks(mut woken: u64) {
     while woken != 0 {
         let i = woken.trailing_zeros() as usize;
         woken &= woken - 1;
@@ -138,12 +138,23 @@ pub(crate) fn nr_cpus() -> usize {
     with(|m| m.cpus.len())
 }
 
-/// Register a new CPU for a task about to be spawned by the running CPU; returns its index.
-pub(crate) fn register_cpu(name: &'static str) -> usize {
+/// Register a new CPU for a task about to be spawned by the running CPU; returns its index, or
+/// `None` when the execution already has [`MAX_CPUS`] CPUs: the execution has then failed, with a
+/// report that says so.
+pub(crate) fn register_cpu(name: &'static str) -> Option<usize> {
     let parent = me();
-    with(|m| {
+    let id = with(|m| {
         let id = m.cpus.len();
-        assert!(id < MAX_CPUS, "a harness may use at most {} CPUs", MAX_CPUS - 1);
+        if id >= MAX_CPUS {
+            let msg = format!(
+                "at most {} CPUs per execution (CPU0 and {} spawned); this harness spawned more \
+                 (spawn_cpu(\"{name}\") would be CPU{id})",
+                MAX_CPUS,
+                MAX_CPUS - 1
+            );
+            m.record_failure(FailureKind::Bug, parent, msg);
+            return None;
+        }
         let mut c = Cpu::new(name);
         // Not scheduled in yet: it runs no kernel code.
         c.rcu.quiescent = true;
@@ -152,15 +163,19 @@ pub(crate) fn register_cpu(name: &'static str) -> usize {
         m.heap.share_all();
         // Spawn is a release by the parent and an acquire by the child.
         c.vc = m.cpus[parent].vc;
-        c.vc.0[id] = 1;
+        c.vc.set(id, 1);
         c.marked.extra = m.cpus[parent].marked.extra;
-        m.cpus[parent].vc.0[parent] += 1;
+        m.cpus[parent].vc.tick(parent);
         m.cpus.push(c);
         if let Some(w) = m.mem.lkmm() {
             w.spawn(parent, id);
         }
-        id
-    })
+        Some(id)
+    });
+    if id.is_none() {
+        super::stop_if_failed();
+    }
+    id
 }
 
 /// The task of CPU `cpu` is scheduled in for the first time (before its first step).
@@ -291,7 +306,7 @@ pub(crate) fn wake_up_process(task: usize, caller: &'static Location<'static>) {
         if was {
             t.blocked = Blocked::No;
         }
-        m.cpus[cpu].vc.0[cpu] += 1;
+        m.cpus[cpu].vc.tick(cpu);
         if let Some(w) = m.mem.lkmm() {
             w.handover(cpu, task);
         }
@@ -336,7 +351,7 @@ pub(crate) fn block_on(why: Blocked) {
 /// The end of a wait prepared under the model's borrow: `None`, retry at once (a scheduling
 /// point); otherwise whether every CPU is now blocked, and the CPUs the wait's quiescent state
 /// released. Blocks until woken, then re-enters an implicit RCU reader.
-fn park(cpu: usize, prepared: Option<(bool, u32)>) {
+fn park(cpu: usize, prepared: Option<(bool, u64)>) {
     let Some((deadlock, woken)) = prepared else {
         runtime::switch();
         return;

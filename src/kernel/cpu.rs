@@ -9,14 +9,21 @@ use crate::engine;
 #[derive(Debug)]
 pub struct CpuHandle {
     id: usize,
-    handle: engine::JoinHandle,
+    /// `None` when the CPU could not be spawned (the execution has failed already).
+    handle: Option<engine::JoinHandle>,
 }
 
 /// Start a CPU running `f`. CPUs are numbered in spawn order from 1 (CPU0 sets the harness up);
 /// traces print them as `CPU1 name`.
 #[track_caller]
 pub fn spawn_cpu(name: &'static str, f: impl FnOnce() + Send + 'static) -> CpuHandle {
-    let id = engine::register_cpu(name);
+    let Some(id) = engine::register_cpu(name) else {
+        // One CPU too many: the execution has failed, with a report saying so; nothing runs `f`.
+        return CpuHandle {
+            id: usize::MAX,
+            handle: None,
+        };
+    };
     let handle = engine::spawn(move || {
         assert_eq!(
             engine::me(),
@@ -27,18 +34,24 @@ pub fn spawn_cpu(name: &'static str, f: impl FnOnce() + Send + 'static) -> CpuHa
         f();
         engine::cpu_finished(id);
     });
-    CpuHandle { id, handle }
+    CpuHandle {
+        id,
+        handle: Some(handle),
+    }
 }
 
 impl CpuHandle {
     /// Wait for the CPU to finish: everything it did happens-before what follows.
     pub fn join(self) {
+        let Some(handle) = self.handle else {
+            return;
+        };
         engine::before_join(self.id);
-        self.handle.join();
+        handle.join();
         engine::after_join(self.id);
     }
 
-    /// The CPU's index.
+    /// The CPU's index (`usize::MAX` for a CPU past the limit, which was never spawned).
     pub fn id(&self) -> usize {
         self.id
     }

@@ -27,18 +27,24 @@ pub struct FuzzInput {
     pub change_points: ChangePoints,
 }
 
-/// One priority byte per CPU. Bytes past the end of the input read as 0, and the size hint says
-/// so: with `[u8; 8]`'s hint of 8, `fuzz_target!` would reject every input shorter than 8 bytes
-/// unexecuted, a share of libFuzzer's runs spent on nothing.
+/// CPUs whose initial priority an input gives: the input format (and every corpus and trace made
+/// with it) fixes it at the 8 CPUs kgrace had when it was designed. CPUs past them start at the
+/// priority of a zero byte.
+pub const FUZZ_PRIORITY_CPUS: usize = 8;
+
+/// One priority byte per CPU, for the first [`FUZZ_PRIORITY_CPUS`]. Bytes past the end of the
+/// input read as 0, and the size hint says so: with `[u8; 8]`'s hint of 8, `fuzz_target!` would
+/// reject every input shorter than 8 bytes unexecuted, a share of libFuzzer's runs spent on
+/// nothing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Priorities(pub [u8; MAX_CPUS]);
+pub struct Priorities(pub [u8; FUZZ_PRIORITY_CPUS]);
 
 impl<'a> Arbitrary<'a> for Priorities {
     fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
-        <[u8; MAX_CPUS]>::arbitrary(u).map(Priorities)
+        <[u8; FUZZ_PRIORITY_CPUS]>::arbitrary(u).map(Priorities)
     }
     fn size_hint(_depth: usize) -> (usize, Option<usize>) {
-        (0, Some(MAX_CPUS))
+        (0, Some(FUZZ_PRIORITY_CPUS))
     }
 }
 

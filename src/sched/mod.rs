@@ -20,7 +20,7 @@ mod stall;
 mod uniform;
 
 pub use dfs::Dfs;
-pub use fuzz::{ChangePoints, FuzzInput, FuzzSchedule, Priorities, MAX_CHANGE_POINTS};
+pub use fuzz::{ChangePoints, FuzzInput, FuzzSchedule, Priorities, FUZZ_PRIORITY_CPUS, MAX_CHANGE_POINTS};
 pub use guided::Guided;
 pub use lenient::Lenient;
 pub use pct::Pct;

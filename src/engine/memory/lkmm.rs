@@ -48,10 +48,19 @@ struct Stored {
 }
 
 /// Per slot: its newest store, and per CPU the newest store it has read or written there.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 struct SlotState {
     newest: u32,
     coh: [u32; MAX_CPUS],
+}
+
+impl Default for SlotState {
+    fn default() -> Self {
+        SlotState {
+            newest: 0,
+            coh: [0; MAX_CPUS],
+        }
+    }
 }
 
 /// One CPU's views (timestamps; 0 sees only initial values).
@@ -72,7 +81,7 @@ impl Views {
 }
 
 /// The machine's state for one execution.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Machine {
     /// Every store, in timestamp order: timestamp = index + 1.
     msgs: Vec<Stored>,
@@ -82,6 +91,18 @@ pub(crate) struct Machine {
     views: [Views; MAX_CPUS],
     /// Join of the views of every `synchronize_rcu` at its start; see [`Machine::rcu_reader_enter`].
     gp_start: [u32; crate::engine::rcu::DOMAINS],
+}
+
+impl Default for Machine {
+    fn default() -> Self {
+        Machine {
+            msgs: Vec::new(),
+            slots: Vec::new(),
+            deps: Vec::new(),
+            views: [Views::default(); MAX_CPUS],
+            gp_start: Default::default(),
+        }
+    }
 }
 
 /// Whether a load of this kind is an RCsc acquire (arm64's `LDAR`, and the lock and fully ordered

@@ -243,7 +243,7 @@ impl Model {
         back: usize,
         caller: &'static Location<'static>,
         f: impl FnOnce(u64) -> (u64, Option<u64>),
-    ) -> (u64, u32) {
+    ) -> (u64, u64) {
         if !self.tick(cpu, op) {
             return (0, 0);
         }
@@ -277,7 +277,7 @@ impl Model {
         if self.config.kcsan {
             self.check_race(cpu, slot, dep, kind, reads, write, addr, op);
         }
-        let time = self.cpus[cpu].vc.0[cpu];
+        let time = self.cpus[cpu].vc.get(cpu);
         let plain = kind == Kind::Plain;
         self.race.record(slot, cpu, time, plain, reads, write);
         let site = if cover::enabled() {
@@ -313,7 +313,9 @@ impl Model {
                 // A chain of dependencies: the load itself was bounded by the pointer it went
                 // through, and so is everything reached through what it read.
                 let mut sync = msg.sync;
-                sync.join(&self.race.dep_of(dep, cpu));
+                if let Some(d) = self.race.dep_of(dep, cpu) {
+                    sync.join(d);
+                }
                 self.race.note_dep(t, cpu, &sync);
             }
         }
@@ -325,7 +327,7 @@ impl Model {
             // load (LKMM: `rfe` is part of `hb`), but the writer's earlier accesses are not,
             // unless a fence or a release put them in `sync`: the store itself goes in `msync`.
             let mut own = c.marked.fence_rel;
-            own.0[cpu] = own.0[cpu].max(time);
+            own.raise(cpu, time);
             let (sync, msync) = match kind {
                 Kind::Release | Kind::RmwFull | Kind::RmwRelease => {
                     released = true;
@@ -372,7 +374,7 @@ impl Model {
         }
         // The CPU's later accesses are not covered by what this store carries.
         if released || marked_store {
-            self.cpus[cpu].vc.0[cpu] += 1;
+            self.cpus[cpu].vc.tick(cpu);
         }
         if self.events.is_some() {
             if reads {
@@ -389,7 +391,7 @@ impl Model {
             });
             self.push_event(cpu, op, addr, read, new, stale, caller);
         }
-        let mut woken = 0u32;
+        let mut woken = 0u64;
         if let Some(o) = self.heap.get_mut(obj) {
             o.cpus |= 1 << cpu;
         }
@@ -414,7 +416,7 @@ impl Model {
                 let p = c.pending_acq;
                 c.vc.join(&p);
                 c.fence_rel = c.vc;
-                c.vc.0[cpu] += 1;
+                c.vc.tick(cpu);
                 let m = &mut c.marked;
                 m.extra.join(&m.pending);
                 m.fence_rel = m.extra;
@@ -438,7 +440,7 @@ impl Model {
                 // Later stores carry the clock as of here. It also covers the CPU's earlier plain
                 // loads, which LKMM leaves unordered: a race missed, never a false one.
                 c.fence_rel = c.vc;
-                c.vc.0[cpu] += 1;
+                c.vc.tick(cpu);
                 c.marked.fence_rel = c.marked.extra;
             }
             Fence::Barrier => {}

@@ -171,16 +171,16 @@ const PER_CPU: usize = 4;
 macro_rules! per_cpu_layout {
     ($name:literal, [$a0:literal, $a1:literal, $b0:literal, $b1:literal]) => {{
         const WORDS: &[&str] = &[$a0, $a1, $b0, $b1];
-        const FIELDS: &[Field] = &[
-            Field::new("cpu0", WORDS),
-            Field::new("cpu1", WORDS),
-            Field::new("cpu2", WORDS),
-            Field::new("cpu3", WORDS),
-            Field::new("cpu4", WORDS),
-            Field::new("cpu5", WORDS),
-            Field::new("cpu6", WORDS),
-            Field::new("cpu7", WORDS),
-        ];
+        // One field per possible CPU, named `cpu0`, `cpu1`, ...
+        const FIELDS: &[Field] = &{
+            let mut f = [Field::new("", WORDS); MAX_CPUS];
+            let mut cpu = 0;
+            while cpu < MAX_CPUS {
+                f[cpu] = Field::new(CPU_NAMES[cpu], WORDS);
+                cpu += 1;
+            }
+            f
+        };
         const L: Layout = Layout::new($name, FIELDS);
         &L
     }};
@@ -454,3 +454,11 @@ fn wait_until(ssp: SrcuStruct, mut check: impl FnMut() -> bool) {
         }
     }
 }
+
+/// The per-CPU fields' names (at the end of the file, so that adding CPUs moves no line that a
+/// checked-in trace records).
+const CPU_NAMES: [&str; MAX_CPUS] = [
+    "cpu0", "cpu1", "cpu2", "cpu3", "cpu4", "cpu5", "cpu6", "cpu7", "cpu8", "cpu9", "cpu10", "cpu11",
+    "cpu12", "cpu13", "cpu14", "cpu15", "cpu16", "cpu17", "cpu18", "cpu19", "cpu20", "cpu21", "cpu22",
+    "cpu23", "cpu24", "cpu25", "cpu26", "cpu27", "cpu28", "cpu29", "cpu30", "cpu31", "cpu32",
+];
