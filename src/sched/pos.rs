@@ -24,6 +24,8 @@ pub struct Pos {
     object: [u32; MAX_CPUS],
     /// The CPU chosen at the last decision: its pending step is the one that ran since.
     last: Option<CpuId>,
+    /// One past the highest CPU seen in this execution: the CPUs the re-draw loop visits.
+    cpus: usize,
 }
 
 impl Pos {
@@ -34,6 +36,7 @@ impl Pos {
             priority: [0; MAX_CPUS],
             object: [NextStep::ANY_OBJECT; MAX_CPUS],
             last: None,
+            cpus: 0,
         }
     }
 
@@ -52,6 +55,7 @@ impl Strategy for Pos {
         self.priority = [0; MAX_CPUS];
         self.object = [NextStep::ANY_OBJECT; MAX_CPUS];
         self.last = None;
+        self.cpus = 0;
         true
     }
 
@@ -60,10 +64,12 @@ impl Strategy for Pos {
         if matches!(next, NextStep::Local) && cur_runnable.is_some() {
             return cur_runnable;
         }
+        let highest = runnable.iter().copied().chain(current).max().unwrap_or(0);
+        self.cpus = self.cpus.max(highest + 1);
         // The step of the CPU chosen last has run: re-draw the pending steps it races with.
         if let Some(ran) = self.last {
             let obj = self.object[ran];
-            for c in 0..MAX_CPUS {
+            for c in 0..self.cpus {
                 if c != ran && self.priority[c] != 0 && conflict(obj, self.object[c]) {
                     self.priority[c] = self.draw();
                 }
