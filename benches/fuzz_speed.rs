@@ -67,7 +67,6 @@ fn runner_per_input_rate(session: &Session, inputs: &[FuzzInput]) -> f64 {
             schedule.set_input(input);
             let report = Explorer::new(HARNESS, VARIANT)
                 .unwrap()
-                .scheduler(SchedulerSpec::Fuzz)
                 .budget(Budget::Executions(1))
                 .run_strategy(schedule, None);
             assert!(report.failure.is_none(), "{VARIANT} fails");

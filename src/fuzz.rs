@@ -260,7 +260,7 @@ fn input_trace(target: Target, horizon: u64, input: &FuzzInput, bytes: &[u8], ex
     exec::run(adapter, target);
     engine::take_failure();
     let decisions = std::mem::take(&mut outcome.borrow_mut().decisions);
-    let mut trace = Trace::record(target, SchedulerSpec::Fuzz, execution, decisions);
+    let mut trace = Trace::record(target, SchedulerSpec::FUZZ, execution, decisions);
     trace.fuzz_input = Some(crate::trace::hex(bytes));
     trace
 }

@@ -159,16 +159,29 @@ pub enum SchedulerSpec {
         /// The preemption bound; `None` for none.
         preemptions: Option<u32>,
     },
-    /// Decisions read from a fuzzer's input bytes (see the `fuzz/` targets): written in traces,
-    /// not something to explore with (the fuzzer builds its strategy from each input).
-    #[doc(hidden)]
-    Fuzz,
-    /// Decisions read back from a trace: written in traces, not something to explore with.
-    #[doc(hidden)]
-    Replay,
+    /// Decisions read from a fuzzer's input bytes (see the `fuzz/` targets). Traces name it;
+    /// nothing outside kgrace can make one, so no exploration is asked to build it.
+    Fuzz {
+        /// Only kgrace makes this variant.
+        #[serde(skip)]
+        sealed: Sealed,
+    },
+    /// Decisions read back from a trace. Traces name it; nothing outside kgrace can make one.
+    Replay {
+        /// Only kgrace makes this variant.
+        #[serde(skip)]
+        sealed: Sealed,
+    },
 }
 
+/// A field only kgrace can fill: the strategies a trace may name but an exploration cannot use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sealed(());
+
 impl SchedulerSpec {
+    /// The label of a trace of a fuzz input.
+    pub(crate) const FUZZ: SchedulerSpec = SchedulerSpec::Fuzz { sealed: Sealed(()) };
+
     /// Build the strategy this spec describes. `Fuzz` and `Replay` carry no seed: they are built
     /// from their input by their own constructors, and yield `None` here.
     pub fn build(self) -> Option<Box<dyn Strategy>> {
@@ -181,7 +194,7 @@ impl SchedulerSpec {
             SchedulerSpec::Portfolio { depth, seed } => Some(Box::new(Portfolio::new(depth, seed))),
             SchedulerSpec::Guided { depth, seed } => Some(Box::new(Guided::new(depth, seed))),
             SchedulerSpec::Dfs { preemptions } => Some(Box::new(Dfs::new(preemptions))),
-            SchedulerSpec::Fuzz | SchedulerSpec::Replay => None,
+            SchedulerSpec::Fuzz { .. } | SchedulerSpec::Replay { .. } => None,
         }
     }
 
@@ -210,7 +223,7 @@ impl SchedulerSpec {
             | SchedulerSpec::Stall { seed, .. }
             | SchedulerSpec::Portfolio { seed, .. }
             | SchedulerSpec::Guided { seed, .. } => Some(seed),
-            SchedulerSpec::Dfs { .. } | SchedulerSpec::Fuzz | SchedulerSpec::Replay => None,
+            SchedulerSpec::Dfs { .. } | SchedulerSpec::Fuzz { .. } | SchedulerSpec::Replay { .. } => None,
         }
     }
 
@@ -225,8 +238,8 @@ impl SchedulerSpec {
             SchedulerSpec::Portfolio { .. } => "portfolio",
             SchedulerSpec::Guided { .. } => "guided",
             SchedulerSpec::Dfs { .. } => "dfs",
-            SchedulerSpec::Fuzz => "fuzz",
-            SchedulerSpec::Replay => "replay",
+            SchedulerSpec::Fuzz { .. } => "fuzz",
+            SchedulerSpec::Replay { .. } => "replay",
         }
     }
 }
@@ -255,8 +268,8 @@ impl std::fmt::Display for SchedulerSpec {
             }
             SchedulerSpec::Dfs { preemptions: Some(p) } => write!(f, "dfs (at most {p} preemptions)"),
             SchedulerSpec::Dfs { preemptions: None } => write!(f, "dfs (no preemption bound)"),
-            SchedulerSpec::Fuzz => write!(f, "fuzz input"),
-            SchedulerSpec::Replay => write!(f, "replay"),
+            SchedulerSpec::Fuzz { .. } => write!(f, "fuzz input"),
+            SchedulerSpec::Replay { .. } => write!(f, "replay"),
         }
     }
 }
