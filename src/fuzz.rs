@@ -142,16 +142,26 @@ impl Session {
         failure: &Failure,
         dir: &std::path::Path,
     ) -> Result<Saved, Error> {
-        let name = format!(
-            "{}-{}-{}-{}.json",
+        let stem = format!(
+            "{}-{}-{}-{}",
             self.target.harness.name,
             self.target.variant.name,
             failure.kind,
             crate::trace::site_hash(failure)
         );
-        let path = dir.join(&name);
-        if path.exists() {
-            return Ok(Saved::existing(path));
+        // A trace already there counts only if this kgrace still reproduces it: one an older
+        // model wrote (the directory outlives builds, as the nightly's does) may not replay any
+        // more, and is left as it is beside a new `-2`, `-3`, ... one.
+        let mut name = format!("{stem}.json");
+        for k in 2.. {
+            let path = dir.join(&name);
+            if !path.exists() {
+                break;
+            }
+            if self.reproduces(&path, failure.kind) {
+                return Ok(Saved::existing(path));
+            }
+            name = format!("{stem}-{k}.json");
         }
         // Minimized like the traces of `kgrace run`; the input, kept in the trace, gives the raw
         // execution back.
@@ -159,6 +169,17 @@ impl Session {
         let trace = crate::minimize::minimize_target(self.target, &raw, crate::minimize::Keep::Place)
             .map_or(raw, |m| m.trace);
         trace.save_once(dir, &name)
+    }
+
+    /// Whether the trace at `path` is of this session's target and replays to a failure of
+    /// `kind` under this kgrace.
+    fn reproduces(&self, path: &std::path::Path, kind: crate::FailureKind) -> bool {
+        let Ok(t) = Trace::load(path) else { return false };
+        if (t.harness.as_str(), t.variant.as_str()) != (self.target.harness.name, self.target.variant.name) {
+            return false;
+        }
+        let r = exec::replay(self.target, t.decisions);
+        r.divergence.is_none() && r.failure.is_some_and(|f| f.kind == kind)
     }
 
     /// The execution of `input` as a trace (events recorded), failing or not; the trace numbers it

@@ -127,3 +127,43 @@ fn a_fuzz_trace_carries_its_input_and_the_input_reproduces_it() {
     );
     assert_eq!(written.verdict(&written.replay().unwrap()), Verdict::Reproduced);
 }
+
+/// The directory of failure traces outlives builds (the nightly keeps it): a trace by the same
+/// signature name that this kgrace no longer reproduces (one an older model wrote) is left as it
+/// is, and the failure gets a new `-2` trace that replays; one that still reproduces is kept.
+#[test]
+fn a_stale_trace_of_the_same_failure_is_kept_beside_a_new_one() {
+    let mut s = Session::new("mutex_unlock_free", "buggy").unwrap();
+    let (input, failure) = inputs(7)
+        .take(20_000)
+        .map(|b| FuzzInput::decode(&b))
+        .find_map(|i| s.run(&i).map(|f| (i, f)))
+        .expect("20,000 random schedules include a failure");
+    let dir = tempfile::tempdir().unwrap();
+    let first = s.save_failure_trace(&input, &failure, dir.path()).unwrap();
+    assert!(!first.existed);
+    // Still reproduces: the same file is the failure's trace.
+    let again = s.save_failure_trace(&input, &failure, dir.path()).unwrap();
+    assert!(again.existed);
+    assert_eq!(again.path, first.path);
+    // Make it stale: an execution this kgrace does not run any more.
+    let mut stale = kgrace::Trace::load(&first.path).unwrap();
+    stale.decisions.truncate(stale.decisions.len() / 2);
+    let stale_text = serde_json::to_vec(&stale).unwrap();
+    std::fs::write(&first.path, &stale_text).unwrap();
+    let fresh = s.save_failure_trace(&input, &failure, dir.path()).unwrap();
+    assert!(!fresh.existed);
+    assert_ne!(fresh.path, first.path);
+    assert!(
+        fresh.path.to_string_lossy().ends_with("-2.json"),
+        "{}",
+        fresh.path.display()
+    );
+    assert_eq!(
+        std::fs::read(&first.path).unwrap(),
+        stale_text,
+        "the stale file was changed"
+    );
+    let t = kgrace::Trace::load(&fresh.path).unwrap();
+    assert_eq!(t.verdict(&t.replay().unwrap()), Verdict::Reproduced);
+}
