@@ -93,6 +93,35 @@ fn time_raw() -> f64 {
     start.elapsed().as_secs_f64()
 }
 
+/// Executions/s of every passing variant under two settings of its explorer, 20,000 executions
+/// each, in alternating rounds (median of 3): side by side in one run, as a noisy machine wants.
+fn passing_rates(
+    a: impl Fn(Explorer) -> Explorer,
+    b: impl Fn(Explorer) -> Explorer,
+) -> Vec<(&'static str, &'static str, f64, f64)> {
+    let mut out = vec![];
+    for h in kgrace::harness::all() {
+        for v in h
+            .variants
+            .iter()
+            .filter(|v| v.expected == kgrace::harness::Expected::Passes)
+        {
+            let mut rates = [vec![], vec![]];
+            for _ in 0..3 {
+                for (i, set) in [&a as &dyn Fn(Explorer) -> Explorer, &b].into_iter().enumerate() {
+                    let e = Explorer::new(h.name, v.name)
+                        .unwrap()
+                        .budget(Budget::Executions(20_000));
+                    rates[i].push(set(e).run().rate());
+                }
+            }
+            let [ra, rb] = rates;
+            out.push((h.name, v.name, median(ra), median(rb)));
+        }
+    }
+    out
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -164,76 +193,30 @@ fn main() {
 
     // Every passing variant runs its full budget, so its rate is the cost of an execution.
     println!("executions/s of each passing variant (portfolio, seed 1, 20,000 executions, median of 3), sc and lkmm:");
-    for h in kgrace::harness::all() {
-        for v in h
-            .variants
-            .iter()
-            .filter(|v| v.expected == kgrace::harness::Expected::Passes)
-        {
-            let mut rates = [vec![], vec![]];
-            for _ in 0..3 {
-                for (i, memory) in MemoryModel::ALL.into_iter().enumerate() {
-                    let r = Explorer::new(h.name, v.name)
-                        .unwrap()
-                        .memory(memory)
-                        .scheduler(SchedulerSpec::Portfolio { depth: 3, seed: 1 })
-                        .budget(Budget::Executions(20_000))
-                        .run();
-                    rates[i].push(r.rate());
-                }
-            }
-            let [sc, lk] = rates;
-            let (sc, lk) = (median(sc), median(lk));
-            println!(
-                "  {:<18} {:<18} sc {:>8.0}   lkmm {:>8.0}   lkmm/sc {:.2}",
-                h.name,
-                v.name,
-                sc,
-                lk,
-                lk / sc
-            );
-        }
+    let portfolio = SchedulerSpec::Portfolio { depth: 3, seed: 1 };
+    for (h, v, sc, lk) in passing_rates(
+        |e| e.scheduler(portfolio).memory(MemoryModel::Sc),
+        |e| e.scheduler(portfolio).memory(MemoryModel::Lkmm),
+    ) {
+        println!(
+            "  {h:<18} {v:<18} sc {sc:>8.0}   lkmm {lk:>8.0}   lkmm/sc {:.2}",
+            lk / sc
+        );
     }
 
     // The default strategy's feedback (reads-from pairs counted on every load) against the
     // previous default, which pays nothing for it: executions/s on every passing variant, sc.
     println!("executions/s of each passing variant, guided (default) against portfolio (seed 1, 20,000 executions, median of 3, sc):");
     let mut ratios = vec![];
-    for h in kgrace::harness::all() {
-        for v in h
-            .variants
-            .iter()
-            .filter(|v| v.expected == kgrace::harness::Expected::Passes)
-        {
-            let mut rates = [vec![], vec![]];
-            for _ in 0..3 {
-                for (i, s) in [
-                    SchedulerSpec::Guided { depth: 3, seed: 1 },
-                    SchedulerSpec::Portfolio { depth: 3, seed: 1 },
-                ]
-                .into_iter()
-                .enumerate()
-                {
-                    let r = Explorer::new(h.name, v.name)
-                        .unwrap()
-                        .scheduler(s)
-                        .budget(Budget::Executions(20_000))
-                        .run();
-                    rates[i].push(r.rate());
-                }
-            }
-            let [g, p] = rates;
-            let (g, p) = (median(g), median(p));
-            ratios.push(g / p);
-            println!(
-                "  {:<18} {:<18} guided {:>8.0}   portfolio {:>8.0}   guided/portfolio {:.2}",
-                h.name,
-                v.name,
-                g,
-                p,
-                g / p
-            );
-        }
+    for (h, v, g, p) in passing_rates(
+        |e| e.scheduler(SchedulerSpec::Guided { depth: 3, seed: 1 }),
+        |e| e.scheduler(portfolio),
+    ) {
+        ratios.push(g / p);
+        println!(
+            "  {h:<18} {v:<18} guided {g:>8.0}   portfolio {p:>8.0}   guided/portfolio {:.2}",
+            g / p
+        );
     }
     println!(
         "  geometric mean guided/portfolio {:.2}",

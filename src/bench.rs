@@ -7,9 +7,6 @@
 //! that did not find it count as worse than any that did). Execution counts, unlike times, are
 //! deterministic: the same build gives the same table on any machine.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
-
 use serde::Serialize;
 
 use crate::config::MemoryModel;
@@ -108,29 +105,16 @@ pub fn bench_in(
             work.push((h, v, m, s));
         }
     }
-    let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
-    let rows: Mutex<Vec<Option<Row>>> = Mutex::new(vec![None; work.len()]);
-    std::thread::scope(|scope| {
-        for _ in 0..spec.jobs.max(1) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&(h, v, m, s)) = work.get(i) else { break };
-                let row = measure(h, v, m, s, spec.seeds, spec.budget);
-                rows.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(row);
-                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if let Some(p) = progress {
-                    p(n, work.len());
-                }
-            });
-        }
-    });
-    Ok(rows
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-        .into_iter()
-        .flatten()
-        .collect())
+    Ok(crate::pool::map_ordered(
+        &work,
+        spec.jobs,
+        |&(h, v, m, s)| measure(h, v, m, s, spec.seeds, spec.budget),
+        |n| {
+            if let Some(p) = progress {
+                p(n, work.len());
+            }
+        },
+    ))
 }
 
 /// One cell: seeds `1..=seeds` of `strategy` on `v` under `memory`.

@@ -219,16 +219,13 @@ impl Explorer {
             Some((e, w)) => {
                 // Counted up to the first failure in the order of `FirstFailure`, which the
                 // workers all reached whatever their timing: the count is deterministic too.
+                // Worker k ran at least its executions before (e, w) in that order, or its
+                // whole budget if that came first.
                 let executions = (0..n as u64)
-                    .map(|k| {
-                        let before = if k < w { e } else { e - 1 };
-                        if k == w {
-                            e
-                        } else {
-                            budget(k as usize)
-                                .map_or(before, |b| b.min(before))
-                                .min(reports[k as usize].executions)
-                        }
+                    .map(|k| match k.cmp(&w) {
+                        std::cmp::Ordering::Equal => e,
+                        std::cmp::Ordering::Less => e.min(reports[k as usize].executions),
+                        std::cmp::Ordering::Greater => (e - 1).min(reports[k as usize].executions),
                     })
                     .sum();
                 let r = reports

@@ -316,6 +316,7 @@ pub mod kernel;
 pub mod litmus;
 pub mod minimize;
 pub mod perfetto;
+mod pool;
 pub mod sched;
 pub mod trace;
 

@@ -490,9 +490,6 @@ impl TraceOutcome {
     }
 }
 
-/// What [`explore`] returns.
-type Explored = Result<(crate::Report, TraceOutcome)>;
-
 /// Explore one variant with a progress bar on a terminal; write the trace of a failure to `dir`.
 /// A trace that cannot be written does not lose the failure: the report comes back either way.
 fn explore(
@@ -679,23 +676,14 @@ fn run_all(registry: &'static [Harness], args: &RunArgs) -> Result<u8> {
             }
         }
     }
-    let jobs = args.jobs().min(work.len()).max(1);
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<std::sync::Mutex<Option<Explored>>> =
-        work.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&(h, v, m)) = work.get(i) else { break };
-                let r = explore(h, v, m, args, args.trace_dir.as_deref(), 1, jobs == 1);
-                *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-            });
-        }
-    });
-    let mut results = results
-        .into_iter()
-        .map(|r| r.into_inner().unwrap_or_else(|e| e.into_inner()));
+    let jobs = args.jobs();
+    let mut results = crate::pool::map_ordered(
+        &work,
+        jobs,
+        |&(h, v, m)| explore(h, v, m, args, args.trace_dir.as_deref(), 1, jobs == 1),
+        |_| {},
+    )
+    .into_iter();
     let mut rows = Vec::new();
     let mut all_ok = true;
     for h in registry {
@@ -705,7 +693,7 @@ fn run_all(registry: &'static [Harness], args: &RunArgs) -> Result<u8> {
                 if v.config.memory.is_some_and(|p| p != m) {
                     continue;
                 }
-                let (report, trace) = results.next().flatten().expect("every cell was explored")?;
+                let (report, trace) = results.next().expect("every cell was explored")?;
                 let observed = match &report.failure {
                     Some(f) => Expected::Fails(f.kind),
                     None => Expected::Passes,

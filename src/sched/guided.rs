@@ -209,7 +209,7 @@ impl Strategy for Guided {
         self.novel_seen = self.novel_start;
         self.arm = self.pick_arm();
         self.prefix = None;
-        if self.arm >= MUTATE_PCT {
+        if self.arm == MUTATE_PCT {
             // RFF's power schedule, as a tournament: schedules that reached rare pairs are
             // mutated more often than those whose pairs every execution now makes.
             let mut best = (u32::MAX, 0, 0);
