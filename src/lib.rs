@@ -27,7 +27,9 @@
 //!   not sleep, such as a spinlock-held region, is an implicit reader;
 //! * SRCU behind one API (`srcu_read_lock` returning `idx`, `srcu_read_unlock`,
 //!   `synchronize_srcu`, `synchronize_srcu_expedited`, `srcu_barrier`, `srcu_dereference`) with
-//!   four implementations modeled word by word ([`kernel::SrcuFlavor`]): classic v3.4 (per-CPU
+//!   five implementations modeled word by word ([`kernel::SrcuFlavor`]): classic 2.6.19 to v3.3
+//!   (`synchronize_sched()` three times under the SRCU mutex, the early exit after two flips),
+//!   classic v3.4 (per-CPU
 //!   `c[]`/`seq[]`, the flip, a two-phase wait under the SRCU mutex), classic v3.5 to v4.11 (the
 //!   `running` token, callback batches, `process_srcu`), tree v6.0 (`srcu_gp_seq` snapshots, one
 //!   grace-period kworker running IDLE → SCAN1 → SCAN2 under `srcu_gp_mutex`, `srcu_barrier`
@@ -255,8 +257,8 @@
 //!   grace-period kworker: on a work item of their own, as in the kernel, they are ordered after
 //!   the grace period by a control dependency the race detector does not model), without its
 //!   delays (expedited or not), `srcu_barrier_seq`'s early exit or the counter-wrap bound; the SRCU
-//!   bugs B3 (the 2.6.x one-flip early exit) and B4 (small counters) of `docs/srcu.md` are not
-//!   modeled. Classic SRCU's flip is a `WRITE_ONCE` (v3.4 had a plain `completed++`).
+//!   bug B4 (small counters) of `docs/srcu.md` is not modeled. `synchronize_sched()` is RCU's
+//!   grace period (the flavors are one since v4.20), with preempt-disabled regions as readers. Classic SRCU's flip is a `WRITE_ONCE` (v3.4 had a plain `completed++`).
 //! * Value-returning atomics act as `smp_mb()` on both sides, as the LKMM says. `kfree` is a plain
 //!   write of the whole object for the race detector (KCSAN's slab free hook), so a lifetime bug
 //!   often shows first as the free racing with an access it is not ordered after; variants with

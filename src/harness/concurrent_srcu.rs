@@ -49,6 +49,11 @@
 //! * `classic-straggler`, `tree-straggler`: the kernel's SRCUs under B1′'s single writer: the
 //!   scan of the inactive index catches the straggler. (`tests/rcu_srcu.rs` runs this shape on
 //!   mutants without that scan, and the grace-period oracle fails them.)
+//! * `classic-2.6`, `classic-2.6-straggler`: the 2.6.19–v3.3 SRCU (`synchronize_sched()` three
+//!   times under its mutex), with its early exit for a caller whose snapshot is two flips old.
+//! * `early-exit-1` (lkmm): the same exiting after one flip (B3, the bug its code comment warns
+//!   of): a caller that arrived after its helper's first `synchronize_sched()` frees a filter a
+//!   vCPU that already sees the flip may still read. `early-exit-1-sc`: passes under sc.
 //! * `fixed`: Hao's patch on tree SRCU: safe, as `tree` already is.
 //! * `srcu-barrier`: tree SRCU, each writer calling `srcu_barrier` where the grace period is
 //!   needed (B5): it waits only for callbacks already queued, and with none it returns at once.
@@ -56,7 +61,7 @@
 //! The passing variants run with the grace-period oracle on: every `synchronize_srcu` return is
 //! checked, not only the use-after-free it would lead to.
 
-use super::{Config, Expected, Harness, Variant};
+use super::{Config, Expected, Harness, MemoryModel, Variant};
 use crate::kernel::*;
 use crate::FailureKind;
 
@@ -118,6 +123,33 @@ pub(super) const HARNESS: Harness = Harness {
             expected: Expected::Passes,
             summary: "the patch: tree SRCU, synchronize_srcu inside kvm->lock",
             config: ORACLE,
+        },
+        Variant {
+            name: "classic-2.6",
+            expected: Expected::Passes,
+            summary: "classic SRCU (2.6.19-v3.3, synchronize_sched based), two writers: the \
+                      second may exit early after two flips",
+            config: ORACLE,
+        },
+        Variant {
+            name: "classic-2.6-straggler",
+            expected: Expected::Passes,
+            summary: "classic SRCU (2.6.19-v3.3), one writer twice: synchronize_sched after the \
+                      flip rules the straggler out",
+            config: ORACLE,
+        },
+        Variant {
+            name: "early-exit-1",
+            expected: Expected::FailsWith(super::LIFETIME),
+            summary: "classic SRCU (2.6.19-v3.3) exiting early after one flip, not two (B3): a \
+                      reader on the new index may still see the old filter (lkmm)",
+            config: MIGRATE.with_memory(MemoryModel::Lkmm),
+        },
+        Variant {
+            name: "early-exit-1-sc",
+            expected: Expected::Passes,
+            summary: "the same under sc: every reader that sees the flip sees the new filter",
+            config: ORACLE.with_memory(MemoryModel::Sc),
         },
         Variant {
             name: "srcu-barrier",
@@ -182,6 +214,9 @@ fn setup(variant: &str) -> Setup {
         "tree" => (SrcuFlavor::Tree, false, true),
         "fixed" => (SrcuFlavor::Tree, true, true),
         "srcu-barrier" => (SrcuFlavor::Tree, false, true),
+        "classic-2.6" => (SrcuFlavor::ClassicSched, false, true),
+        "classic-2.6-straggler" => (SrcuFlavor::ClassicSched, false, false),
+        "early-exit-1" | "early-exit-1-sc" => (SrcuFlavor::ClassicSchedEarlyExit, false, true),
         other => unreachable!("variant {other} is not in HARNESS"),
     };
     Setup {

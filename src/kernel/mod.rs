@@ -43,7 +43,8 @@ pub use completion::{complete, init_completion, wait_for_completion, Completion}
 pub use rcu::{
     hlist_add_head_rcu, hlist_del_init_rcu, hlist_for_each_entry_rcu, list_add_rcu, list_del_rcu,
     list_for_each_entry_rcu, rcu_assign_pointer, rcu_dereference, rcu_dereference_protected,
-    rcu_init_pointer, rcu_read_lock, rcu_read_unlock, synchronize_rcu,
+    rcu_init_pointer, rcu_read_lock, rcu_read_lock_sched, rcu_read_unlock, rcu_read_unlock_sched,
+    synchronize_rcu, synchronize_sched,
 };
 pub use srcu::{
     cleanup_srcu_struct, init_srcu_struct, srcu_barrier, srcu_dereference, srcu_read_lock, srcu_read_unlock,

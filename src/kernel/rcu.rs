@@ -161,3 +161,24 @@ pub fn hlist_for_each_entry_rcu(head: HlistHead) -> impl Iterator<Item = HlistNo
         Some(pos)
     })
 }
+
+/// `rcu_read_lock_sched()`, or the `preempt_disable()` it stands for: a region that
+/// `synchronize_sched()` waits for. One flavor with RCU's since v4.20, and so in the model.
+#[track_caller]
+pub fn rcu_read_lock_sched() {
+    engine::rcu::read_lock(engine::rcu::RCU, "preempt_disable", Location::caller());
+}
+
+/// `rcu_read_unlock_sched()` (`preempt_enable()`).
+#[track_caller]
+pub fn rcu_read_unlock_sched() {
+    engine::rcu::read_unlock(engine::rcu::RCU, None, "preempt_enable", Location::caller())
+}
+
+/// `synchronize_sched()`: wait until every region with preemption disabled now has ended
+/// (RCU's grace period, which since v4.20 it is).
+#[track_caller]
+pub fn synchronize_sched() {
+    let _f = KFunc::enter("synchronize_sched");
+    engine::rcu::synchronize(engine::rcu::RCU, "synchronize_sched", Location::caller())
+}

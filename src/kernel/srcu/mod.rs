@@ -3,6 +3,9 @@
 //! four implementations, each modeled at the level of its shared-memory accesses
 //! (`docs/srcu.md`). A harness picks one with [`SrcuFlavor`] when it calls [`init_srcu_struct`].
 //!
+//! * [`SrcuFlavor::ClassicSched`]: 2.6.19 to v3.3: one per-CPU counter per index, no reader-side
+//!   barrier, `synchronize_sched()` three times under the SRCU-internal `mutex`, and an early exit
+//!   for a caller whose snapshot is two flips old (`docs/srcu.md`, §Classic SRCU 2.6.19 to v3.3).
 //! * [`SrcuFlavor::Classic`]: v3.4 (Lai Jiangshan's rewrite): per-CPU `c[]`/`seq[]` counters,
 //!   the index flip, a two-phase wait (stragglers on the inactive index first), every
 //!   `synchronize_srcu` serialized on the SRCU-internal `mutex` (`docs/srcu.md`, §Classic SRCU
@@ -40,6 +43,7 @@
 
 mod classic;
 mod classic_batch;
+mod classic_sched;
 mod guarantee;
 mod naive;
 mod tree;
@@ -58,6 +62,12 @@ use crate::engine::{self, ObjKind, MAX_CPUS};
 /// Which SRCU implementation a `srcu_struct` runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SrcuFlavor {
+    /// Classic SRCU as of 2.6.19 to v3.3: `synchronize_sched()`-based, mutex-serialized, early
+    /// exit after two flips (`docs/srcu.md`, §Classic SRCU 2.6.19 to v3.3).
+    ClassicSched,
+    /// [`ClassicSched`](SrcuFlavor::ClassicSched) with the early exit after one flip instead of
+    /// two (B3, `docs/srcu.md`): broken under weak memory, as the kernel's comment explains.
+    ClassicSchedEarlyExit,
     /// Classic SRCU as of v3.4: mutex-serialized two-phase wait (`docs/srcu.md`, §Classic SRCU
     /// v3.4).
     Classic,
@@ -72,6 +82,18 @@ pub enum SrcuFlavor {
     /// SRCU's guarantee kept by the engine, without an implementation's barriers (LKMM's
     /// specification of SRCU).
     Guarantee,
+    /// A mutant for testing the tests: 2.6.x SRCU without the `synchronize_sched()` before the
+    /// flip.
+    #[doc(hidden)]
+    ClassicSchedWithoutSyncBeforeFlip,
+    /// A mutant for testing the tests: 2.6.x SRCU without the `synchronize_sched()` after the
+    /// flip (stragglers are possible).
+    #[doc(hidden)]
+    ClassicSchedWithoutSyncAfterFlip,
+    /// A mutant for testing the tests: 2.6.x SRCU without the `synchronize_sched()` after the
+    /// wait.
+    #[doc(hidden)]
+    ClassicSchedWithoutSyncAfterWait,
     /// A mutant for testing the tests: classic SRCU without its first `wait_idx` (the wait for
     /// stragglers on the inactive index). Harnesses that pass on `Classic` should catch it.
     #[doc(hidden)]
@@ -98,6 +120,10 @@ impl SrcuFlavor {
                 SrcuFlavor::Classic
             }
             SrcuFlavor::TreeWithoutScan1Check => SrcuFlavor::Tree,
+            SrcuFlavor::ClassicSchedEarlyExit
+            | SrcuFlavor::ClassicSchedWithoutSyncBeforeFlip
+            | SrcuFlavor::ClassicSchedWithoutSyncAfterFlip
+            | SrcuFlavor::ClassicSchedWithoutSyncAfterWait => SrcuFlavor::ClassicSched,
             SrcuFlavor::ClassicBatchWithoutStragglerScan => SrcuFlavor::ClassicBatch,
             f => f,
         }
@@ -187,6 +213,8 @@ macro_rules! per_cpu_layout {
 }
 
 static CLASSIC_COUNTERS: &Layout = per_cpu_layout!("srcu_struct_array", ["c[0]", "c[1]", "seq[0]", "seq[1]"]);
+static CLASSIC_SCHED_COUNTERS: &Layout =
+    per_cpu_layout!("srcu_struct_array", ["c[0]", "c[1]", "unused", "unused"]);
 static CLASSIC_BATCH_COUNTERS: &Layout = per_cpu_layout!(
     "srcu_array",
     [
@@ -323,6 +351,7 @@ pub fn init_srcu_struct(flavor: SrcuFlavor) -> SrcuStruct {
     let sp: SrcuObj = super::define_static();
     let layout = match flavor.base() {
         SrcuFlavor::Classic => CLASSIC_COUNTERS,
+        SrcuFlavor::ClassicSched => CLASSIC_SCHED_COUNTERS,
         SrcuFlavor::ClassicBatch => CLASSIC_BATCH_COUNTERS,
         SrcuFlavor::Tree => TREE_COUNTERS,
         _ => NAIVE_COUNTERS,
@@ -332,6 +361,7 @@ pub fn init_srcu_struct(flavor: SrcuFlavor) -> SrcuStruct {
     let ssp = SrcuStruct { sp, percpu, flavor };
     match flavor.base() {
         SrcuFlavor::Classic => classic::init(ssp),
+        SrcuFlavor::ClassicSched => classic_sched::init(ssp),
         SrcuFlavor::ClassicBatch => classic_batch::init(ssp),
         SrcuFlavor::Tree => tree::init(ssp),
         _ => {}
@@ -356,6 +386,7 @@ pub fn srcu_read_lock(ssp: SrcuStruct) -> usize {
     let _f = KFunc::enter("srcu_read_lock");
     match ssp.flavor.base() {
         SrcuFlavor::Classic => classic::read_lock(ssp),
+        SrcuFlavor::ClassicSched => classic_sched::read_lock(ssp),
         SrcuFlavor::ClassicBatch => classic_batch::read_lock(ssp),
         SrcuFlavor::Tree => tree::read_lock(ssp),
         SrcuFlavor::Guarantee => guarantee::read_lock(ssp),
@@ -369,6 +400,7 @@ pub fn srcu_read_unlock(ssp: SrcuStruct, idx: usize) {
     let _f = KFunc::enter("srcu_read_unlock");
     match ssp.flavor.base() {
         SrcuFlavor::Classic => classic::read_unlock(ssp, idx),
+        SrcuFlavor::ClassicSched => classic_sched::read_unlock(ssp, idx),
         SrcuFlavor::ClassicBatch => classic_batch::read_unlock(ssp, idx),
         SrcuFlavor::Tree => tree::read_unlock(ssp, idx),
         SrcuFlavor::Guarantee => guarantee::read_unlock(ssp, idx),
@@ -398,6 +430,7 @@ fn synchronize(ssp: SrcuStruct, expedited: bool, name: &'static str) {
     let invoked = engine::rcu::step();
     match ssp.flavor.base() {
         SrcuFlavor::Classic => classic::synchronize(ssp),
+        SrcuFlavor::ClassicSched => classic_sched::synchronize(ssp),
         SrcuFlavor::ClassicBatch => classic_batch::synchronize(ssp, expedited),
         SrcuFlavor::Tree => tree::synchronize(ssp, !expedited),
         SrcuFlavor::Guarantee => guarantee::synchronize(ssp),
