@@ -27,14 +27,14 @@
 //!   not sleep, such as a spinlock-held region, is an implicit reader;
 //! * SRCU behind one API (`srcu_read_lock` returning `idx`, `srcu_read_unlock`,
 //!   `synchronize_srcu`, `synchronize_srcu_expedited`, `srcu_barrier`, `srcu_dereference`) with
-//!   five implementations modeled word by word ([`kernel::SrcuFlavor`]): classic 2.6.19 to v3.3
+//!   implementations modeled word by word ([`kernel::SrcuFlavor`]): classic 2.6.19 to v3.3
 //!   (`synchronize_sched()` three times under the SRCU mutex, the early exit after two flips),
-//!   classic v3.4 (per-CPU
-//!   `c[]`/`seq[]`, the flip, a two-phase wait under the SRCU mutex), classic v3.5 to v4.11 (the
-//!   `running` token, callback batches, `process_srcu`), tree v6.0 (`srcu_gp_seq` snapshots, one
-//!   grace-period kworker running IDLE → SCAN1 → SCAN2 under `srcu_gp_mutex`, `srcu_barrier`
-//!   entraining behind the last callback), and the naive single-phase flip-and-wait the KVM
-//!   thread feared. With
+//!   classic v3.4 (per-CPU `c[]`/`seq[]`, the flip, a two-phase wait under the SRCU mutex),
+//!   classic v3.5 to v4.11 (the `running` token, callback batches, `process_srcu`), tree v6.0
+//!   (`srcu_gp_seq` snapshots, one grace-period kworker running IDLE → SCAN1 → SCAN2 under
+//!   `srcu_gp_mutex`, `srcu_barrier` entraining behind the last callback), and two that no kernel
+//!   had: the naive single-phase flip-and-wait the KVM thread feared, and B4's counters too small
+//!   for callers that flip concurrently. With
 //!   [`harness::Config::srcu_migration`] a reader's section may end on another CPU, whose
 //!   counters its unlock updates (the strategy picks the CPU).
 //!
@@ -256,8 +256,9 @@
 //!   configuration (no `srcu_node` funnel, callbacks on CPU 0's `srcu_data`, invoked by the
 //!   grace-period kworker: on a work item of their own, as in the kernel, they are ordered after
 //!   the grace period by a control dependency the race detector does not model), without its
-//!   delays (expedited or not), `srcu_barrier_seq`'s early exit or the counter-wrap bound; the SRCU
-//!   bug B4 (small counters) of `docs/srcu.md` is not modeled. `synchronize_sched()` is RCU's
+//!   delays (expedited or not), `srcu_barrier_seq`'s early exit or the counter-wrap bound; the
+//!   small-counter SRCU of B4 (`docs/srcu.md`) has 2-bit counters, not 8-bit ones, so that
+//!   three lock/unlock pairs wrap them. `synchronize_sched()` is RCU's
 //!   grace period (the flavors are one since v4.20), with preempt-disabled regions as readers. Classic SRCU's flip is a `WRITE_ONCE` (v3.4 had a plain `completed++`).
 //! * Value-returning atomics act as `smp_mb()` on both sides, as the LKMM says. `kfree` is a plain
 //!   write of the whole object for the race detector (KCSAN's slab free hook), so a lifetime bug

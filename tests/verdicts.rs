@@ -67,7 +67,12 @@ fn verdicts(h: &str, memory: MemoryModel, check: impl Fn(&str, &Failure)) {
 
 fn concurrent_srcu_check(variant: &str, f: &Failure) {
     if f.message.contains("grace-period violation") {
-        assert!(variant.starts_with("naive"), "{}", f.message);
+        // Only the SRCUs no kernel had break the guarantee itself.
+        assert!(
+            variant.starts_with("naive") || variant == "small-counters",
+            "{variant}: {}",
+            f.message
+        );
         assert!(
             f.message.contains("synchronize_srcu_expedited(srcu_struct#"),
             "{}",

@@ -54,6 +54,11 @@
 //! * `early-exit-1` (lkmm): the same exiting after one flip (B3, the bug its code comment warns
 //!   of): a caller that arrived after its helper's first `synchronize_sched()` frees a filter a
 //!   vCPU that already sees the flip may still read. `early-exit-1-sc`: passes under sc.
+//! * `small-counters` (B4, no kernel): classic v3.5's lock/unlock counters two bits wide and
+//!   callers that flip while another scans; a vCPU's quick exits wrap the counters between the
+//!   scan's unlock and lock sums while another vCPU is inside (three vCPUs here).
+//!   `small-counters-serialized` (one scan at a time; pinned to sc, see `docs/srcu.md` §B4 for
+//!   why) and `small-counters-wide` (counters that do not wrap) pass.
 //! * `fixed`: Hao's patch on tree SRCU: safe, as `tree` already is.
 //! * `srcu-barrier`: tree SRCU, each writer calling `srcu_barrier` where the grace period is
 //!   needed (B5): it waits only for callbacks already queued, and with none it returns at once.
@@ -152,6 +157,31 @@ pub(super) const HARNESS: Harness = Harness {
             config: ORACLE.with_memory(MemoryModel::Sc),
         },
         Variant {
+            name: "small-counters",
+            expected: Expected::FailsWith(&[
+                FailureKind::GracePeriodViolation,
+                FailureKind::UseAfterFree,
+                FailureKind::DataRace,
+            ]),
+            summary: "no kernel: 2-bit lock/unlock counters and callers flipping while another \
+                      scans: the counters wrap under a vCPU's repeated entries (B4)",
+            config: ORACLE,
+        },
+        Variant {
+            name: "small-counters-serialized",
+            expected: Expected::Passes,
+            summary: "the same counters, callers serialized (sc): the index holds still during a \
+                      scan, and three vCPUs add at most three locks to it",
+            config: ORACLE.with_memory(MemoryModel::Sc),
+        },
+        Variant {
+            name: "small-counters-wide",
+            expected: Expected::Passes,
+            summary: "callers unserialized, counters that do not wrap: each caller scans both \
+                      indices, so the wrap is the bug, not the concurrency",
+            config: ORACLE,
+        },
+        Variant {
             name: "srcu-barrier",
             expected: Expected::FailsWith(super::LIFETIME),
             summary: "tree SRCU, srcu_barrier where a grace period is needed: no callback queued, \
@@ -167,6 +197,8 @@ pub(super) const HARNESS: Harness = Harness {
 const MIGRATE: Config = Config::DEFAULT.with_srcu_migration(true);
 
 const ORACLE: Config = MIGRATE.with_gp_oracle(true);
+
+const QUICK: usize = 12;
 
 crate::kstruct! {
     /// `struct kvm`: the fields the filter update touches.
@@ -200,6 +232,9 @@ struct Setup {
     two_writers: bool,
     /// `srcu_barrier` instead of `synchronize_srcu_expedited` (B5).
     barrier: bool,
+    /// Exits per vCPU handled without the PMU filter, after its two that reprogram a counter:
+    /// each retakes and leaves the read side.
+    quick_exits: usize,
 }
 
 fn setup(variant: &str) -> Setup {
@@ -217,13 +252,23 @@ fn setup(variant: &str) -> Setup {
         "classic-2.6" => (SrcuFlavor::ClassicSched, false, true),
         "classic-2.6-straggler" => (SrcuFlavor::ClassicSched, false, false),
         "early-exit-1" | "early-exit-1-sc" => (SrcuFlavor::ClassicSchedEarlyExit, false, true),
+        "small-counters" => (SrcuFlavor::SmallCounters, false, true),
+        "small-counters-serialized" => (SrcuFlavor::SmallCountersSerialized, false, true),
+        "small-counters-wide" => (SrcuFlavor::SmallCountersWide, false, true),
         other => unreachable!("variant {other} is not in HARNESS"),
+    };
+    // Enough exits for a vCPU to wrap the 2-bit counters during one scan.
+    let quick_exits = if variant.starts_with("small-counters") {
+        QUICK
+    } else {
+        0
     };
     Setup {
         flavor,
         sync_under_lock,
         two_writers,
         barrier,
+        quick_exits,
     }
 }
 
@@ -235,8 +280,8 @@ fn body(variant: &'static str) {
     let f1 = new_filter(KVM_PMU_EVENT_ALLOW);
     rcu_assign_pointer(kvm.pmu_event_filter(), f1);
 
-    let vcpu0 = spawn_cpu("vcpu0", move || vcpu_run(kvm, srcu));
-    let vcpu1 = spawn_cpu("vcpu1", move || vcpu_run(kvm, srcu));
+    let vcpu0 = spawn_cpu("vcpu0", move || vcpu_run(kvm, srcu, s.quick_exits));
+    let vcpu1 = spawn_cpu("vcpu1", move || vcpu_run(kvm, srcu, s.quick_exits));
     // Two writers, or one writer that replaces the filter twice (B1′).
     let (writer_a, writer_b) = if s.two_writers {
         let a = spawn_cpu("writer A", move || {
@@ -253,8 +298,13 @@ fn body(variant: &'static str) {
         });
         (w, None)
     };
+    // B4: a third vCPU, one more reader whose section may straddle a scan's two sums.
+    let vcpu2 = (s.quick_exits > 0).then(|| spawn_cpu("vcpu2", move || vcpu_run(kvm, srcu, s.quick_exits)));
     vcpu0.join();
     vcpu1.join();
+    if let Some(v) = vcpu2 {
+        v.join();
+    }
     writer_a.join();
     if let Some(b) = writer_b {
         b.join();
@@ -277,13 +327,18 @@ fn new_filter(action: u64) -> KvmPmuEventFilter {
 }
 
 /// `vcpu_run`: the vCPU holds `kvm->srcu` except while the guest runs (`vcpu_enter_guest` drops
-/// and retakes it around VM entry); it reprograms a counter in each of two rounds.
-fn vcpu_run(kvm: Kvm, srcu: SrcuStruct) {
+/// and retakes it around VM entry); it reprograms a counter in each of two rounds, then handles
+/// `quick_exits` exits that do not look at the filter.
+fn vcpu_run(kvm: Kvm, srcu: SrcuStruct, quick_exits: usize) {
     let _f = KFunc::enter("vcpu_run");
     for eventsel in [0x3c, 0xc0] {
         let idx = srcu_read_lock(srcu);
         let _allowed = check_pmu_event_filter(kvm, srcu, eventsel);
         srcu_read_unlock(srcu, idx); // VM entry: the guest runs outside the read side
+    }
+    for _ in 0..quick_exits {
+        let idx = srcu_read_lock(srcu);
+        srcu_read_unlock(srcu, idx);
     }
 }
 

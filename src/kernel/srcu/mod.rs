@@ -17,6 +17,9 @@
 //!   callers that only snapshot `srcu_gp_seq` and wait for a callback, and one worker running the
 //!   IDLE → SCAN1 → SCAN2 state machine under `srcu_gp_mutex` (`docs/srcu.md`, §Tree SRCU
 //!   v6.0).
+//! * [`SrcuFlavor::SmallCounters`]: B4, no kernel: classic v3.5's counters two bits wide and
+//!   callers that flip while another scans, so the counters wrap during a scan
+//!   (`docs/srcu.md`, §B4).
 //! * [`SrcuFlavor::Naive`]: the single-phase flip-and-wait with no serialization of callers
 //!   (`docs/srcu.md`, §The naive SRCU): the broken one, which the KVM thread feared the real SRCU
 //!   might be.
@@ -46,6 +49,7 @@ mod classic_batch;
 mod classic_sched;
 mod guarantee;
 mod naive;
+mod small_counters;
 mod tree;
 
 use std::panic::Location;
@@ -82,6 +86,13 @@ pub enum SrcuFlavor {
     /// SRCU's guarantee kept by the engine, without an implementation's barriers (LKMM's
     /// specification of SRCU).
     Guarantee,
+    /// B4 (`docs/srcu.md`): classic v3.5's lock/unlock counters, too narrow never to wrap, and
+    /// callers that flip and scan concurrently: broken.
+    SmallCounters,
+    /// [`SmallCounters`](SrcuFlavor::SmallCounters) with callers serialized (passes).
+    SmallCountersSerialized,
+    /// [`SmallCounters`](SrcuFlavor::SmallCounters) with counters that do not wrap (passes).
+    SmallCountersWide,
     /// A mutant for testing the tests: 2.6.x SRCU without the `synchronize_sched()` before the
     /// flip.
     #[doc(hidden)]
@@ -124,6 +135,7 @@ impl SrcuFlavor {
             | SrcuFlavor::ClassicSchedWithoutSyncBeforeFlip
             | SrcuFlavor::ClassicSchedWithoutSyncAfterFlip
             | SrcuFlavor::ClassicSchedWithoutSyncAfterWait => SrcuFlavor::ClassicSched,
+            SrcuFlavor::SmallCountersSerialized | SrcuFlavor::SmallCountersWide => SrcuFlavor::SmallCounters,
             SrcuFlavor::ClassicBatchWithoutStragglerScan => SrcuFlavor::ClassicBatch,
             f => f,
         }
@@ -352,6 +364,7 @@ pub fn init_srcu_struct(flavor: SrcuFlavor) -> SrcuStruct {
     let layout = match flavor.base() {
         SrcuFlavor::Classic => CLASSIC_COUNTERS,
         SrcuFlavor::ClassicSched => CLASSIC_SCHED_COUNTERS,
+        SrcuFlavor::SmallCounters => CLASSIC_BATCH_COUNTERS,
         SrcuFlavor::ClassicBatch => CLASSIC_BATCH_COUNTERS,
         SrcuFlavor::Tree => TREE_COUNTERS,
         _ => NAIVE_COUNTERS,
@@ -362,6 +375,7 @@ pub fn init_srcu_struct(flavor: SrcuFlavor) -> SrcuStruct {
     match flavor.base() {
         SrcuFlavor::Classic => classic::init(ssp),
         SrcuFlavor::ClassicSched => classic_sched::init(ssp),
+        SrcuFlavor::SmallCounters => small_counters::init(ssp),
         SrcuFlavor::ClassicBatch => classic_batch::init(ssp),
         SrcuFlavor::Tree => tree::init(ssp),
         _ => {}
@@ -387,6 +401,7 @@ pub fn srcu_read_lock(ssp: SrcuStruct) -> usize {
     match ssp.flavor.base() {
         SrcuFlavor::Classic => classic::read_lock(ssp),
         SrcuFlavor::ClassicSched => classic_sched::read_lock(ssp),
+        SrcuFlavor::SmallCounters => small_counters::read_lock(ssp),
         SrcuFlavor::ClassicBatch => classic_batch::read_lock(ssp),
         SrcuFlavor::Tree => tree::read_lock(ssp),
         SrcuFlavor::Guarantee => guarantee::read_lock(ssp),
@@ -401,6 +416,7 @@ pub fn srcu_read_unlock(ssp: SrcuStruct, idx: usize) {
     match ssp.flavor.base() {
         SrcuFlavor::Classic => classic::read_unlock(ssp, idx),
         SrcuFlavor::ClassicSched => classic_sched::read_unlock(ssp, idx),
+        SrcuFlavor::SmallCounters => small_counters::read_unlock(ssp, idx),
         SrcuFlavor::ClassicBatch => classic_batch::read_unlock(ssp, idx),
         SrcuFlavor::Tree => tree::read_unlock(ssp, idx),
         SrcuFlavor::Guarantee => guarantee::read_unlock(ssp, idx),
@@ -431,6 +447,7 @@ fn synchronize(ssp: SrcuStruct, expedited: bool, name: &'static str) {
     match ssp.flavor.base() {
         SrcuFlavor::Classic => classic::synchronize(ssp),
         SrcuFlavor::ClassicSched => classic_sched::synchronize(ssp),
+        SrcuFlavor::SmallCounters => small_counters::synchronize(ssp),
         SrcuFlavor::ClassicBatch => classic_batch::synchronize(ssp, expedited),
         SrcuFlavor::Tree => tree::synchronize(ssp, !expedited),
         SrcuFlavor::Guarantee => guarantee::synchronize(ssp),
