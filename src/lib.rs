@@ -241,8 +241,9 @@
 //!   where the harness marks it.
 //! * The race detector's happens-before is vector clocks, with a second clock for marked stores
 //!   read by marked loads (LKMM's `rfe` orders the store itself, not the writer's earlier
-//!   accesses). Control dependencies are not modeled: they order nothing for the detector, which
-//!   agrees with LKMM for plain accesses after them. Under `lkmm`, an updater's lock acquisition
+//!   accesses). Control dependencies order later stores only where kernel model code declares
+//!   them (tree SRCU's callback invocation); elsewhere, and in harness code, they order nothing
+//!   for the detector, which agrees with LKMM for plain accesses after them. Under `lkmm`, an updater's lock acquisition
 //!   makes it see every store older than the lock's (the machine is multicopy-atomic), which does
 //!   the work of SRCU's barrier A; so of the SRCU barriers B and C are shown needed by a mutant,
 //!   A is not (`tests/srcu_barriers.rs`).
@@ -253,13 +254,13 @@
 //!   may sleep. SRCU readers migrate between CPUs mid-section only with
 //!   `Config::srcu_migration` (on in `concurrent_srcu`; off elsewhere, where a decision per
 //!   unlock would multiply what an exhaustive search visits). Tree SRCU runs in its small
-//!   configuration (no `srcu_node` funnel, callbacks on CPU 0's `srcu_data`, invoked by the
-//!   grace-period kworker: on a work item of their own, as in the kernel, they are ordered after
-//!   the grace period by a control dependency the race detector does not model), without its
+//!   configuration (no `srcu_node` funnel, callbacks on CPU 0's `srcu_data`, invoked by its own
+//!   kworker), without its
 //!   delays (expedited or not), `srcu_barrier_seq`'s early exit or the counter-wrap bound; the
 //!   small-counter SRCU of B4 (`docs/srcu.md`) has 2-bit counters, not 8-bit ones, so that
 //!   three lock/unlock pairs wrap them. `synchronize_sched()` is RCU's
-//!   grace period (the flavors are one since v4.20), with preempt-disabled regions as readers. Classic SRCU's flip is a `WRITE_ONCE` (v3.4 had a plain `completed++`).
+//!   grace period (the flavors are one since v4.20), with preempt-disabled regions as readers.
+//!   Classic SRCU's flip is a `WRITE_ONCE` (v3.4 had a plain `completed++`).
 //! * Value-returning atomics act as `smp_mb()` on both sides, as the LKMM says. `kfree` is a plain
 //!   write of the whole object for the race detector (KCSAN's slab free hook), so a lifetime bug
 //!   often shows first as the free racing with an access it is not ordered after; variants with

@@ -259,6 +259,11 @@ impl Model {
             vc.join(&c.load_vc);
             marked.join(&c.marked.load);
         }
+        if write && c.ctrl {
+            // A control dependency orders earlier loads before later stores only.
+            vc.join(&c.store_vc);
+            marked.join(&c.marked.store);
+        }
         if let Some(d) = self.race.dep_of(dep_obj, cpu) {
             vc.join(d);
         }

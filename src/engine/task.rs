@@ -43,6 +43,8 @@ pub(crate) struct MarkedHb {
     pub fence_rel: VClock,
     /// Read so far, not yet acquired by a fence.
     pub pending: VClock,
+    /// In effect for later stores only (a control dependency).
+    pub store: VClock,
 }
 
 #[derive(Clone, Debug)]
@@ -52,6 +54,10 @@ pub(crate) struct Cpu {
     pub vc: VClock,
     /// What `smp_rmb` ordered: applies to later loads only.
     pub load_vc: VClock,
+    /// What a control dependency ordered: applies to later stores only (and to what they carry).
+    /// Invariant: all zero unless `ctrl`; a full fence folds it into `vc` and clears it.
+    pub store_vc: VClock,
+    pub ctrl: bool,
     /// Clock at the last `smp_wmb`/`smp_mb`: marked stores after it carry it as their release clock.
     pub fence_rel: VClock,
     /// Join of the release clocks of everything read so far: `smp_rmb`/`smp_mb` acquire it.
@@ -78,6 +84,8 @@ impl Cpu {
             name,
             vc: VClock::default(),
             load_vc: VClock::default(),
+            store_vc: VClock::default(),
+            ctrl: false,
             fence_rel: VClock::default(),
             pending_acq: VClock::default(),
             marked: MarkedHb::default(),

@@ -464,3 +464,11 @@ pub fn smp_mb__after_atomic() {
 pub fn barrier() {
     engine::fence(Fence::Barrier, "barrier", Location::caller())
 }
+
+/// A conditional branch on a value loaded just before, with stores after it: LKMM's control
+/// dependency orders the load before those stores (not before later loads). Kernel model code
+/// declares it where the kernel relies on one (`srcu_invoke_callbacks`); a no-op step in traces.
+#[track_caller]
+pub(crate) fn ctrl_dep() {
+    engine::fence(Fence::CtrlDep, "ctrl_dep", Location::caller())
+}

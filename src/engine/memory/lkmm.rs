@@ -244,7 +244,8 @@ impl Machine {
             // Stores are never reordered before earlier loads in this machine (no promises), so
             // the control dependency adds nothing to smp_rmb's view.
             Fence::Rmb | Fence::AcquireCtrlDep => v.vr_new = v.vr_new.max(v.vr_old),
-            Fence::Wmb | Fence::Barrier => {}
+            // The same: a store never runs before the loads it depends on.
+            Fence::Wmb | Fence::CtrlDep | Fence::Barrier => {}
         }
     }
 

@@ -70,6 +70,11 @@ pub(crate) enum Fence {
     /// orders the load before later stores (a control dependency the model cannot see), the
     /// `smp_rmb` before later loads: together, an acquire of what earlier loads read.
     AcquireCtrlDep,
+    /// A conditional branch on a loaded value, with stores after it (LKMM's control dependency):
+    /// later stores, and what they pass on, are ordered after what earlier loads read; later
+    /// loads are not. Kernel code declares it where it branches on a marked load
+    /// (`rcu_seq_current` before invoking a callback).
+    CtrlDep,
     /// `barrier()`: the compiler only.
     Barrier,
 }
@@ -322,6 +327,14 @@ impl Model {
         let mut released = false;
         let mut marked_store = false;
         if let Some(v) = new {
+            if self.cpus[cpu].ctrl {
+                // Stores after a control dependency pass on what it ordered: `fence_rel` serves
+                // stores only, so it can keep it.
+                let c = &mut self.cpus[cpu];
+                let (s, ms) = (c.store_vc, c.marked.store);
+                c.fence_rel.join(&s);
+                c.marked.fence_rel.join(&ms);
+            }
             let c = &self.cpus[cpu];
             // A marked store that another CPU's marked load reads from is ordered before that
             // load (LKMM: `rfe` is part of `hb`), but the writer's earlier accesses are not,
@@ -331,14 +344,20 @@ impl Model {
             let (sync, msync) = match kind {
                 Kind::Release | Kind::RmwFull | Kind::RmwRelease => {
                     released = true;
-                    let mut m = c.marked.extra;
+                    // Everything before it; after a control dependency, also what that ordered
+                    // (for this store, not for later loads: `vc` itself keeps none of it).
+                    let (mut vc, mut m) = (c.vc, c.marked.extra);
+                    if c.ctrl {
+                        vc.join(&c.store_vc);
+                        m.join(&c.marked.store);
+                    }
                     if is_rmw {
                         let mut s = msg.sync;
-                        s.join(&c.vc);
+                        s.join(&vc);
                         m.join(&msg.msync);
                         (s, m)
                     } else {
-                        (c.vc, m)
+                        (vc, m)
                     }
                 }
                 // An RMW continues the release sequence of the value it replaces.
@@ -420,6 +439,19 @@ impl Model {
                 let m = &mut c.marked;
                 m.extra.join(&m.pending);
                 m.fence_rel = m.extra;
+                // What a control dependency ordered is part of `vc` now.
+                if c.ctrl {
+                    c.ctrl = false;
+                    c.store_vc = VClock::default();
+                    c.marked.store = VClock::default();
+                }
+            }
+            Fence::CtrlDep => {
+                let p = c.pending_acq;
+                c.store_vc.join(&p);
+                let m = &mut c.marked;
+                m.store.join(&m.pending);
+                c.ctrl = true;
             }
             // Later loads only are ordered after what earlier loads read.
             Fence::Rmb => {

@@ -13,7 +13,7 @@
 //! CPU" the code comments rely on, and no more.
 //!
 //! Each `synchronize_sched()` is needed, and so is the threshold of two flips; each has a mutant
-//! flavor (`tests/srcu_classic_sched.rs`):
+//! flavor (`tests/srcu_mutants.rs`):
 //!
 //! * before the flip: a reader that sees the new `completed` must see the caller's update, or it
 //!   reads the old pointer on an index nobody will wait for;

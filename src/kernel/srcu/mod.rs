@@ -117,6 +117,11 @@ pub enum SrcuFlavor {
     /// without first scanning the inactive index for stragglers.
     #[doc(hidden)]
     ClassicBatchWithoutStragglerScan,
+    /// A mutant for testing the tests: tree SRCU whose callback invocation has no control
+    /// dependency on the grace-period sequence it read (as if it invoked callbacks without
+    /// checking).
+    #[doc(hidden)]
+    TreeWithoutCtrlDep,
     /// A mutant for testing the tests: tree SRCU whose SCAN1 flips without checking the inactive
     /// index for stragglers.
     #[doc(hidden)]
@@ -130,7 +135,7 @@ impl SrcuFlavor {
             SrcuFlavor::ClassicWithoutStragglerWait | SrcuFlavor::ClassicWithoutSeqCheck => {
                 SrcuFlavor::Classic
             }
-            SrcuFlavor::TreeWithoutScan1Check => SrcuFlavor::Tree,
+            SrcuFlavor::TreeWithoutScan1Check | SrcuFlavor::TreeWithoutCtrlDep => SrcuFlavor::Tree,
             SrcuFlavor::ClassicSchedEarlyExit
             | SrcuFlavor::ClassicSchedWithoutSyncBeforeFlip
             | SrcuFlavor::ClassicSchedWithoutSyncAfterFlip
@@ -190,6 +195,12 @@ crate::kstruct! {
         work_exited: Completion,
         /// Naive: the flip counter.
         idx: Word<u64>,
+        /// Tree: CPU 0's `srcu_data`'s `work` (callback invocation): pending bit, kworker,
+        /// completion of its exit; and `srcu_cblist_invoking`.
+        sdp_work_pending: Word<u64>,
+        sdp_work_kworker: Word<Task>,
+        sdp_work_exited: Completion,
+        srcu_cblist_invoking: Word<bool>,
     }
 }
 

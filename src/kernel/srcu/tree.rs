@@ -13,12 +13,15 @@
 //! `synchronize_srcu_expedited` takes the same path and records its request in the `_exp`
 //! fields; `srcu_barrier` entrains a callback behind the last one queued, if any.
 //!
+//! `srcu_gp_end` queues CPU 0's `srcu_data` work, and callbacks run there, on a kworker of their
+//! own (`srcu_invoke_callbacks`), while the grace-period kworker may already start the next grace
+//! period. That kworker decides which callbacks are ready by `rcu_seq_current` (a `READ_ONCE`
+//! of `srcu_gp_seq`); when it is already running as a grace period ends, what orders the
+//! callback after the scans is the control dependency from that load to the callback's stores
+//! (`ctrl_dep`).
+//!
 //! Not modeled: the delays (expedited or not: a model delay is as short as the scheduler makes
-//! it), the `srcu_barrier_seq` early exit, the counter-wrap bound, and the per-CPU callback work:
-//! callbacks run on the grace-period kworker, in `srcu_gp_end`. (On a kworker of their own, the
-//! invocation that reads a newer `srcu_gp_seq` with `READ_ONCE` is ordered after the scans only
-//! by the control dependency to the callback, which the race detector does not model: it then
-//! reports a false data race.)
+//! it), the `srcu_barrier_seq` early exit and the counter-wrap bound.
 //!
 //! The barrier letters A to E are the kernel's (`docs/srcu.md`, §The barriers A to E).
 
@@ -26,6 +29,7 @@ use super::{entered, exited, RcuSynchronize, SrcuStruct};
 use super::{srcu_mb, SrcuMb};
 use crate::container_of;
 use crate::engine;
+use crate::kernel::mem::ctrl_dep;
 use crate::kernel::{
     complete, init_completion, init_list_head, list_add_tail, list_del, mutex_init, mutex_lock, mutex_unlock,
     read_once, set_current_state_running, set_current_state_uninterruptible, smp_load_acquire,
@@ -91,10 +95,14 @@ pub(super) fn init(ssp: SrcuStruct) {
     init_list_head(sp.srcu_cblist());
     spin_lock_init(sp.srcu_cblist_lock());
     init_completion(sp.work_exited());
+    init_completion(sp.sdp_work_exited());
     let kworker = spawn_cpu("kworker/srcu", move || srcu_kworker(ssp));
     sp.work_kworker().store(crate::kernel::Task(kworker.id()));
-    // Not joined: `cleanup_srcu_struct` waits for the kworker's exit through `work_exited`.
+    let cb_kworker = spawn_cpu("kworker/srcu_cb", move || srcu_cb_kworker(ssp));
+    sp.sdp_work_kworker().store(crate::kernel::Task(cb_kworker.id()));
+    // Not joined: `cleanup_srcu_struct` waits for the kworkers' exit through their completions.
     drop(kworker);
+    drop(cb_kworker);
 }
 
 pub(super) fn cleanup(ssp: SrcuStruct) {
@@ -102,6 +110,8 @@ pub(super) fn cleanup(ssp: SrcuStruct) {
     write_once(ssp.sp.work_stop(), true);
     wake_up_process(read_once(ssp.sp.work_kworker()));
     wait_for_completion(ssp.sp.work_exited());
+    wake_up_process(read_once(ssp.sp.sdp_work_kworker()));
+    wait_for_completion(ssp.sp.sdp_work_exited());
 }
 
 /// `__srcu_read_lock`: `idx = READ_ONCE(srcu_idx) & 1`, `this_cpu_inc(srcu_lock_count[idx])`,
@@ -332,7 +342,8 @@ fn srcu_gp_end(ssp: SrcuStruct) {
     spin_unlock(sp.lock());
     mutex_unlock(sp.srcu_gp_mutex());
     // A new grace period can start at this point. But only one.
-    srcu_invoke_callbacks(ssp, gpseq);
+    srcu_schedule_cbs_sdp(ssp);
+    // Callback initiation done: allow grace periods after the next.
     mutex_unlock(sp.srcu_cb_mutex());
     spin_lock(sp.lock());
     let gpseq = read_once(sp.srcu_gp_seq());
@@ -345,36 +356,90 @@ fn srcu_gp_end(ssp: SrcuStruct) {
     }
 }
 
-/// `srcu_invoke_callbacks`: every callback whose grace period `gpseq` has reached leaves the
-/// list under its lock and runs (`wakeme_after_rcu`: `complete`).
-fn srcu_invoke_callbacks(ssp: SrcuStruct, gpseq: u64) {
+/// `srcu_schedule_cbs_sdp`: queue CPU 0's `srcu_data` work, which invokes the callbacks; wake
+/// its kworker if the work was not pending already.
+fn srcu_schedule_cbs_sdp(ssp: SrcuStruct) {
+    if xchg(ssp.sp.sdp_work_pending(), 1) == 0 {
+        wake_up_process(read_once(ssp.sp.sdp_work_kworker()));
+    }
+}
+
+/// The kworker that runs CPU 0's `srcu_data` work.
+fn srcu_cb_kworker(ssp: SrcuStruct) {
+    loop {
+        if engine::failed() {
+            return;
+        }
+        set_current_state_uninterruptible();
+        if read_once(ssp.sp.work_stop()) {
+            set_current_state_running();
+            break;
+        }
+        if xchg(ssp.sp.sdp_work_pending(), 0) == 0 {
+            crate::kernel::schedule();
+            continue;
+        }
+        set_current_state_running();
+        srcu_invoke_callbacks(ssp);
+    }
+    complete(ssp.sp.sdp_work_exited());
+}
+
+/// `srcu_invoke_callbacks` (the work): every callback whose grace period `rcu_seq_current` has
+/// reached leaves the list under its lock and runs (`wakeme_after_rcu`: `complete`), unless
+/// another invocation is on the job. Ready callbacks are taken one at a time (the kernel
+/// extracts them all at once; nothing else takes them meanwhile: `srcu_cblist_invoking`). If
+/// more became ready meanwhile, the work is queued again.
+fn srcu_invoke_callbacks(ssp: SrcuStruct) {
     let _f = KFunc::enter("srcu_invoke_callbacks");
     let sp = ssp.sp;
+    spin_lock(sp.srcu_cblist_lock());
+    let gpseq = read_once(sp.srcu_gp_seq()); // rcu_seq_current
+    if sp.srcu_cblist_invoking().load() || first_ready(ssp, gpseq).is_none() {
+        spin_unlock(sp.srcu_cblist_lock());
+        return; // Someone else on the job, or nothing to do.
+    }
+    sp.srcu_cblist_invoking().store(true);
+    spin_unlock(sp.srcu_cblist_lock());
     loop {
         spin_lock(sp.srcu_cblist_lock());
-        let head = sp.srcu_cblist();
-        let mut pos: Ptr = head.next().load();
-        let mut ready = None;
-        while pos != head.addr() && !engine::failed() {
-            let rcu = container_of!(pos, RcuSynchronize, head);
-            if rcu.gp_seq().load() <= gpseq {
-                ready = Some(rcu);
-                break;
-            }
-            pos = rcu.head().next().load();
-        }
+        let ready = first_ready(ssp, gpseq);
         if let Some(rcu) = ready {
+            if ssp.flavor() != super::SrcuFlavor::TreeWithoutCtrlDep {
+                ctrl_dep(); // The callback is invoked because of the grace period read above.
+            }
             list_del(rcu.head());
         }
         spin_unlock(sp.srcu_cblist_lock());
         match ready {
             Some(rcu) => complete(rcu.completion()),
-            None => return,
+            None => break,
         }
         if engine::failed() {
             return;
         }
     }
+    spin_lock(sp.srcu_cblist_lock());
+    sp.srcu_cblist_invoking().store(false);
+    let more = first_ready(ssp, read_once(sp.srcu_gp_seq())).is_some();
+    spin_unlock(sp.srcu_cblist_lock());
+    if more {
+        srcu_schedule_cbs_sdp(ssp);
+    }
+}
+
+/// The first callback on the list whose grace period `gpseq` has reached, under its lock.
+fn first_ready(ssp: SrcuStruct, gpseq: u64) -> Option<RcuSynchronize> {
+    let head = ssp.sp.srcu_cblist();
+    let mut pos: Ptr = head.next().load();
+    while pos != head.addr() && !engine::failed() {
+        let rcu = container_of!(pos, RcuSynchronize, head);
+        if rcu.gp_seq().load() <= gpseq {
+            return Some(rcu);
+        }
+        pos = rcu.head().next().load();
+    }
+    None
 }
 
 /// `srcu_barrier` (v6.0, `SRCU_SIZE_SMALL`): entrain a callback behind the last one queued on

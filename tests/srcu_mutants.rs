@@ -1,7 +1,11 @@
-//! Classic SRCU of 2.6.19 to v3.3 (`SrcuFlavor::ClassicSched`): each of its three
-//! `synchronize_sched()` calls and its early-exit threshold of two flips is needed. The kernel's
-//! code passes a publish-wait-free workload under both memory models; each mutant, with one
-//! mechanism removed, fails it, found by exploration (guided, seeds 1..=5).
+//! SRCU mechanisms that a passing verdict depends on, each removed in a mutant that fails a
+//! publish-wait-free workload, found by exploration (guided, seeds 1..=5), while the kernel's code
+//! passes it:
+//!
+//! * classic SRCU of 2.6.19 to v3.3 (`SrcuFlavor::ClassicSched`): each of its three
+//!   `synchronize_sched()` calls and its early-exit threshold of two flips;
+//! * tree SRCU: the control dependency that orders a callback's invocation on its own kworker
+//!   after the grace period whose end it read.
 
 use kgrace::harness::{Config, MemoryModel};
 use kgrace::kernel::*;
@@ -76,7 +80,7 @@ const CONFIG: Config = Config::DEFAULT.with_srcu_migration(true).with_gp_oracle(
 /// The first failure over seeds 1..=5, or `None` if every seed passes its budget.
 fn first_failure(body: fn(), memory: MemoryModel, budget: u64) -> Option<(u64, kgrace::Failure)> {
     (1..=5).find_map(|seed| {
-        Explorer::from_fn_with("classic-2.6", CONFIG, body)
+        Explorer::from_fn_with("srcu", CONFIG, body)
             .scheduler(SchedulerSpec::Guided { depth: 3, seed })
             .memory(memory)
             .budget(Budget::Executions(budget))
@@ -173,4 +177,20 @@ fn without_synchronize_sched_after_the_wait_the_free_races_with_the_critical_sec
         MemoryModel::Sc,
         LIFETIME,
     );
+}
+
+/// Tree SRCU invokes callbacks on a kworker of its own, which decides by `rcu_seq_current` (a
+/// `READ_ONCE`) which grace periods have ended. When it is already running as a grace period
+/// ends, only the control dependency from that load to the callback's stores orders the
+/// callback (and the free after `synchronize_srcu`) after the scans: without it, the free races
+/// with a reader's access under `lkmm`.
+#[test]
+fn tree_srcus_callback_needs_its_control_dependency() {
+    for memory in [MemoryModel::Sc, MemoryModel::Lkmm] {
+        assert_passes("tree", || workload(SrcuFlavor::Tree, true), memory);
+    }
+    let body = || workload(SrcuFlavor::TreeWithoutCtrlDep, true);
+    let (seed, f) = first_failure(body, MemoryModel::Lkmm, 20_000)
+        .expect("tree SRCU without the control dependency: no race found");
+    assert_eq!(f.kind, FailureKind::DataRace, "seed {seed}: {}", f.message);
 }
