@@ -243,10 +243,14 @@
 //!   read by marked loads (LKMM's `rfe` orders the store itself, not the writer's earlier
 //!   accesses). Control dependencies order later stores only where kernel model code declares
 //!   them (tree SRCU's callback invocation); elsewhere, and in harness code, they order nothing
-//!   for the detector, which agrees with LKMM for plain accesses after them. Under `lkmm`, an updater's lock acquisition
-//!   makes it see every store older than the lock's (the machine is multicopy-atomic), which does
-//!   the work of SRCU's barrier A; so of the SRCU barriers B and C are shown needed by a mutant,
-//!   A is not (`tests/srcu_barriers.rs`).
+//!   for the detector, which agrees with LKMM for plain accesses after them.
+//! * Every mutex is v4.1's, whose fast paths are fully ordered (`atomic_dec_return`,
+//!   `atomic_inc_return`); since v4.10 they are an acquire and a release. Harnesses of later
+//!   kernels, and tree SRCU's `srcu_gp_mutex`, therefore get a full barrier where the kernel has
+//!   none. Of the SRCU barriers, a mutant shows B and C needed for classic v3.4, v3.5+ and tree
+//!   SRCU, A and D for classic v3.4 and A for v3.5+ (a migrating reader between one scan's sums);
+//!   tree SRCU's A, D, E and `rcu_seq` barriers are not shown needed, because the grace-period
+//!   kworker's `mutex_lock` before each scan is such a full barrier (`tests/srcu_barriers.rs`).
 //! * RCU is modeled by its guarantee, not an implementation. Under `!CONFIG_PREEMPT` a CPU is
 //!   quiescent while it sleeps or blocks (any wait but a contended spinlock, which spins), after
 //!   it finishes and before its task first runs; interrupts, idle and `cond_resched()` are not

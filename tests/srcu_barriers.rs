@@ -2,13 +2,18 @@
 //! models pass with every `smp_mb()` in place, and a mutant without one of them fails.
 //!
 //! Barriers B (the reader's, after its counter increment) and C (the reader's, before its
-//! decrement) are shown needed for classic (v3.4 and v3.5+) and tree SRCU. A is not yet: under the `lkmm` machine the
-//! updater's `mutex_lock` before its counter scan raises its view past the reader's increment
-//! (the machine is multicopy-atomic), which does the work of A. That is listed among the
-//! limitations in the crate docs.
+//! decrement) are shown needed for classic (v3.4 and v3.5+) and tree SRCU, with the shape every
+//! SRCU user relies on: an updater unpublishes an object, waits for a grace period and frees it;
+//! a reader dereferences it inside a read-side critical section.
 //!
-//! The shape is the one every SRCU user relies on: an updater unpublishes an object, waits for a
-//! grace period and frees it; a reader dereferences it inside a read-side critical section.
+//! The updater's A (between the two sums of a scan) and classic v3.4's D (between the `c` sum
+//! and the second `seq` sum) order one scan's reads against each other, which matters only when
+//! a reader's lock and unlock fall between them: a reader that migrates (locks on one CPU,
+//! unlocks on another) while a second reader is inside. With that shape both are shown needed
+//! for classic v3.4, and A for v3.5+. Tree SRCU's A, D, E and the `rcu_seq` barriers are not yet:
+//! its grace-period kworker takes `srcu_gp_mutex`, whose fast path the model takes from v4.1
+//! (a fully ordered `atomic_dec_return`), a full barrier before every scan that v6.0's
+//! acquire-only `mutex_lock` is not. That is listed among the limitations in the crate docs.
 
 use kgrace::config::Config;
 use kgrace::kernel::*;
@@ -63,6 +68,52 @@ fn tree() {
 
 fn classic_batch() {
     srcu_shape(SrcuFlavor::ClassicBatch)
+}
+
+/// CPU0 is inside a read-side section for the whole run; a second reader locks and unlocks,
+/// possibly on another CPU (its section migrates), while the updater's scans run. The idle CPUs
+/// widen the sums.
+fn migrating_reader(flavor: SrcuFlavor) {
+    let ssp = init_srcu_struct(flavor);
+    let idx = srcu_read_lock(ssp);
+    let mover = spawn_cpu("mover", move || {
+        let idx = srcu_read_lock(ssp);
+        srcu_read_unlock(ssp, idx);
+    });
+    let updater = spawn_cpu("updater", move || synchronize_srcu(ssp));
+    let idle = [(); 3].map(|()| spawn_cpu("idle", || {}));
+    for cpu in idle {
+        cpu.join();
+    }
+    mover.join();
+    srcu_read_unlock(ssp, idx);
+    updater.join();
+    cleanup_srcu_struct(ssp);
+}
+
+fn classic_migrating() {
+    migrating_reader(SrcuFlavor::Classic)
+}
+
+fn classic_batch_migrating() {
+    migrating_reader(SrcuFlavor::ClassicBatch)
+}
+
+/// The migrating shape under `lkmm`, with the barriers in `drop` removed, explored by the uniform
+/// walk with stalls (which finds the migrating interleavings; see `tests/rcu_srcu.rs`).
+fn explore_migrating(name: &'static str, body: fn(), drop: u32) -> Option<Failure> {
+    let config = Config::DEFAULT
+        .with_gp_oracle(true)
+        .with_srcu_migration(true)
+        .with_srcu_drop_mb(drop);
+    (1..=4).find_map(|seed| {
+        Explorer::from_fn_with(name, config, body)
+            .memory(MemoryModel::Lkmm)
+            .scheduler(SchedulerSpec::Stall { depth: 5, seed })
+            .budget(Budget::Executions(10_000))
+            .run()
+            .failure
+    })
 }
 
 fn explore(name: &'static str, body: fn(), drop: u32, memory: MemoryModel, seeds: u64) -> Option<Failure> {
@@ -125,4 +176,36 @@ fn tree_srcu_needs_barrier_c() {
 fn classic_v3_5_srcu_needs_barriers_b_and_c() {
     assert_needed("classic v3.5+", classic_batch, SrcuMb::B);
     assert_needed("classic v3.5+", classic_batch, SrcuMb::C);
+}
+
+#[test]
+fn a_migrating_reader_passes_classic_srcu_with_all_its_barriers() {
+    for (name, body) in [
+        ("classic", classic_migrating as fn()),
+        ("classic v3.5+", classic_batch_migrating),
+    ] {
+        if let Some(f) = explore_migrating(name, body, 0) {
+            panic!("{name}:\n{}", f.message);
+        }
+    }
+}
+
+#[test]
+fn classic_srcu_needs_barriers_a_and_d_once_readers_migrate() {
+    for mb in [SrcuMb::A, SrcuMb::D] {
+        let f = explore_migrating("classic", classic_migrating, mb.bit())
+            .unwrap_or_else(|| panic!("classic without smp_mb {mb:?} still passes under lkmm"));
+        assert!(
+            f.message.contains("grace-period violation"),
+            "{mb:?}: {}",
+            f.message
+        );
+    }
+}
+
+#[test]
+fn classic_v3_5_srcu_needs_barrier_a_once_readers_migrate() {
+    let f = explore_migrating("classic v3.5+", classic_batch_migrating, SrcuMb::A.bit())
+        .unwrap_or_else(|| panic!("classic v3.5+ without smp_mb A still passes under lkmm"));
+    assert!(f.message.contains("grace-period violation"), "{}", f.message);
 }
