@@ -84,6 +84,12 @@ pub struct Config {
     /// Off, a section ends on the CPU it began on: each unlock is then one decision fewer, which
     /// keeps exhaustive searches of harnesses whose question is not SRCU's finite.
     pub srcu_migration: bool,
+    /// The mutex orderings of v4.10 and later (Peter Zijlstra's rework, which made the lock word
+    /// `owner`): `mutex_lock` is an acquire (`atomic_long_try_cmpxchg_acquire`) and
+    /// `mutex_unlock` a release, not full barriers. The algorithm stays v4.1's (the `count`
+    /// word, optimistic spinning, the wait list); only its orderings change. Off, v4.1's fully
+    /// ordered `atomic_dec_return`/`atomic_inc_return` fast paths, for harnesses of that era.
+    pub mutex_acquire_release: bool,
 }
 
 impl Default for Config {
@@ -104,6 +110,7 @@ impl Config {
         preempt: true,
         mutex_unlock_pre_3_15: false,
         srcu_migration: false,
+        mutex_acquire_release: false,
     };
 
     /// This configuration with the grace-period oracle on or off.
@@ -145,6 +152,12 @@ impl Config {
     /// This configuration with SRCU readers migrating or not.
     pub const fn with_srcu_migration(mut self, on: bool) -> Config {
         self.srcu_migration = on;
+        self
+    }
+
+    /// This configuration with v4.10+ mutex orderings (acquire/release) or v4.1's (full).
+    pub const fn with_mutex_acquire_release(mut self, on: bool) -> Config {
+        self.mutex_acquire_release = on;
         self
     }
 

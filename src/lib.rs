@@ -244,13 +244,15 @@
 //!   accesses). Control dependencies order later stores only where kernel model code declares
 //!   them (tree SRCU's callback invocation); elsewhere, and in harness code, they order nothing
 //!   for the detector, which agrees with LKMM for plain accesses after them.
-//! * Every mutex is v4.1's, whose fast paths are fully ordered (`atomic_dec_return`,
-//!   `atomic_inc_return`); since v4.10 they are an acquire and a release. Harnesses of later
-//!   kernels, and tree SRCU's `srcu_gp_mutex`, therefore get a full barrier where the kernel has
-//!   none. Of the SRCU barriers, a mutant shows B and C needed for classic v3.4, v3.5+ and tree
-//!   SRCU, A and D for classic v3.4 and A for v3.5+ (a migrating reader between one scan's sums);
-//!   tree SRCU's A, D, E and `rcu_seq` barriers are not shown needed, because the grace-period
-//!   kworker's `mutex_lock` before each scan is such a full barrier (`tests/srcu_barriers.rs`).
+//! * The mutex is v4.1's algorithm (the `count` word, optimistic spinning, the wait list). Its
+//!   orderings are v4.1's (fully ordered fast paths) for the 2015 harness and v4.10's (an acquire
+//!   and a release, [`harness::Config::mutex_acquire_release`]) for the later ones and their
+//!   tree SRCU. Of the SRCU barriers, a mutant shows B and C needed for classic v3.4, v3.5+ and
+//!   tree SRCU, A and D for classic v3.4, and A for v3.5+ and tree SRCU (a reader that migrates
+//!   between one scan's sums while another is inside). Tree SRCU's D, E and `rcu_seq` barriers
+//!   are not shown needed: E orders the SCAN1 loads before the flip, which the machine never
+//!   reorders (no store runs before an earlier load); D and the `rcu_seq` ones want shapes not
+//!   yet found (`tests/srcu_barriers.rs`).
 //! * RCU is modeled by its guarantee, not an implementation. Under `!CONFIG_PREEMPT` a CPU is
 //!   quiescent while it sleeps or blocks (any wait but a contended spinlock, which spins), after
 //!   it finishes and before its task first runs; interrupts, idle and `cond_resched()` are not

@@ -10,10 +10,10 @@
 //! and the second `seq` sum) order one scan's reads against each other, which matters only when
 //! a reader's lock and unlock fall between them: a reader that migrates (locks on one CPU,
 //! unlocks on another) while a second reader is inside. With that shape both are shown needed
-//! for classic v3.4, and A for v3.5+. Tree SRCU's A, D, E and the `rcu_seq` barriers are not yet:
-//! its grace-period kworker takes `srcu_gp_mutex`, whose fast path the model takes from v4.1
-//! (a fully ordered `atomic_dec_return`), a full barrier before every scan that v6.0's
-//! acquire-only `mutex_lock` is not. That is listed among the limitations in the crate docs.
+//! for classic v3.4, A for v3.5+, and A for tree SRCU once its mutexes have v6.0's orderings
+//! (`Config::mutex_acquire_release`; with v4.1's fully ordered `mutex_lock` before every scan, A
+//! is redundant). Tree SRCU's D, E and the `rcu_seq` barriers are not yet shown needed: see the
+//! limitations in the crate docs.
 
 use kgrace::config::Config;
 use kgrace::kernel::*;
@@ -99,13 +99,19 @@ fn classic_batch_migrating() {
     migrating_reader(SrcuFlavor::ClassicBatch)
 }
 
+fn tree_migrating() {
+    migrating_reader(SrcuFlavor::Tree)
+}
+
 /// The migrating shape under `lkmm`, with the barriers in `drop` removed, explored by the uniform
 /// walk with stalls (which finds the migrating interleavings; see `tests/rcu_srcu.rs`).
 fn explore_migrating(name: &'static str, body: fn(), drop: u32) -> Option<Failure> {
+    // Tree SRCU is v6.0's, whose mutexes are an acquire and a release.
     let config = Config::DEFAULT
         .with_gp_oracle(true)
         .with_srcu_migration(true)
-        .with_srcu_drop_mb(drop);
+        .with_srcu_drop_mb(drop)
+        .with_mutex_acquire_release(name == "tree");
     (1..=4).find_map(|seed| {
         Explorer::from_fn_with(name, config, body)
             .memory(MemoryModel::Lkmm)
@@ -207,5 +213,14 @@ fn classic_srcu_needs_barriers_a_and_d_once_readers_migrate() {
 fn classic_v3_5_srcu_needs_barrier_a_once_readers_migrate() {
     let f = explore_migrating("classic v3.5+", classic_batch_migrating, SrcuMb::A.bit())
         .unwrap_or_else(|| panic!("classic v3.5+ without smp_mb A still passes under lkmm"));
+    assert!(f.message.contains("grace-period violation"), "{}", f.message);
+}
+
+/// With v6.0's mutex orderings, the grace-period kworker's `mutex_lock` before a scan is no full
+/// barrier, and tree SRCU's A is needed as it is in the kernel.
+#[test]
+fn tree_srcu_needs_barrier_a_once_readers_migrate() {
+    let f = explore_migrating("tree", tree_migrating, SrcuMb::A.bit())
+        .unwrap_or_else(|| panic!("tree without smp_mb A still passes under lkmm"));
     assert!(f.message.contains("grace-period violation"), "{}", f.message);
 }

@@ -99,7 +99,8 @@
 //! * RDS's global `rds_ib_devices` list and its reference, and `rds_ib_dev_shutdown`, are left
 //!   out; `rds_ib_dev_put` frees inline where the kernel queues `rds_ib_dev_free` as work.
 //! * `device_mutex`, `handler_mutex` and the ULP mutexes are the model's 2015 mutex
-//!   ([`Mutex`](crate::kernel::Mutex)): its internals differ from v4.17's, but no mutex here
+//!   ([`Mutex`](crate::kernel::Mutex)) with v4.10's orderings (an acquire and a release): its
+//!   internals differ from v4.17's, but no mutex here
 //!   lives in memory that is freed during the run. That model has no `osq`, so at most one CPU
 //!   may spin on a mutex: with two connects, the device goes after they are done.
 //! * Roman's point about the compiler hoisting a load above `rcu_read_lock()` is not modeled:
@@ -111,6 +112,9 @@ use super::{Config, Expected, Harness, Variant, LIFETIME};
 use crate::container_of;
 use crate::kernel::*;
 use crate::FailureKind;
+
+/// The v4.17 kernel's configuration: its mutexes have v4.10's orderings (acquire, release).
+const KERNEL: Config = Config::DEFAULT.with_mutex_acquire_release(true);
 
 pub(super) const HARNESS: Harness = Harness {
     name: "client_data_kref",
@@ -124,84 +128,84 @@ pub(super) const HARNESS: Harness = Harness {
             expected: Expected::FailsWith(LIFETIME),
             summary: "(B): kref_get on the pointer ib_get_client_data returned, no RCU, while \
                       remove_one drops the last reference",
-            config: Config::DEFAULT,
+            config: KERNEL,
         },
         Variant {
             name: "get-unless-zero",
             expected: Expected::FailsWith(LIFETIME),
             summary: "(B) with kref_get_unless_zero and no RCU: the freed counter is still read",
-            config: Config::DEFAULT,
+            config: KERNEL,
         },
         Variant {
             name: "get-or-create",
             expected: Expected::Fails(FailureKind::Leak),
             summary: "(A): two connects find the slot empty and both create; the overwritten \
                       object keeps the slot's reference (kmemleak)",
-            config: Config::DEFAULT,
+            config: KERNEL,
         },
         Variant {
             name: "get-or-create-mutex",
             expected: Expected::Passes,
             summary: "Roman's get-or-create under nvme_devices_mutex",
-            config: Config::DEFAULT,
+            config: KERNEL,
         },
         Variant {
             name: "rcu",
             expected: Expected::Passes,
             summary: "RDS: the slot owns a reference; refcount_inc under rcu_read_lock; remove \
                       clears the slot, synchronize_rcu, put",
-            config: Config::DEFAULT,
+            config: KERNEL,
         },
         Variant {
             name: "rcu-no-sync",
             expected: Expected::FailsWith(LIFETIME),
             summary: "RDS without the synchronize_rcu in rds_ib_remove_one",
-            config: Config::DEFAULT,
+            config: KERNEL,
         },
         Variant {
             name: "rcu-unless-zero",
             expected: Expected::Passes,
             summary: "remove puts without waiting; kref_get_unless_zero under rcu_read_lock; the \
                       release waits for a grace period before kfree (kfree_rcu)",
-            config: Config::DEFAULT,
+            config: KERNEL,
         },
         Variant {
             name: "rcu-unless-zero-kfree",
             expected: Expected::FailsWith(LIFETIME),
             summary: "rcu-unless-zero with kfree instead of kfree_rcu in the release",
-            config: Config::DEFAULT,
+            config: KERNEL,
         },
         Variant {
             name: "rcu-get",
             expected: Expected::FailsWith(LIFETIME),
             summary: "rcu-unless-zero with a plain kref_get: refcount_t's addition on 0",
-            config: Config::DEFAULT,
+            config: KERNEL,
         },
         Variant {
             name: "core-kref",
             expected: Expected::Passes,
             summary: "Jason: the core takes the reference under client_data_lock and drops the \
                       slot's after clearing it",
-            config: Config::DEFAULT,
+            config: KERNEL,
         },
         Variant {
             name: "core-kref-unlocked",
             expected: Expected::FailsWith(LIFETIME),
             summary: "the core-managed kref taken after spin_unlock",
-            config: Config::DEFAULT,
+            config: KERNEL,
         },
         Variant {
             name: "mutex",
             expected: Expected::Passes,
             summary: "nvme-rdma upstream: lookup, kref_get_unless_zero, insert and unlink under \
                       device_list_mutex",
-            config: Config::DEFAULT,
+            config: KERNEL,
         },
         Variant {
             name: "mutex-get",
             expected: Expected::FailsWith(LIFETIME),
             summary: "nvme-rdma with kref_get in the lookup: addition on 0 to a dying object",
-            config: Config::DEFAULT,
+            config: KERNEL,
         },
     ],
     body: super::Body::new(body),

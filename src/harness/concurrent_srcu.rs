@@ -70,6 +70,9 @@ use super::{Config, Expected, Harness, MemoryModel, Variant};
 use crate::kernel::*;
 use crate::FailureKind;
 
+/// The v6.0 kernel's configuration: its mutexes have v4.10's orderings (acquire, release).
+const KERNEL: Config = Config::DEFAULT.with_mutex_acquire_release(true);
+
 pub(super) const HARNESS: Harness = Harness {
     name: "concurrent_srcu",
     thread: "001 kvm: x86: keep srcu writer side operation mutually exclusive (kvm, 2022)",
@@ -194,7 +197,7 @@ pub(super) const HARNESS: Harness = Harness {
 
 /// Every variant: vCPU threads are preempted and migrate like any task, so a read-side section
 /// may end on another CPU than it began on.
-const MIGRATE: Config = Config::DEFAULT.with_srcu_migration(true);
+const MIGRATE: Config = KERNEL.with_srcu_migration(true);
 
 const ORACLE: Config = MIGRATE.with_gp_oracle(true);
 

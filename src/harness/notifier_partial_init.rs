@@ -97,6 +97,9 @@ use super::{Config, Expected, Harness, MemoryModel, Variant};
 use crate::kernel::*;
 use crate::FailureKind;
 
+/// The v5.5 kernel's configuration: its mutexes have v4.10's orderings (acquire, release).
+const KERNEL: Config = Config::DEFAULT.with_mutex_acquire_release(true);
+
 pub(super) const HARNESS: Harness = Harness {
     name: "notifier_partial_init",
     thread: "003 mm/mmu_notifiers: pass private data down to alloc_notifier() (2020)",
@@ -109,7 +112,7 @@ pub(super) const HARNESS: Harness = Harness {
             expected: Expected::Fails(FailureKind::DataRace),
             summary: "io_mm finalized after publication; the invalidation reads ops/ctx/pasid \
                       through the callback argument",
-            config: Config::DEFAULT,
+            config: KERNEL,
         },
         Variant {
             name: "buggy-kcsan-off",
@@ -128,13 +131,13 @@ pub(super) const HARNESS: Harness = Harness {
             name: "deref-chain",
             expected: Expected::Passes,
             summary: "fix (i): io_mm = rcu_dereference(bond->io_mm), fields read through it",
-            config: Config::DEFAULT,
+            config: KERNEL,
         },
         Variant {
             name: "plain-chain",
             expected: Expected::Fails(FailureKind::DataRace),
             summary: "(3) as a plain bond->io_mm: LKMM's data race (not pre-bounded)",
-            config: Config::DEFAULT,
+            config: KERNEL,
         },
         Variant {
             name: "plain-chain-kcsan-off",
@@ -146,7 +149,7 @@ pub(super) const HARNESS: Harness = Harness {
             name: "init-before-publish",
             expected: Expected::Passes,
             summary: "fix (ii): ops/ctx/pasid set in alloc_notifier, before publication",
-            config: Config::DEFAULT,
+            config: KERNEL,
         },
     ],
     body: super::Body::new(body),
@@ -156,7 +159,7 @@ pub(super) const HARNESS: Harness = Harness {
 /// or `ctx` dereference, or O4.1's warning.
 const WEAK_SYMPTOMS: &[FailureKind] = &[FailureKind::NullDeref, FailureKind::Bug];
 
-const KCSAN_OFF: Config = Config::DEFAULT.with_kcsan(false);
+const KCSAN_OFF: Config = KERNEL.with_kcsan(false);
 
 /// The PASID the binder allocates for the mm (never 0: PASID 0 is reserved).
 const PASID: u64 = 0x2a;

@@ -67,6 +67,9 @@ use super::{Config, Expected, Harness, Variant};
 use crate::kernel::*;
 use crate::FailureKind;
 
+/// The v5.12 kernel's configuration: its mutexes have v4.10's orderings (acquire, release).
+const KERNEL: Config = Config::DEFAULT.with_mutex_acquire_release(true);
+
 pub(super) const HARNESS: Harness = Harness {
     name: "state_in_sysfs",
     thread: "000 cxl/mem: Fix synchronization mechanism for device removal vs ioctl (2021)",
@@ -112,27 +115,27 @@ pub(super) const HARNESS: Harness = Harness {
             config: Config {
                 refetch: true,
                 kcsan: false,
-                ..Config::DEFAULT
+                ..KERNEL
             },
         },
         Variant {
             name: "rwsem-flush-kcsan",
             expected: Expected::Fails(FailureKind::DataRace),
             summary: "the same store outside the rwsem, under KCSAN",
-            config: Config::DEFAULT,
+            config: KERNEL,
         },
         Variant {
             name: "percpu-ref",
             expected: Expected::FailsWith(super::LIFETIME),
             summary: "v5.12-rc1: percpu_ref_tryget_live in the ioctl, kill and wait in \
                       unregister; an open file holds no device reference",
-            config: Config::DEFAULT,
+            config: KERNEL,
         },
         Variant {
             name: "percpu-ref-devref",
             expected: Expected::Passes,
             summary: "percpu-ref with a device reference for every open file",
-            config: Config::DEFAULT,
+            config: KERNEL,
         },
         Variant {
             name: "fixed",
@@ -140,7 +143,7 @@ pub(super) const HARNESS: Harness = Harness {
             summary: "merged fix: cxlm tested under down_read, cleared under down_write (re-loads on)",
             config: Config {
                 refetch: true,
-                ..Config::DEFAULT
+                ..KERNEL
             },
         },
     ],
@@ -158,7 +161,7 @@ const HOISTED: &[FailureKind] = &[
 
 const ORACLE: Config = Config {
     gp_oracle: true,
-    ..Config::DEFAULT
+    ..KERNEL
 };
 
 crate::kstruct! {

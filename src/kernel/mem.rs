@@ -392,16 +392,26 @@ pub fn cmpxchg<T: Value>(x: Word<T>, old: T, new: T) -> T {
 
 #[track_caller]
 fn cmpxchg_word(addr: Ptr, old: u64, new: u64, op: &'static str) -> u64 {
+    cmpxchg_kind(addr, old, new, Kind::RmwFull, op)
+}
+
+#[track_caller]
+fn cmpxchg_kind(addr: Ptr, old: u64, new: u64, kind: Kind, op: &'static str) -> u64 {
     // A failed cmpxchg is an unordered marked read in LKMM: the engine drops the ordering of an
     // RMW that stores nothing. It reads the newest value (under `lkmm` too: stronger than LKMM,
     // which lets it read an older one).
-    rmw(addr, Kind::RmwFull, op, |o| {
-        if o == old {
-            (o, Some(new))
-        } else {
-            (o, None)
-        }
-    })
+    rmw(
+        addr,
+        kind,
+        op,
+        |o| {
+            if o == old {
+                (o, Some(new))
+            } else {
+                (o, None)
+            }
+        },
+    )
 }
 
 /// `smp_mb()`: a full fence.
@@ -471,4 +481,48 @@ pub fn barrier() {
 #[track_caller]
 pub(crate) fn ctrl_dep() {
     engine::fence(Fence::CtrlDep, "ctrl_dep", Location::caller())
+}
+
+/// `atomic_dec_return_acquire(&v)`: an acquire, returns the new value.
+#[track_caller]
+pub fn atomic_dec_return_acquire(v: Word<i64>) -> i64 {
+    rmw(v.addr, Kind::RmwAcquire, "atomic_dec_return_acquire", |o| {
+        let n = (o as i64 - 1) as u64;
+        (n, Some(n))
+    }) as i64
+}
+
+/// `atomic_inc_return_release(&v)`: a release, returns the new value.
+#[track_caller]
+pub fn atomic_inc_return_release(v: Word<i64>) -> i64 {
+    rmw(v.addr, Kind::RmwRelease, "atomic_inc_return_release", |o| {
+        let n = (o as i64 + 1) as u64;
+        (n, Some(n))
+    }) as i64
+}
+
+/// `atomic_xchg_acquire(&v, new)`: an acquire, returns the old value.
+#[track_caller]
+pub fn atomic_xchg_acquire(v: Word<i64>, new: i64) -> i64 {
+    rmw(v.addr, Kind::RmwAcquire, "atomic_xchg_acquire", |o| {
+        (o, Some(new as u64))
+    }) as i64
+}
+
+/// `atomic_cmpxchg_acquire(&v, old, new)`: an acquire when it succeeds, unordered when it fails.
+#[track_caller]
+pub fn atomic_cmpxchg_acquire(v: Word<i64>, old: i64, new: i64) -> i64 {
+    cmpxchg_kind(
+        v.addr,
+        old as u64,
+        new as u64,
+        Kind::RmwAcquire,
+        "atomic_cmpxchg_acquire",
+    ) as i64
+}
+
+/// `atomic_set_release(&v, i)`: a release store.
+#[track_caller]
+pub fn atomic_set_release(v: Word<i64>, i: i64) {
+    write(v.addr, Kind::Release, "atomic_set_release", i as u64)
 }

@@ -28,7 +28,10 @@ use super::cpu::{
 use super::heap::{stack_alloc, stack_release};
 use super::list::{init_list_head, list_add_tail, list_del, list_empty, list_first, ListHead};
 use super::mem::{atomic_cmpxchg, atomic_dec_return, atomic_inc_return, atomic_read, atomic_set};
-use super::mem::{atomic_xchg, read_once, write_once, Embed, Ptr, Word};
+use super::mem::{atomic_cmpxchg_acquire, atomic_dec_return_acquire, atomic_inc_return_release};
+use super::mem::{
+    atomic_set_release, atomic_xchg, atomic_xchg_acquire, read_once, write_once, Embed, Ptr, Word,
+};
 use super::spinlock::{spin_lock, spin_lock_init, spin_unlock, Spinlock};
 use crate::engine;
 
@@ -110,8 +113,13 @@ pub fn mutex_lock(lock: Mutex) {
         __mutex_lock_slowpath(lock);
         return;
     }
-    // __mutex_fastpath_lock: `LOCK decl; jns`.
-    if atomic_dec_return(lock.count()) < 0 {
+    // __mutex_fastpath_lock: `LOCK decl; jns`; an acquire since v4.10.
+    let count = if acquire_release() {
+        atomic_dec_return_acquire(lock.count())
+    } else {
+        atomic_dec_return(lock.count())
+    };
+    if count < 0 {
         __mutex_lock_slowpath(lock);
     }
     mutex_set_owner(lock);
@@ -128,7 +136,40 @@ pub fn mutex_is_locked(lock: Mutex) -> bool {
 /// issuing a fully ordered RMW on a cache line the owner is using.
 #[track_caller]
 fn mutex_try_to_acquire(lock: Mutex) -> bool {
-    !mutex_is_locked(lock) && atomic_cmpxchg(lock.count(), 1, 0) == 1
+    !mutex_is_locked(lock)
+        && if acquire_release() {
+            atomic_cmpxchg_acquire(lock.count(), 1, 0) == 1
+        } else {
+            atomic_cmpxchg(lock.count(), 1, 0) == 1
+        }
+}
+
+/// Whether the mutex has the orderings of v4.10 and later ([`Config::mutex_acquire_release`]):
+/// taking it is an acquire, releasing it a release, and neither is a full barrier.
+///
+/// [`Config::mutex_acquire_release`]: crate::harness::Config::mutex_acquire_release
+fn acquire_release() -> bool {
+    engine::config().mutex_acquire_release
+}
+
+/// `atomic_xchg(&lock->count, new)` as the slow path takes the mutex with it.
+#[track_caller]
+fn count_xchg(lock: Mutex, new: i64) -> i64 {
+    if acquire_release() {
+        atomic_xchg_acquire(lock.count(), new)
+    } else {
+        atomic_xchg(lock.count(), new)
+    }
+}
+
+/// `atomic_set(&lock->count, 1)`: the slow path releasing the mutex.
+#[track_caller]
+fn count_release(lock: Mutex) {
+    if acquire_release() {
+        atomic_set_release(lock.count(), 1)
+    } else {
+        atomic_set(lock.count(), 1)
+    }
 }
 
 /// `mutex_optimistic_spin`: spin while the owner runs, then try to take the mutex without
@@ -176,7 +217,7 @@ fn __mutex_lock_slowpath(lock: Mutex) {
     spin_lock(lock.wait_lock());
     // Once more, before queueing, and only if it is unlocked, as v4.1 has it (the `count >= 0`
     // test is the waiter loop's, below): no fully ordered xchg on a locked mutex.
-    if !mutex_is_locked(lock) && atomic_xchg(lock.count(), 0) == 1 {
+    if !mutex_is_locked(lock) && count_xchg(lock, 0) == 1 {
         mutex_set_owner(lock);
         spin_unlock(lock.wait_lock());
         return;
@@ -186,7 +227,7 @@ fn __mutex_lock_slowpath(lock: Mutex) {
     waiter.task().store(current());
     loop {
         // Lets the unlocker know it has to wake us: count becomes -1.
-        if atomic_read(lock.count()) >= 0 && atomic_xchg(lock.count(), -1) == 1 {
+        if atomic_read(lock.count()) >= 0 && count_xchg(lock, -1) == 1 {
             break;
         }
         set_current_state_uninterruptible();
@@ -217,8 +258,13 @@ pub fn mutex_unlock(lock: Mutex) {
     }
     // mutex_clear_owner (non-debug builds clear it before the release).
     mutex_clear_owner(lock);
-    // __mutex_fastpath_unlock: `LOCK incl; jg`.
-    if atomic_inc_return(lock.count()) <= 0 {
+    // __mutex_fastpath_unlock: `LOCK incl; jg`; a release since v4.10.
+    let count = if acquire_release() {
+        atomic_inc_return_release(lock.count())
+    } else {
+        atomic_inc_return(lock.count())
+    };
+    if count <= 0 {
         __mutex_unlock_slowpath(lock, false);
     }
 }
@@ -232,19 +278,19 @@ fn __mutex_unlock_slowpath(lock: Mutex, debug: bool) {
     if !debug && !pre_3_15 {
         // __mutex_slowpath_needs_to_unlock(): release the mutex *before* taking wait_lock. From
         // here on another CPU can take it without touching wait_lock.
-        atomic_set(lock.count(), 1);
+        count_release(lock);
     }
     // The unlocker may be preempted here (Mark Hairgrove): every access is a scheduling point.
     spin_lock(lock.wait_lock());
     if debug {
         // debug_mutex_unlock: clear the owner and release count inside wait_lock.
         mutex_clear_owner(lock);
-        atomic_set(lock.count(), 1);
+        count_release(lock);
     } else if pre_3_15 {
         // Before v3.15 the release came inside wait_lock, but the fast path and the spinner's
         // cmpxchg still take the mutex without wait_lock: the wait-list check and the
         // spin_unlock below still come after the release.
-        atomic_set(lock.count(), 1);
+        count_release(lock);
     }
     if !list_empty(lock.wait_list()) {
         let first = list_first(lock.wait_list());
