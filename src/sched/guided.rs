@@ -1,5 +1,6 @@
 use super::{CpuId, Decision, NextStep, Pct, Pos, SplitMix64, Strategy, UniformWalk};
 use crate::engine::cover;
+use crate::engine::vclock::MAX_CPUS;
 
 /// Reads-from-guided exploration: the executions that make a load read from a store in a way no
 /// earlier execution did are kept, and later executions replay a prefix of one of them up to
@@ -15,9 +16,16 @@ use crate::engine::cover;
 ///
 /// A mutation picks a kept execution and one of its new pairs (of four drawn at random, the one
 /// whose pair the exploration has made least often: RFF's power schedule, as a tournament),
-/// replays its decisions up to a scale-free distance past that pair, and hands over to early PCT
-/// ([`Pct::early`]) with fresh priorities, half the time preempting the CPU that was running at
-/// the cut.
+/// replays its decisions up to a scale-free distance past that pair, and hands over to a fresh
+/// strategy: early PCT ([`Pct::early`]) half the time, else the uniform walk or POS. Half the
+/// time, too, the CPU that was running at the cut takes a scale-free number of its own shared
+/// steps more (often none, sometimes a hundred), then stalls: it runs again only when nothing
+/// else can, or when the others only spin waiting for it. The rare event a new pair marks is
+/// often not the bug's last step but its start (a reader that took its SRCU index after the
+/// flip still has to check the flag and load the pointer before the free may overtake it), so
+/// stalling that CPU right at the cut, as this strategy first did, misses every bug whose
+/// preemption falls a few steps later; a fixed continuation strategy misses the bugs that need
+/// another's shape after the rare event.
 ///
 /// No one strategy is best on every bug (`kgrace bench` shows it), so each execution is one
 /// arm's: PCT of bug depth `depth` and of `depth + 1` (long stalls), early PCT (a CPU preempted
@@ -37,8 +45,12 @@ pub struct Guided {
     early: Pct,
     uniform: UniformWalk,
     pos: Pos,
-    /// Continues a mutated prefix; its steps are counted from the cut.
+    /// Continue a mutated prefix (their steps are counted from the cut): [`CONTINUATIONS`].
     cont_pct: Pct,
+    cont_uniform: UniformWalk,
+    cont_pos: Pos,
+    /// Which continues the running mutation: 0 PCT, 1 the uniform walk, 2 POS.
+    cont: usize,
     /// Invariant: each weight is in `[0, 1]`.
     weights: [f64; ARMS],
     /// Each arm's share before feedback ([`PRIOR`]).
@@ -55,8 +67,16 @@ pub struct Guided {
     novel_start: u64,
     /// A mutation: replay `corpus[entry].decisions[..cut]`, then continue.
     prefix: Option<(usize, usize)>,
-    /// Whether the CPU running at the cut is preempted there.
-    demote: bool,
+    /// The first decision after the cut is still to come: it names the CPU that may stall.
+    at_cut: bool,
+    /// The CPU running at the cut, and how many more shared steps it takes before it stalls
+    /// (`None`: it does not).
+    victim: Option<CpuId>,
+    stall_in: Option<u32>,
+    /// The stalled CPU: it runs only when no other CPU can make progress.
+    stalled: Option<CpuId>,
+    /// Whether a mutation may stall the CPU at its cut (off only to test that it pays).
+    stall: bool,
     started: bool,
 }
 
@@ -91,6 +111,10 @@ const CORPUS_MAX: usize = 256;
 const FLOOR: f64 = 0.05;
 /// The weight of the newest execution in an arm's moving average.
 const ALPHA: f64 = 0.1;
+/// Out of four mutations, how many continue under early PCT, the uniform walk and POS.
+const CONTINUATIONS: [usize; 3] = [2, 1, 1];
+/// A stalling CPU takes fewer than `2^k` more shared steps first, `k` uniform below this.
+const STALL_SCALES: usize = 7;
 
 impl Guided {
     /// Guided exploration around PCT of bug depths `depth` and `depth + 1` and the uniform walk,
@@ -105,6 +129,9 @@ impl Guided {
             pos: Pos::new(seeds.next_u64()),
             cont_pct: Pct::early(depth.saturating_sub(1).max(1), seeds.next_u64()),
             rng: SplitMix64::new(seeds.next_u64()),
+            cont_uniform: UniformWalk::new(seeds.next_u64()),
+            cont_pos: Pos::new(seeds.next_u64()),
+            cont: 0,
             // Optimistic start: every arm is tried early.
             weights: [1.0; ARMS],
             prior: PRIOR,
@@ -115,7 +142,11 @@ impl Guided {
             novel_seen: 0,
             novel_start: 0,
             prefix: None,
-            demote: false,
+            at_cut: false,
+            victim: None,
+            stall_in: None,
+            stalled: None,
+            stall: true,
             started: false,
         }
     }
@@ -127,7 +158,11 @@ impl Guided {
             2 => &mut self.early,
             3 => &mut self.uniform,
             4 => &mut self.pos,
-            _ => &mut self.cont_pct,
+            _ => match self.cont {
+                0 => &mut self.cont_pct,
+                1 => &mut self.cont_uniform,
+                _ => &mut self.cont_pos,
+            },
         }
     }
 
@@ -181,6 +216,38 @@ impl Guided {
         }
     }
 
+    /// The next CPU past a mutation's cut (or of an execution that is not a mutation): the
+    /// strategy's pick, with the stalled CPU left out while another can make progress.
+    fn continue_cpu(&mut self, runnable: &[CpuId], current: Option<CpuId>, next: NextStep) -> Option<CpuId> {
+        if std::mem::take(&mut self.at_cut) {
+            self.victim = current;
+        }
+        if let (Some(v), Some(n)) = (self.victim, self.stall_in) {
+            if current == Some(v) {
+                if n == 0 {
+                    self.stalled = Some(v);
+                    self.stall_in = None;
+                } else if next != NextStep::Local {
+                    self.stall_in = Some(n - 1);
+                }
+            }
+        }
+        let Some(s) = self.stalled.filter(|s| runnable.len() > 1 && runnable.contains(s)) else {
+            return self.strategy().next_cpu(runnable, current, next);
+        };
+        // The only other runnable CPU spins, waiting for the stalled one: let it run.
+        if next == NextStep::Spin && runnable.len() == 2 && current.is_some_and(|c| c != s && runnable.contains(&c)) {
+            return self.strategy().next_cpu(runnable, current, next);
+        }
+        let mut others = [0; MAX_CPUS];
+        let mut n = 0;
+        for &c in runnable.iter().filter(|&&c| c != s) {
+            others[n] = c;
+            n += 1;
+        }
+        self.strategy().next_cpu(&others[..n], current, next)
+    }
+
     /// The recorded decision at the current position while replaying a prefix.
     #[inline]
     fn replayed(&mut self) -> Option<Decision> {
@@ -209,6 +276,10 @@ impl Strategy for Guided {
         self.novel_seen = self.novel_start;
         self.arm = self.pick_arm();
         self.prefix = None;
+        self.at_cut = false;
+        self.victim = None;
+        self.stall_in = None;
+        self.stalled = None;
         if self.arm == MUTATE_PCT {
             // RFF's power schedule, as a tournament: schedules that reached rare pairs are
             // mutated more often than those whose pairs every execution now makes.
@@ -229,7 +300,18 @@ impl Strategy for Guided {
             let r = self.rng.below(scale);
             let cut = (at + r).min(e.decisions.len());
             self.prefix = Some((entry, cut));
-            self.demote = self.rng.next_u64() & 1 == 0;
+            self.at_cut = true;
+            let stall = self.rng.next_u64() & 1 == 0 && self.stall;
+            let mut c = self.rng.below(CONTINUATIONS.iter().sum());
+            self.cont = 0;
+            while c >= CONTINUATIONS[self.cont] {
+                c -= CONTINUATIONS[self.cont];
+                self.cont += 1;
+            }
+            if stall {
+                let scale = 1 << self.rng.below(STALL_SCALES);
+                self.stall_in = Some(self.rng.below(scale) as u32);
+            }
         }
         self.strategy().new_execution()
     }
@@ -238,19 +320,13 @@ impl Strategy for Guided {
         self.observe();
         let chosen = match self.replayed() {
             Some(Decision::Cpu(c)) if runnable.contains(&c) => Some(c),
-            Some(_) => {
+            replayed => {
                 // Executions are deterministic, so a prefix replays as recorded; stop replaying
                 // if it does not (a strategy's decision out of place) rather than force it.
-                self.prefix = None;
-                self.strategy().next_cpu(runnable, current, next)
-            }
-            None => {
-                if std::mem::take(&mut self.demote) {
-                    if let Some(cur) = current {
-                        self.cont_pct.demote(cur);
-                    }
+                if replayed.is_some() {
+                    self.prefix = None;
                 }
-                self.strategy().next_cpu(runnable, current, next)
+                self.continue_cpu(runnable, current, next)
             }
         };
         if let Some(c) = chosen {
