@@ -19,7 +19,7 @@ use crate::engine::vclock::MAX_CPUS;
 /// replays its decisions up to a scale-free distance past that pair, and hands over to a fresh
 /// strategy: early PCT ([`Pct::early`]) half the time, else the uniform walk or POS. Half the
 /// time, too, the CPU that was running at the cut takes a scale-free number of its own shared
-/// steps more (often none, sometimes a hundred), then stalls: it runs again only when nothing
+/// steps more (often none, sometimes dozens), then stalls: it runs again only when nothing
 /// else can, or when the others only spin waiting for it. The rare event a new pair marks is
 /// often not the bug's last step but its start (a reader that took its SRCU index after the
 /// flip still has to check the flag and load the pointer before the free may overtake it), so
@@ -75,6 +75,8 @@ pub struct Guided {
     stall_in: Option<u32>,
     /// The stalled CPU: it runs only when no other CPU can make progress.
     stalled: Option<CpuId>,
+    /// Spins in a row since the stall began: the others may all be waiting for the stalled CPU.
+    spins: u32,
     /// [`CONTINUATIONS`] and [`STALL_SCALES`] (changed only to test that they pay).
     continuations: [usize; 3],
     stall_scales: usize,
@@ -116,6 +118,8 @@ const ALPHA: f64 = 0.1;
 const CONTINUATIONS: [usize; 3] = [2, 1, 1];
 /// A stalling CPU takes fewer than `2^k` more shared steps first, `k` uniform below this.
 const STALL_SCALES: usize = 7;
+/// Spins in a row of the other CPUs after which a stalled CPU runs again.
+const SPINS_BEFORE_UNSTALL: u32 = 64;
 
 impl Guided {
     /// Guided exploration around PCT of bug depths `depth` and `depth + 1` and the uniform walk,
@@ -147,6 +151,7 @@ impl Guided {
             victim: None,
             stall_in: None,
             stalled: None,
+            spins: 0,
             continuations: CONTINUATIONS,
             stall_scales: STALL_SCALES,
             started: false,
@@ -240,7 +245,14 @@ impl Guided {
         else {
             return self.strategy().next_cpu(runnable, current, next);
         };
-        // The only other runnable CPU spins, waiting for the stalled one: let it run.
+        // The only other runnable CPU spins, waiting for the stalled one: let it run. With more
+        // CPUs, spinning ones may hand the step to each other forever (a livelock the stall
+        // made, not the kernel code): after long enough, the stall ends.
+        self.spins = if next == NextStep::Spin { self.spins + 1 } else { 0 };
+        if self.spins > SPINS_BEFORE_UNSTALL {
+            self.stalled = None;
+            return self.strategy().next_cpu(runnable, current, next);
+        }
         if next == NextStep::Spin
             && runnable.len() == 2
             && current.is_some_and(|c| c != s && runnable.contains(&c))
@@ -288,6 +300,7 @@ impl Strategy for Guided {
         self.victim = None;
         self.stall_in = None;
         self.stalled = None;
+        self.spins = 0;
         if self.arm == MUTATE_PCT {
             // RFF's power schedule, as a tournament: schedules that reached rare pairs are
             // mutated more often than those whose pairs every execution now makes.
