@@ -58,24 +58,38 @@
 //! finds a bug fastest depends on the bug's shape; `kgrace bench` measures every strategy on
 //! every failing variant (the README has its table):
 //!
-//! * [`sched::Guided`] (the default): each execution is one arm's, chosen by a bandit: the
-//!   strategies below and a mutation of an earlier execution that produced a new reads-from
-//!   pair (RFF, Wolff et al., ASPLOS 2024), replayed to just past that pair and continued with
-//!   fresh priorities. It wins where a bug needs a rare event and then a long stall (a reader
-//!   taking its SRCU index after the last flip, then preempted across the free), and keeps
-//!   every other bug within a small factor of the best strategy for it.
+//! * [`sched::Guided`] (the default): each execution is one arm's, chosen by a bandit: PCT at two
+//!   depths, early PCT, the uniform walk, POS, and a mutation of an earlier execution that
+//!   produced a new reads-from pair (the feedback of RFF, Wolff et al., ASPLOS 2024), replayed to
+//!   just past that pair and continued under early PCT, the uniform walk or POS, half the time
+//!   stalling the CPU that ran at the cut after a few more of its steps. It wins where a bug needs
+//!   a rare event and then a long stall (a reader taking its SRCU index after the last flip,
+//!   then stopped across the free), and keeps every other bug within a small factor of the best
+//!   strategy for it. Its reads-from coverage stops growing after a few dozen executions on
+//!   these harnesses, so after that its bandit runs on its priors.
 //! * [`sched::Pct`] (Burckhardt et al., ASPLOS 2010), change points on shared steps only: wins on
-//!   long stalls of one CPU across another's whole path. [`sched::Pct::early`] draws half its
-//!   change points log-uniformly, for a CPU preempted a few steps after it starts.
+//!   long stalls of one CPU across another's whole path, and is the only strategy without
+//!   feedback that finds the SRCU bug above. [`sched::Pct::early`] draws half its change points
+//!   log-uniformly: it wins when a CPU must be preempted a few steps after it starts (a check
+//!   hoisted before `srcu_read_lock`).
 //! * [`sched::UniformWalk`] (the uniform interleaving sampling of SURW, Zhao et al., ASPLOS 2025):
-//!   wins on bugs with several one-step windows, where each PCT change point must hit one step.
+//!   wins on bugs with several one-step windows, where each PCT change point must hit one step
+//!   (the naive SRCUs' stragglers, a lock released and re-taken between two steps of its
+//!   holder); it almost never stalls a CPU for long.
 //! * [`sched::Pos`] (partial order sampling, Yuan et al., CAV 2018): re-draws the priority of
 //!   every pending step that races with the step just run, so both orders of each racing pair
 //!   are about equally likely; wins on the weak-memory bug whose stale read follows two switches.
 //! * [`sched::Portfolio`] (PCT at two depths and the uniform walk taking turns: the default
-//!   before `guided`), [`sched::UniformStall`] (the uniform walk with PCT's stalls) and
-//!   [`sched::RandomWalk`] (a uniformly random CPU at each shared step: the baseline).
-//! * [`sched::Dfs`]: exhaustive depth-first search within a preemption bound, for proofs.
+//!   before `guided`): within a small factor of the better of the two on every bug, best on none.
+//! * [`sched::UniformStall`] (the uniform walk with PCT's stalls, our combination of the two
+//!   papers above): wins on bugs that need both a one-step window and a stall of the lock
+//!   holder (the pre-3.15 `mutex_unlock` freed under KASAN).
+//! * [`sched::RandomWalk`] (a uniformly random CPU at each shared step: the baseline the papers
+//!   above measure against): favours short CPUs finishing early; it is alone best on no
+//!   variant here.
+//! * [`sched::Dfs`]: exhaustive depth-first search within a preemption bound (the preemption
+//!   bounding of CHESS, Musuvathi and Qadeer, PLDI 2007), for proofs: it says whether it
+//!   exhausted the space.
 //!
 //! [`fuzz`] runs a harness under libFuzzer (`cargo fuzz run <harness>`), where
 //! [`sched::FuzzSchedule`] reads PCT's choices from the input bytes.

@@ -90,13 +90,6 @@ impl Pct {
         self.step = 0;
     }
 
-    /// Lower `cpu` below every CPU now: the preemption a mutation makes at its cut
-    /// ([`super::Guided`]).
-    pub(crate) fn demote(&mut self, cpu: CpuId) {
-        self.next_low -= 1;
-        self.priorities[cpu] = self.next_low;
-    }
-
     /// Scheduling steps of the current (or last) execution.
     pub(crate) fn steps(&self) -> u64 {
         self.step
