@@ -7,6 +7,9 @@ use kgrace::kernel::*;
 use kgrace::sched::SchedulerSpec;
 use kgrace::{Budget, Explorer, FailureKind};
 
+mod common;
+use common::migrating_reader;
+
 kgrace::kstruct! {
     struct Gp("gp") {
         ptr: Word<Obj>,
@@ -241,27 +244,6 @@ fn dropping_the_straggler_scan_is_caught_and_the_real_scan_passes() {
             }
         }
     }
-}
-
-/// CPU0 is inside a read-side section for the whole run; a second reader may be preempted in
-/// its section and finish on another CPU, so that its unlock updates another CPU's counters. The
-/// idle CPUs widen the machine the per-CPU sums walk (a tree domain adds its kworker).
-fn migrating_reader(flavor: SrcuFlavor) {
-    let ssp = init_srcu_struct(flavor);
-    let idx = srcu_read_lock(ssp);
-    let mover = spawn_cpu("mover", move || {
-        let idx = srcu_read_lock(ssp);
-        srcu_read_unlock(ssp, idx);
-    });
-    let updater = spawn_cpu("updater", move || synchronize_srcu(ssp));
-    let idle = [(); 3].map(|()| spawn_cpu("idle", || {}));
-    for cpu in idle {
-        cpu.join();
-    }
-    mover.join();
-    srcu_read_unlock(ssp, idx);
-    updater.join();
-    cleanup_srcu_struct(ssp);
 }
 
 /// Classic SRCU's second `seq` sum is needed once readers migrate. Without it the scan accepts a

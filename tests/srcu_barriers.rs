@@ -20,6 +20,9 @@ use kgrace::kernel::*;
 use kgrace::sched::SchedulerSpec;
 use kgrace::{Budget, Explorer, Failure, MemoryModel};
 
+mod common;
+use common::migrating_reader;
+
 kgrace::kstruct! {
     struct Gp("gp") {
         p: Word<Ptr>,
@@ -68,27 +71,6 @@ fn tree() {
 
 fn classic_batch() {
     srcu_shape(SrcuFlavor::ClassicBatch)
-}
-
-/// CPU0 is inside a read-side section for the whole run; a second reader locks and unlocks,
-/// possibly on another CPU (its section migrates), while the updater's scans run. The idle CPUs
-/// widen the sums.
-fn migrating_reader(flavor: SrcuFlavor) {
-    let ssp = init_srcu_struct(flavor);
-    let idx = srcu_read_lock(ssp);
-    let mover = spawn_cpu("mover", move || {
-        let idx = srcu_read_lock(ssp);
-        srcu_read_unlock(ssp, idx);
-    });
-    let updater = spawn_cpu("updater", move || synchronize_srcu(ssp));
-    let idle = [(); 3].map(|()| spawn_cpu("idle", || {}));
-    for cpu in idle {
-        cpu.join();
-    }
-    mover.join();
-    srcu_read_unlock(ssp, idx);
-    updater.join();
-    cleanup_srcu_struct(ssp);
 }
 
 fn classic_migrating() {

@@ -22,9 +22,8 @@ use crate::container_of;
 use crate::engine;
 use crate::kernel::{
     bug_on, complete, init_completion, init_list_head, list_add_tail, list_del, list_empty, list_first,
-    read_once, set_current_state_running, set_current_state_uninterruptible, smp_mb, spawn_cpu, spin_lock,
-    spin_lock_init, spin_unlock, stack_alloc, stack_release, wait_for_completion, wake_up_process,
-    write_once, xchg, KFunc, ListHead, Ptr,
+    read_once, smp_mb, spawn_cpu, spin_lock, spin_lock_init, spin_unlock, stack_alloc, stack_release,
+    wait_for_completion, wake_up_process, write_once, KFunc, ListHead, Ptr,
 };
 
 const LOCK_COUNT: usize = 0;
@@ -212,38 +211,17 @@ pub(super) fn synchronize(ssp: SrcuStruct, expedited: bool) {
     stack_release(rcu);
 }
 
-/// `queue_delayed_work(system_power_efficient_wq, &sp->work, delay)`: set the pending bit; wake
-/// the kworker if the work was not pending already.
+/// `queue_delayed_work(system_power_efficient_wq, &sp->work, delay)`.
 fn queue_work(ssp: SrcuStruct) {
-    if xchg(ssp.sp.work_pending(), 1) == 0 {
-        wake_up_process(read_once(ssp.sp.work_kworker()));
-    }
+    super::queue_work(ssp.sp.work_pending(), ssp.sp.work_kworker());
 }
 
 /// The kworker that runs `sp->work`. After a scan found readers, the work waits for a reader to
 /// move (the `SRCU_INTERVAL` delay, modeled) before it runs again.
 fn srcu_kworker(ssp: SrcuStruct) {
-    let mut retry: Option<u64> = None;
-    loop {
-        if let Some(seen) = retry.take() {
-            engine::wait_for_write(ssp.percpu, seen);
-        }
-        if engine::failed() {
-            return;
-        }
-        set_current_state_uninterruptible();
-        if read_once(ssp.sp.work_stop()) {
-            set_current_state_running();
-            break;
-        }
-        if xchg(ssp.sp.work_pending(), 0) == 0 {
-            crate::kernel::schedule();
-            continue;
-        }
-        set_current_state_running();
-        retry = process_srcu(ssp);
-    }
-    complete(ssp.sp.work_exited());
+    super::kworker(ssp, ssp.sp.work_pending(), ssp.sp.work_exited(), || {
+        process_srcu(ssp)
+    });
 }
 
 /// `process_srcu`: collect the new callbacks, advance the batches, invoke the done ones,

@@ -516,6 +516,42 @@ fn wait_until(ssp: SrcuStruct, mut check: impl FnMut() -> bool) {
     }
 }
 
+/// `queue_work`/`queue_delayed_work` of one of a domain's work items: set its pending bit, and
+/// wake its kworker if the item was not pending already (a work item never runs twice at once).
+fn queue_work(pending: Word<u64>, kworker: Word<Task>) {
+    if super::xchg(pending, 1) == 0 {
+        super::wake_up_process(read_once(kworker));
+    }
+}
+
+/// The kworker of one of `ssp`'s work items: it sleeps until the item is queued, clears the
+/// pending bit and runs it. A run that found readers returns the counters' generation it saw, and
+/// the delayed requeue (its timer, modeled) waits until a reader writes a counter before the
+/// item runs again. Ends when `cleanup_srcu_struct` sets `work_stop`, completing `exited`.
+fn kworker(ssp: SrcuStruct, pending: Word<u64>, exited: Completion, mut work: impl FnMut() -> Option<u64>) {
+    let mut retry: Option<u64> = None;
+    loop {
+        if let Some(seen) = retry.take() {
+            engine::wait_for_write(ssp.percpu, seen);
+        }
+        if engine::failed() {
+            return;
+        }
+        super::set_current_state_uninterruptible();
+        if read_once(ssp.sp.work_stop()) {
+            super::set_current_state_running();
+            break;
+        }
+        if super::xchg(pending, 0) == 0 {
+            super::schedule();
+            continue;
+        }
+        super::set_current_state_running();
+        retry = work();
+    }
+    super::complete(exited);
+}
+
 /// The per-CPU fields' names (at the end of the file, so that adding CPUs moves no line that a
 /// checked-in trace records).
 const CPU_NAMES: [&str; MAX_CPUS] = [

@@ -32,9 +32,8 @@ use crate::engine;
 use crate::kernel::mem::ctrl_dep;
 use crate::kernel::{
     complete, init_completion, init_list_head, list_add_tail, list_del, mutex_init, mutex_lock, mutex_unlock,
-    read_once, set_current_state_running, set_current_state_uninterruptible, smp_load_acquire,
-    smp_store_release, spawn_cpu, spin_lock, spin_lock_init, spin_unlock, stack_alloc, stack_release,
-    wait_for_completion, wake_up_process, write_once, xchg, KFunc, Ptr, Word,
+    read_once, smp_load_acquire, smp_store_release, spawn_cpu, spin_lock, spin_lock_init, spin_unlock,
+    stack_alloc, stack_release, wait_for_completion, wake_up_process, write_once, KFunc, Ptr, Word,
 };
 
 const LOCK_COUNT: usize = 0;
@@ -210,38 +209,16 @@ fn srcu_gp_start(ssp: SrcuStruct) {
     rcu_seq_start(ssp.sp.srcu_gp_seq());
 }
 
-/// `queue_delayed_work(rcu_gp_wq, &ssp->work, ...)`: set the pending bit; wake the kworker if
-/// the work was not pending already (a work item never runs twice at once).
+/// `queue_delayed_work(rcu_gp_wq, &ssp->work, ...)`.
 fn queue_work(ssp: SrcuStruct) {
-    if xchg(ssp.sp.work_pending(), 1) == 0 {
-        wake_up_process(read_once(ssp.sp.work_kworker()));
-    }
+    super::queue_work(ssp.sp.work_pending(), ssp.sp.work_kworker());
 }
 
-/// The kworker that runs `ssp->work`. A requeue after readers were found waits for a reader to
-/// move (the delay's timer, modeled), then runs the work again.
+/// The kworker that runs `ssp->work`.
 fn srcu_kworker(ssp: SrcuStruct) {
-    let mut retry: Option<u64> = None;
-    loop {
-        if let Some(seen) = retry.take() {
-            engine::wait_for_write(ssp.percpu, seen);
-        }
-        if engine::failed() {
-            return;
-        }
-        set_current_state_uninterruptible();
-        if read_once(ssp.sp.work_stop()) {
-            set_current_state_running();
-            break;
-        }
-        if xchg(ssp.sp.work_pending(), 0) == 0 {
-            crate::kernel::schedule();
-            continue;
-        }
-        set_current_state_running();
-        retry = process_srcu(ssp);
-    }
-    complete(ssp.sp.work_exited());
+    super::kworker(ssp, ssp.sp.work_pending(), ssp.sp.work_exited(), || {
+        process_srcu(ssp)
+    });
 }
 
 /// `process_srcu`: advance the state machine, then requeue if a grace period is still needed.
@@ -356,33 +333,17 @@ fn srcu_gp_end(ssp: SrcuStruct) {
     }
 }
 
-/// `srcu_schedule_cbs_sdp`: queue CPU 0's `srcu_data` work, which invokes the callbacks; wake
-/// its kworker if the work was not pending already.
+/// `srcu_schedule_cbs_sdp`: queue CPU 0's `srcu_data` work, which invokes the callbacks.
 fn srcu_schedule_cbs_sdp(ssp: SrcuStruct) {
-    if xchg(ssp.sp.sdp_work_pending(), 1) == 0 {
-        wake_up_process(read_once(ssp.sp.sdp_work_kworker()));
-    }
+    super::queue_work(ssp.sp.sdp_work_pending(), ssp.sp.sdp_work_kworker());
 }
 
 /// The kworker that runs CPU 0's `srcu_data` work.
 fn srcu_cb_kworker(ssp: SrcuStruct) {
-    loop {
-        if engine::failed() {
-            return;
-        }
-        set_current_state_uninterruptible();
-        if read_once(ssp.sp.work_stop()) {
-            set_current_state_running();
-            break;
-        }
-        if xchg(ssp.sp.sdp_work_pending(), 0) == 0 {
-            crate::kernel::schedule();
-            continue;
-        }
-        set_current_state_running();
+    super::kworker(ssp, ssp.sp.sdp_work_pending(), ssp.sp.sdp_work_exited(), || {
         srcu_invoke_callbacks(ssp);
-    }
-    complete(ssp.sp.sdp_work_exited());
+        None
+    });
 }
 
 /// `srcu_invoke_callbacks` (the work): every callback whose grace period `rcu_seq_current` has
