@@ -5,9 +5,10 @@
 #
 # Every variant of the target's harness (or the ones named) runs under `cargo fuzz run` with its
 # own budget of SECONDS:
-# * a variant expected to fail (the posted, buggy code) must crash within the budget, starting
-#   from the checked-in seeds only (corpus/TARGET), and the kgrace trace and libFuzzer artifact it
-#   leaves must both replay with `kgrace replay` (exit 1: reproduced);
+# * a variant expected to fail (the posted, buggy code) must crash within the budget, but at
+#   least FIND_SECS (60 s: the run stops at its first crash, so only a slow find costs it),
+#   starting from the checked-in seeds only (corpus/TARGET), and the kgrace trace and libFuzzer
+#   artifact it leaves must both replay with `kgrace replay` (exit 1: reproduced);
 # * a variant expected to pass fuzzes the working corpus fuzz/corpus/TARGET (kept between nightly
 #   runs), and any crash is a regression: its artifact stays in fuzz/artifacts/TARGET/, its kgrace
 #   trace in fuzz/artifacts/TARGET/traces/.
@@ -26,6 +27,9 @@ fi
 target=$1
 secs=$2
 shift 2
+# A failing variant's budget: a find may take longer than a clean variant's smoke run.
+FIND_SECS=60
+find_secs=$(( secs > FIND_SECS ? secs : FIND_SECS ))
 
 source ci/fuzz-common.sh
 # A harness of your own (examples/<target>.rs) is listed and replayed by its own binary.
@@ -88,13 +92,15 @@ while read -r variant fails; do
         # Found by exploring from the seeds: no corpus from earlier runs, which may hold the crash.
         work=$(mktemp -d)
         corpora=("$work" "corpus/$target")
+        budget=$find_secs
     else
         work=
         corpora=("fuzz/corpus/$target" "corpus/$target")
+        budget=$secs
     fi
     set +e
     KGRACE_FUZZ_VARIANT=$variant fuzz run "$target" "${corpora[@]}" -- \
-        "${FUZZ_FLAGS[@]}" -max_total_time="$secs" "-artifact_prefix=$artifacts/$variant-" >"$log" 2>&1
+        "${FUZZ_FLAGS[@]}" -max_total_time="$budget" "-artifact_prefix=$artifacts/$variant-" >"$log" 2>&1
     rc=$?
     set -e
     [ -n "$work" ] && rm -rf "$work"
@@ -103,7 +109,7 @@ while read -r variant fails; do
     if [ "$fails" = true ]; then
         if [ "$crashed" != true ]; then
             tail -n 30 "$log"
-            echo "FAIL $target [$variant]: expected a failure, none found in ${secs}s (exit $rc)"
+            echo "FAIL $target [$variant]: expected a failure, none found in ${budget}s (exit $rc)"
             status=1
             continue
         fi
