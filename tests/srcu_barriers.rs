@@ -87,13 +87,13 @@ fn tree_migrating() {
 
 /// The migrating shape under `lkmm`, with the barriers in `drop` removed, explored by the uniform
 /// walk with stalls (which finds the migrating interleavings; see `tests/rcu_srcu.rs`).
-fn explore_migrating(name: &'static str, body: fn(), drop: u32) -> Option<Failure> {
-    // Tree SRCU is v6.0's, whose mutexes are an acquire and a release.
+/// `v4_10_mutex`: the mutex orderings of the SRCU's kernel (v4.10+: an acquire and a release).
+fn explore_migrating(name: &'static str, body: fn(), v4_10_mutex: bool, drop: u32) -> Option<Failure> {
     let config = Config::DEFAULT
         .with_gp_oracle(true)
         .with_srcu_migration(true)
         .with_srcu_drop_mb(drop)
-        .with_mutex_acquire_release(name == "tree");
+        .with_mutex_acquire_release(v4_10_mutex);
     (1..=4).find_map(|seed| {
         Explorer::from_fn_with(name, config, body)
             .memory(MemoryModel::Lkmm)
@@ -167,12 +167,13 @@ fn classic_v3_5_srcu_needs_barriers_b_and_c() {
 }
 
 #[test]
-fn a_migrating_reader_passes_classic_srcu_with_all_its_barriers() {
-    for (name, body) in [
-        ("classic", classic_migrating as fn()),
-        ("classic v3.5+", classic_batch_migrating),
+fn a_migrating_reader_passes_classic_and_tree_srcu_with_all_their_barriers() {
+    for (name, body, v4_10_mutex) in [
+        ("classic", classic_migrating as fn(), false),
+        ("classic v3.5+", classic_batch_migrating, false),
+        ("tree", tree_migrating, true),
     ] {
-        if let Some(f) = explore_migrating(name, body, 0) {
+        if let Some(f) = explore_migrating(name, body, v4_10_mutex, 0) {
             panic!("{name}:\n{}", f.message);
         }
     }
@@ -181,7 +182,7 @@ fn a_migrating_reader_passes_classic_srcu_with_all_its_barriers() {
 #[test]
 fn classic_srcu_needs_barriers_a_and_d_once_readers_migrate() {
     for mb in [SrcuMb::A, SrcuMb::D] {
-        let f = explore_migrating("classic", classic_migrating, mb.bit())
+        let f = explore_migrating("classic", classic_migrating, false, mb.bit())
             .unwrap_or_else(|| panic!("classic without smp_mb {mb:?} still passes under lkmm"));
         assert!(
             f.message.contains("grace-period violation"),
@@ -193,7 +194,7 @@ fn classic_srcu_needs_barriers_a_and_d_once_readers_migrate() {
 
 #[test]
 fn classic_v3_5_srcu_needs_barrier_a_once_readers_migrate() {
-    let f = explore_migrating("classic v3.5+", classic_batch_migrating, SrcuMb::A.bit())
+    let f = explore_migrating("classic v3.5+", classic_batch_migrating, false, SrcuMb::A.bit())
         .unwrap_or_else(|| panic!("classic v3.5+ without smp_mb A still passes under lkmm"));
     assert!(f.message.contains("grace-period violation"), "{}", f.message);
 }
@@ -202,7 +203,7 @@ fn classic_v3_5_srcu_needs_barrier_a_once_readers_migrate() {
 /// barrier, and tree SRCU's A is needed as it is in the kernel.
 #[test]
 fn tree_srcu_needs_barrier_a_once_readers_migrate() {
-    let f = explore_migrating("tree", tree_migrating, SrcuMb::A.bit())
+    let f = explore_migrating("tree", tree_migrating, true, SrcuMb::A.bit())
         .unwrap_or_else(|| panic!("tree without smp_mb A still passes under lkmm"));
     assert!(f.message.contains("grace-period violation"), "{}", f.message);
 }

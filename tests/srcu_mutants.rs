@@ -77,28 +77,25 @@ fn workload(flavor: SrcuFlavor, two_writers: bool) {
 
 const CONFIG: Config = Config::DEFAULT.with_srcu_migration(true).with_gp_oracle(true);
 
+/// One exploration of `body`: the default scheduler with `seed`.
+fn explore(body: fn(), memory: MemoryModel, seed: u64, budget: u64) -> Option<kgrace::Failure> {
+    Explorer::from_fn_with("srcu", CONFIG, body)
+        .scheduler(SchedulerSpec::Guided { depth: 3, seed })
+        .memory(memory)
+        .budget(Budget::Executions(budget))
+        .run()
+        .failure
+}
+
 /// The first failure over seeds 1..=5, or `None` if every seed passes its budget.
 fn first_failure(body: fn(), memory: MemoryModel, budget: u64) -> Option<(u64, kgrace::Failure)> {
-    (1..=5).find_map(|seed| {
-        Explorer::from_fn_with("srcu", CONFIG, body)
-            .scheduler(SchedulerSpec::Guided { depth: 3, seed })
-            .memory(memory)
-            .budget(Budget::Executions(budget))
-            .run()
-            .failure
-            .map(|f| (seed, f))
-    })
+    (1..=5).find_map(|seed| explore(body, memory, seed, budget).map(|f| (seed, f)))
 }
 
 /// Every seed must find the mutant's failure, of one of `kinds`.
 fn assert_fails(name: &str, body: fn(), memory: MemoryModel, kinds: &[FailureKind]) {
     for seed in 1..=5 {
-        let f = Explorer::from_fn_with("classic-2.6", CONFIG, body)
-            .scheduler(SchedulerSpec::Guided { depth: 3, seed })
-            .memory(memory)
-            .budget(Budget::Executions(5_000))
-            .run()
-            .failure
+        let f = explore(body, memory, seed, 5_000)
             .unwrap_or_else(|| panic!("{name} under {memory:?}, seed {seed}: not caught"));
         assert!(
             kinds.contains(&f.kind),
