@@ -54,14 +54,11 @@ mod tree;
 
 use std::panic::Location;
 
-use super::completion::complete;
 use super::completion::Completion;
-use super::cpu::{
-    schedule, set_current_state_running, set_current_state_uninterruptible, wake_up_process, KFunc, Task,
-};
+use super::cpu::{KFunc, Task};
 use super::heap::KObject;
 use super::list::ListHead;
-use super::mem::{read_once, this_cpu_add, xchg, Embed, Field, Layout, Ptr, Value, Word};
+use super::mem::{read_once, this_cpu_add, Embed, Field, Layout, Ptr, Value, Word};
 use super::mutex::Mutex;
 use super::spinlock::Spinlock;
 use crate::engine::{self, ObjKind, MAX_CPUS};
@@ -522,8 +519,8 @@ fn wait_until(ssp: SrcuStruct, mut check: impl FnMut() -> bool) {
 /// `queue_work`/`queue_delayed_work` of one of a domain's work items: set its pending bit, and
 /// wake its kworker if the item was not pending already (a work item never runs twice at once).
 fn queue_work(pending: Word<u64>, kworker: Word<Task>) {
-    if xchg(pending, 1) == 0 {
-        wake_up_process(read_once(kworker));
+    if super::xchg(pending, 1) == 0 {
+        super::wake_up_process(read_once(kworker));
     }
 }
 
@@ -540,19 +537,19 @@ fn kworker(ssp: SrcuStruct, pending: Word<u64>, exited: Completion, mut work: im
         if engine::failed() {
             return;
         }
-        set_current_state_uninterruptible();
+        super::set_current_state_uninterruptible();
         if read_once(ssp.sp.work_stop()) {
-            set_current_state_running();
+            super::set_current_state_running();
             break;
         }
-        if xchg(pending, 0) == 0 {
-            schedule();
+        if super::xchg(pending, 0) == 0 {
+            super::schedule();
             continue;
         }
-        set_current_state_running();
+        super::set_current_state_running();
         retry = work();
     }
-    complete(exited);
+    super::complete(exited);
 }
 
 /// The per-CPU fields' names (at the end of the file, so that adding CPUs moves no line that a
