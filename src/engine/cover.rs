@@ -30,11 +30,75 @@ thread_local! {
     static FEEDBACK: Cell<bool> = const { Cell::new(false) };
     /// Novel pairs seen since [`start_feedback`] on this thread.
     static NOVEL: Cell<u64> = const { Cell::new(0) };
-    /// Invariant: `SEEN[i]` counts the loads, since [`start_feedback`] on this thread, whose
-    /// pair hashes to counter `i` (saturating).
-    static SEEN: RefCell<[u32; MAP_SIZE]> = const { RefCell::new([0; MAP_SIZE]) };
-    /// The counter of the last novel pair.
+    /// Every pair seen since [`start_feedback`] on this thread, exactly.
+    static SEEN: RefCell<Seen> = RefCell::new(Seen::new());
+    /// The slot of the last novel pair in [`SEEN`].
     static LAST_NOVEL: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Slots of [`Seen`]: a harness makes a few thousand distinct pairs at most.
+const SEEN_SLOTS: usize = 1 << 15;
+
+/// The reads-from pairs of one exploration, for the guided strategy's feedback: an exact set
+/// (open addressing on a 64-bit key), not the fuzzer's counter map, so that whether a pair is
+/// new never depends on which other pairs its hash collides with. Those collisions move with
+/// every line added to a kernel model file (sites are named by position), and with them which
+/// executions a seed explores.
+struct Seen {
+    /// Invariant: 0 marks a free slot; a key is never 0.
+    keys: Box<[u64]>,
+    /// Invariant: `hits[i]` counts the loads that made the pair in `keys[i]` (saturating).
+    hits: Box<[u32]>,
+    len: usize,
+}
+
+impl Seen {
+    fn new() -> Seen {
+        Seen {
+            keys: vec![0; SEEN_SLOTS].into_boxed_slice(),
+            hits: vec![0; SEEN_SLOTS].into_boxed_slice(),
+            len: 0,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.keys.fill(0);
+        self.hits.fill(0);
+        self.len = 0;
+    }
+
+    /// Count one load of the pair `key`: its slot, and whether the pair is new. When the table
+    /// is three-quarters full, new pairs are no longer recorded (none is new).
+    #[inline]
+    fn hit(&mut self, key: u64) -> Option<(u32, bool)> {
+        let mask = SEEN_SLOTS - 1;
+        let mut i = (key >> (64 - SEEN_SLOTS.trailing_zeros())) as usize;
+        loop {
+            let k = self.keys[i];
+            if k == key {
+                self.hits[i] = self.hits[i].saturating_add(1);
+                return Some((i as u32, false));
+            }
+            if k == 0 {
+                if self.len >= SEEN_SLOTS / 4 * 3 {
+                    return None;
+                }
+                self.keys[i] = key;
+                self.hits[i] = 1;
+                self.len += 1;
+                return Some((i as u32, true));
+            }
+            i = (i + 1) & mask;
+        }
+    }
+}
+
+/// SplitMix64's finalizer.
+#[inline]
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Whether accesses feed the map (fuzzing) or this thread's feedback (guided exploration); off
@@ -48,7 +112,7 @@ pub(crate) fn enabled() -> bool {
 /// the feedback of the guided strategy ([`crate::sched::Guided`]), which keeps the executions
 /// that produce new ones and mutates them. Clears what an earlier exploration saw.
 pub(crate) fn start_feedback() {
-    SEEN.with(|s| s.borrow_mut().fill(0));
+    SEEN.with(|s| s.borrow_mut().clear());
     NOVEL.with(|n| n.set(0));
     FEEDBACK.with(|f| f.set(true));
 }
@@ -61,7 +125,7 @@ pub(crate) fn last_novel_pair() -> u32 {
 
 /// How many loads of this exploration made the pair counted at `pair`: how rare it is.
 pub(crate) fn pair_hits(pair: u32) -> u32 {
-    SEEN.with(|s| s.borrow()[pair as usize % MAP_SIZE])
+    SEEN.with(|s| s.borrow().hits[pair as usize % SEEN_SLOTS])
 }
 
 /// Stop counting (the end of an exploration).
@@ -86,11 +150,6 @@ pub(crate) fn set_enabled(on: bool) {
 /// from its `arch_spin_trylock` in `spin_lock`. Never 0: 0 is "no store yet".
 #[inline]
 pub(crate) fn site(caller: &'static Location<'static>, func: &'static str, op: &'static str) -> u32 {
-    // Hashed by content, not by address: the same site hashes the same way in every process and
-    // every build in which its line stays put, so the guided strategy's feedback (hence which
-    // executions a seed explores) does not move with code layout or address randomization.
-    // Hashing the names costs more than an access, so each process remembers the hash of the
-    // sites it met, by their addresses, in a small direct-mapped cache.
     // By content, not by address: the same site hashes the same way in every process and in
     // every build where its line stays put, so the guided strategy's feedback (hence which
     // executions a seed explores) does not move with code layout or address randomization. The
@@ -129,14 +188,11 @@ pub(crate) fn reads_from(load: u32, store: u32, offset: u64, other_cpu: bool) {
         c.store(c.load(Relaxed).saturating_add(1), Relaxed);
     }
     if FEEDBACK.with(Cell::get) {
-        let new = SEEN.with(|s| {
-            let c = &mut s.borrow_mut()[i];
-            *c = c.saturating_add(1);
-            *c == 1
-        });
-        if new {
+        let exact = mix(u64::from(load) << 32 | u64::from(store))
+            ^ mix(offset << 1 | u64::from(other_cpu)).rotate_left(17);
+        if let Some((slot, true)) = SEEN.with(|s| s.borrow_mut().hit(exact | 1)) {
             NOVEL.with(|n| n.set(n.get() + 1));
-            LAST_NOVEL.with(|l| l.set(i as u32));
+            LAST_NOVEL.with(|l| l.set(slot));
         }
     }
 }
