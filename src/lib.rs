@@ -32,7 +32,9 @@
 //!   classic v3.4 (per-CPU `c[]`/`seq[]`, the flip, a two-phase wait under the SRCU mutex),
 //!   classic v3.5 to v4.11 (the `running` token, callback batches, `process_srcu`), tree v6.0
 //!   (`srcu_gp_seq` snapshots, one grace-period kworker running IDLE → SCAN1 → SCAN2 under
-//!   `srcu_gp_mutex`, `srcu_barrier` entraining behind the last callback), and two that no kernel
+//!   `srcu_gp_mutex`, `srcu_barrier` entraining behind the last callback, and the polled
+//!   `start_poll_synchronize_srcu`/`get_state_synchronize_srcu`/`poll_state_synchronize_srcu`),
+//!   and two that no kernel
 //!   had: the naive single-phase flip-and-wait the KVM thread feared, and B4's counters too small
 //!   for callers that flip concurrently. With
 //!   [`harness::Config::srcu_migration`] a reader's section may end on another CPU, whose
@@ -256,17 +258,18 @@
 //! * The race detector's happens-before is vector clocks, with a second clock for marked stores
 //!   read by marked loads (LKMM's `rfe` orders the store itself, not the writer's earlier
 //!   accesses). Control dependencies order later stores only where kernel model code declares
-//!   them (tree SRCU's callback invocation); elsewhere, and in harness code, they order nothing
+//!   them (tree SRCU's callback invocation, and what follows its scans); elsewhere, and in harness code, they order nothing
 //!   for the detector, which agrees with LKMM for plain accesses after them.
 //! * The mutex is v4.1's algorithm (the `count` word, optimistic spinning, the wait list). Its
 //!   orderings are v4.1's (fully ordered fast paths) for the 2015 harness and v4.10's (an acquire
 //!   and a release, [`harness::Config::mutex_acquire_release`]) for the later ones and their
 //!   tree SRCU. Of the SRCU barriers, a mutant shows B and C needed for classic v3.4, v3.5+ and
 //!   tree SRCU, A and D for classic v3.4, and A for v3.5+ and tree SRCU (a reader that migrates
-//!   between one scan's sums while another is inside). Tree SRCU's D, E and `rcu_seq` barriers
-//!   are not shown needed: E orders the SCAN1 loads before the flip, which the machine never
-//!   reorders (no store runs before an earlier load); D and the `rcu_seq` ones want shapes not
-//!   yet found (`tests/srcu_barriers.rs`).
+//!   between one scan's sums while another is inside). For tree SRCU it also shows the polled
+//!   API's two barriers needed, and `rcu_seq_end`'s needed once A and the scan's control
+//!   dependency are gone. E, D and the other `rcu_seq` barriers are covered by other orderings
+//!   in the code, as LKMM and the kernel's comments say (`docs/srcu.md`, §Tree SRCU's other
+//!   barriers; `tests/srcu_barriers.rs`).
 //! * RCU is modeled by its guarantee, not an implementation. Under `!CONFIG_PREEMPT` a CPU is
 //!   quiescent while it sleeps or blocks (any wait but a contended spinlock, which spins), after
 //!   it finishes and before its task first runs; interrupts, idle and `cond_resched()` are not

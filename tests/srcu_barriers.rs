@@ -12,8 +12,12 @@
 //! unlocks on another) while a second reader is inside. With that shape both are shown needed
 //! for classic v3.4, A for v3.5+, and A for tree SRCU once its mutexes have v6.0's orderings
 //! (`Config::mutex_acquire_release`; with v4.1's fully ordered `mutex_lock` before every scan, A
-//! is redundant). Tree SRCU's D, E and the `rcu_seq` barriers are not yet shown needed: see the
-//! limitations in the crate docs.
+//! is redundant).
+//!
+//! Tree SRCU's other barriers (`docs/srcu.md`, §Tree SRCU's other barriers): the polled API's
+//! two are needed, `rcu_seq_end`'s is needed once A and the scan's control dependency are gone,
+//! and E, D and the other `rcu_seq` barriers are covered by orderings that are themselves shown
+//! needed.
 
 use kgrace::config::Config;
 use kgrace::kernel::*;
@@ -206,4 +210,189 @@ fn tree_srcu_needs_barrier_a_once_readers_migrate() {
     let f = explore_migrating("tree", tree_migrating, true, SrcuMb::A.bit())
         .unwrap_or_else(|| panic!("tree without smp_mb A still passes under lkmm"));
     assert!(f.message.contains("grace-period violation"), "{}", f.message);
+}
+
+/// The polled grace-period API (`start_poll_synchronize_srcu`, v5.11+): the updater spins on
+/// `poll_state_synchronize_srcu` instead of sleeping on a callback, so nothing but `srcu_gp_seq`
+/// orders the end of the grace period before its `kfree`.
+fn polled_shape(flavor: SrcuFlavor) {
+    let ssp = init_srcu_struct(flavor);
+    let gp: Gp = kzalloc();
+    let o: Obj = kzalloc();
+    o.data().store(1);
+    rcu_assign_pointer(gp.p(), o.ptr());
+    let reader = spawn_cpu("reader", move || {
+        let idx = srcu_read_lock(ssp);
+        let p = srcu_dereference(gp.p(), ssp);
+        if !p.is_null() {
+            let _ = Obj::from_ptr(p).data().load();
+        }
+        srcu_read_unlock(ssp, idx);
+    });
+    let updater = spawn_cpu("updater", move || {
+        let old = gp.p().load();
+        write_once(gp.p(), Ptr::NULL);
+        let cookie = start_poll_synchronize_srcu(ssp);
+        while !poll_state_synchronize_srcu(ssp, cookie) {
+            cpu_relax();
+        }
+        kfree_ptr(old);
+    });
+    reader.join();
+    updater.join();
+    cleanup_srcu_struct(ssp);
+    kfree(gp);
+}
+
+/// `get_state_synchronize_srcu` takes a cookie without asking for a grace period; another
+/// updater's `synchronize_srcu` drives one meanwhile, and the first frees at once if the
+/// cookie's grace period is already over (the kernel's `cond_synchronize_rcu` pattern).
+fn get_state_shape(flavor: SrcuFlavor) {
+    let ssp = init_srcu_struct(flavor);
+    let gp: Gp = kzalloc();
+    let o: Obj = kzalloc();
+    o.data().store(1);
+    rcu_assign_pointer(gp.p(), o.ptr());
+    let reader = spawn_cpu("reader", move || {
+        let idx = srcu_read_lock(ssp);
+        let p = srcu_dereference(gp.p(), ssp);
+        if !p.is_null() {
+            let _ = Obj::from_ptr(p).data().load();
+        }
+        srcu_read_unlock(ssp, idx);
+    });
+    let other = spawn_cpu("other updater", move || synchronize_srcu(ssp));
+    let updater = spawn_cpu("updater", move || {
+        let old = gp.p().load();
+        write_once(gp.p(), Ptr::NULL);
+        let cookie = get_state_synchronize_srcu(ssp);
+        if !poll_state_synchronize_srcu(ssp, cookie) {
+            synchronize_srcu(ssp);
+        }
+        kfree_ptr(old);
+    });
+    reader.join();
+    other.join();
+    updater.join();
+    cleanup_srcu_struct(ssp);
+    kfree(gp);
+}
+
+fn tree_polled() {
+    polled_shape(SrcuFlavor::Tree)
+}
+
+fn tree_polled_without_ctrl_dep() {
+    polled_shape(SrcuFlavor::TreeWithoutCtrlDep)
+}
+
+fn tree_get_state() {
+    get_state_shape(SrcuFlavor::Tree)
+}
+
+/// A tree SRCU shape with v6.0's mutex orderings and the barriers in `drop` removed.
+fn explore_v6(name: &'static str, body: fn(), drop: u32, memory: MemoryModel) -> Option<Failure> {
+    let config = Config::DEFAULT
+        .with_gp_oracle(true)
+        .with_srcu_drop_mb(drop)
+        .with_mutex_acquire_release(true);
+    (1..=4).find_map(|seed| {
+        Explorer::from_fn_with(name, config, body)
+            .memory(memory)
+            .scheduler(SchedulerSpec::Portfolio { depth: 3, seed })
+            .budget(Budget::Executions(5_000))
+            .run()
+            .failure
+    })
+}
+
+fn bits(mbs: &[SrcuMb]) -> u32 {
+    mbs.iter().fold(0, |m, mb| m | mb.bit())
+}
+
+#[test]
+fn polled_grace_periods_pass_tree_srcu_with_all_its_barriers() {
+    for memory in MemoryModel::ALL {
+        for (name, body) in [
+            ("polled", tree_polled as fn()),
+            ("polled, no scan control dependency", tree_polled_without_ctrl_dep),
+            ("get_state", tree_get_state),
+        ] {
+            if let Some(f) = explore_v6(name, body, 0, memory) {
+                panic!("{name} under {memory}:\n{}", f.message);
+            }
+        }
+    }
+}
+
+fn assert_needed_v6(name: &'static str, body: fn(), drop: &[SrcuMb]) {
+    let f = explore_v6(name, body, bits(drop), MemoryModel::Lkmm)
+        .unwrap_or_else(|| panic!("{name} without {drop:?} still passes under lkmm"));
+    assert!(
+        f.message.contains("kfree"),
+        "{name} without {drop:?}: {}",
+        f.message
+    );
+}
+
+/// `poll_state_synchronize_srcu`'s `smp_mb()` after it saw the grace period done: without it the
+/// `kfree` is not ordered after the reader (a plain store, which a control dependency does not
+/// order: LKMM's `C-S+o-mb-o+o-ctl-p` is a data race).
+#[test]
+fn tree_srcu_poll_state_needs_its_barrier() {
+    assert_needed_v6("polled", tree_polled, &[SrcuMb::Poll]);
+}
+
+/// `get_state_synchronize_srcu`'s `smp_mb()` before its snapshot: without it the load of
+/// `srcu_gp_seq` may read a value from before a grace period that already flipped, so the
+/// cookie names that grace period, which does not wait for a reader that saw the new index and
+/// still the old pointer.
+#[test]
+fn tree_srcu_get_state_needs_its_barrier() {
+    assert_needed_v6("get_state", tree_get_state, &[SrcuMb::GetState]);
+}
+
+/// `rcu_seq_end`'s barrier orders the scan's loads before the store that ends the grace period.
+/// Two other things do too: A (between the scan's two sums) and the control dependency from the
+/// scan to everything after it. The barrier is needed only once both are gone.
+#[test]
+fn rcu_seq_end_barrier_is_backed_by_barrier_a_and_the_scan_control_dependency() {
+    for drop in [&[SrcuMb::SeqEnd][..], &[SrcuMb::SeqEnd, SrcuMb::A]] {
+        if let Some(f) = explore_v6("polled", tree_polled, bits(drop), MemoryModel::Lkmm) {
+            panic!("polled without {drop:?}:\n{}", f.message);
+        }
+    }
+    let name = "polled, no scan control dependency";
+    if let Some(f) = explore_v6(
+        name,
+        tree_polled_without_ctrl_dep,
+        SrcuMb::SeqEnd.bit(),
+        MemoryModel::Lkmm,
+    ) {
+        panic!("{name}, without SeqEnd:\n{}", f.message);
+    }
+    assert_needed_v6(name, tree_polled_without_ctrl_dep, &[SrcuMb::SeqEnd, SrcuMb::A]);
+}
+
+/// The tree SRCU barriers no shape here needs, and LKMM agrees (`docs/srcu.md`, §The barriers):
+/// E (the scan's control dependency orders the flip; the kernel has called E redundant since
+/// 2023), D (a performance optimization whose guarantee A also gives, as the kernel's comment
+/// says), and the `rcu_seq` barriers other than `rcu_seq_end`'s, which SRCU's locks, completions
+/// and A already cover. All removed at once, the three shapes still pass.
+#[test]
+fn tree_srcu_passes_without_e_d_and_the_covered_rcu_seq_barriers() {
+    use SrcuMb::*;
+    let drop = bits(&[E, D, SeqStart, SeqSnap, GpStart, SyncEnd]);
+    for (name, body) in [
+        ("tree", tree as fn()),
+        ("polled", tree_polled),
+        ("get_state", tree_get_state),
+    ] {
+        if let Some(f) = explore_v6(name, body, drop, MemoryModel::Lkmm) {
+            panic!(
+                "{name} without E, D and the covered rcu_seq barriers:\n{}",
+                f.message
+            );
+        }
+    }
 }

@@ -47,8 +47,9 @@ pub use rcu::{
     synchronize_rcu, synchronize_sched,
 };
 pub use srcu::{
-    cleanup_srcu_struct, init_srcu_struct, srcu_barrier, srcu_dereference, srcu_read_lock, srcu_read_unlock,
-    synchronize_srcu, synchronize_srcu_expedited, SrcuFlavor, SrcuMb, SrcuStruct,
+    cleanup_srcu_struct, get_state_synchronize_srcu, init_srcu_struct, poll_state_synchronize_srcu,
+    srcu_barrier, srcu_dereference, srcu_read_lock, srcu_read_unlock, start_poll_synchronize_srcu,
+    synchronize_srcu, synchronize_srcu_expedited, SrcuCookie, SrcuFlavor, SrcuMb, SrcuStruct,
 };
 
 pub use cpu::{

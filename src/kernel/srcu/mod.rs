@@ -117,9 +117,9 @@ pub enum SrcuFlavor {
     /// without first scanning the inactive index for stragglers.
     #[doc(hidden)]
     ClassicBatchWithoutStragglerScan,
-    /// A mutant for testing the tests: tree SRCU whose callback invocation has no control
-    /// dependency on the grace-period sequence it read (as if it invoked callbacks without
-    /// checking).
+    /// A mutant for testing the tests: tree SRCU without its control dependencies (callbacks
+    /// invoked as if without checking the grace-period sequence read; the flip and the end of a
+    /// grace period as if without checking the scans).
     #[doc(hidden)]
     TreeWithoutCtrlDep,
     /// A mutant for testing the tests: tree SRCU whose SCAN1 flips without checking the inactive
@@ -344,9 +344,20 @@ pub enum SrcuMb {
     D,
     /// Tree: before the index flip.
     E,
-    /// Tree: `rcu_seq_start`, `rcu_seq_end`, `rcu_seq_snap`, `srcu_gp_start` and the end of
-    /// `synchronize_srcu`.
-    Seq,
+    /// Tree: `rcu_seq_start`, after the store that starts the grace period.
+    SeqStart,
+    /// Tree: `rcu_seq_end`, before the store that ends the grace period.
+    SeqEnd,
+    /// Tree: `rcu_seq_snap`, after its load of `srcu_gp_seq`.
+    SeqSnap,
+    /// Tree: `srcu_gp_start`, before `rcu_seq_start`.
+    GpStart,
+    /// Tree: the end of `synchronize_srcu`, after its wait.
+    SyncEnd,
+    /// Tree: `get_state_synchronize_srcu`, before its snapshot.
+    GetState,
+    /// Tree: `poll_state_synchronize_srcu`, after it saw the grace period done.
+    Poll,
 }
 
 impl SrcuMb {
@@ -559,3 +570,62 @@ const CPU_NAMES: [&str; MAX_CPUS] = [
     "cpu12", "cpu13", "cpu14", "cpu15", "cpu16", "cpu17", "cpu18", "cpu19", "cpu20", "cpu21", "cpu22",
     "cpu23", "cpu24", "cpu25", "cpu26", "cpu27", "cpu28", "cpu29", "cpu30", "cpu31", "cpu32",
 ];
+
+/// What [`start_poll_synchronize_srcu`] and [`get_state_synchronize_srcu`] return: the kernel's
+/// `unsigned long` cookie (a value of `srcu_gp_seq`), and the step it was taken at, so that the
+/// grace-period oracle can check [`poll_state_synchronize_srcu`]'s answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SrcuCookie {
+    seq: u64,
+    invoked: u64,
+}
+
+/// The polled grace-period API is tree SRCU's (v5.11+).
+fn polled(ssp: SrcuStruct, name: &str) {
+    if ssp.flavor.base() != SrcuFlavor::Tree {
+        panic!(
+            "{name}: the {:?} SRCU has no polled grace periods (tree SRCU only)",
+            ssp.flavor
+        );
+    }
+}
+
+/// `get_state_synchronize_srcu(ssp)`: a cookie for the first grace period that starts after now,
+/// without asking for one (tree SRCU only).
+#[track_caller]
+pub fn get_state_synchronize_srcu(ssp: SrcuStruct) -> SrcuCookie {
+    let _f = KFunc::enter("get_state_synchronize_srcu");
+    polled(ssp, "get_state_synchronize_srcu");
+    let invoked = engine::rcu::step();
+    SrcuCookie {
+        seq: tree::get_state(ssp),
+        invoked,
+    }
+}
+
+/// `start_poll_synchronize_srcu(ssp)`: the same cookie, and that grace period is requested
+/// (tree SRCU only).
+#[track_caller]
+pub fn start_poll_synchronize_srcu(ssp: SrcuStruct) -> SrcuCookie {
+    let _f = KFunc::enter("start_poll_synchronize_srcu");
+    polled(ssp, "start_poll_synchronize_srcu");
+    let invoked = engine::rcu::step();
+    SrcuCookie {
+        seq: tree::start_poll(ssp),
+        invoked,
+    }
+}
+
+/// `poll_state_synchronize_srcu(ssp, cookie)`: whether the cookie's grace period has ended, that
+/// is, every reader that entered before the cookie was taken has left. With the grace-period
+/// oracle on, a true answer is checked against that promise.
+#[track_caller]
+pub fn poll_state_synchronize_srcu(ssp: SrcuStruct, cookie: SrcuCookie) -> bool {
+    let _f = KFunc::enter("poll_state_synchronize_srcu");
+    polled(ssp, "poll_state_synchronize_srcu");
+    let done = tree::poll_state(ssp, cookie.seq);
+    if done && !engine::failed() {
+        engine::rcu::srcu_gp_check(ssp.sp.0, cookie.invoked, "poll_state_synchronize_srcu");
+    }
+    done
+}

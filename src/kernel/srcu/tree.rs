@@ -53,13 +53,13 @@ fn rcu_seq_state(s: u64) -> u64 {
 #[track_caller]
 fn rcu_seq_start(sp: Word<u64>) {
     write_once(sp, sp.load() + 1);
-    srcu_mb(SrcuMb::Seq);
+    srcu_mb(SrcuMb::SeqStart);
 }
 
 /// `rcu_seq_end`: to the next multiple of four, state IDLE.
 #[track_caller]
 fn rcu_seq_end(sp: Word<u64>) {
-    srcu_mb(SrcuMb::Seq);
+    srcu_mb(SrcuMb::SeqEnd);
     write_once(sp, (sp.load() | RCU_SEQ_STATE_MASK) + 1);
 }
 
@@ -69,7 +69,7 @@ fn rcu_seq_end(sp: Word<u64>) {
 #[track_caller]
 fn rcu_seq_snap(sp: Word<u64>) -> u64 {
     let s = (read_once(sp) + 2 * RCU_SEQ_STATE_MASK + 1) & !RCU_SEQ_STATE_MASK;
-    srcu_mb(SrcuMb::Seq);
+    srcu_mb(SrcuMb::SeqSnap);
     s
 }
 
@@ -139,23 +139,27 @@ pub(super) fn read_unlock(ssp: SrcuStruct, idx: usize) {
 pub(super) fn synchronize(ssp: SrcuStruct, do_norm: bool) {
     let rcu: RcuSynchronize = stack_alloc();
     init_completion(rcu.completion());
-    srcu_gp_start_if_needed(ssp, rcu, do_norm);
+    srcu_gp_start_if_needed(ssp, Some(rcu), do_norm);
     wait_for_completion(rcu.completion());
     stack_release(rcu);
-    srcu_mb(SrcuMb::Seq); // The caller's later accesses come after the grace period.
+    srcu_mb(SrcuMb::SyncEnd); // The caller's later accesses come after the grace period.
 }
 
-/// `srcu_gp_start_if_needed` (`__call_srcu`): enqueue the callback tagged with the grace period
-/// it needs, and request that grace period.
-fn srcu_gp_start_if_needed(ssp: SrcuStruct, rcu: RcuSynchronize, do_norm: bool) {
+/// `srcu_gp_start_if_needed` (`__call_srcu`): enqueue the callback, if any, tagged with the
+/// grace period it needs, and request that grace period; returns its cookie.
+fn srcu_gp_start_if_needed(ssp: SrcuStruct, rhp: Option<RcuSynchronize>, do_norm: bool) -> u64 {
     let _f = KFunc::enter("srcu_gp_start_if_needed");
     let sp = ssp.sp;
     // Pins srcu_gp_seq against wrap while this runs; a real read-side section.
     let idx = super::srcu_read_lock(ssp);
     spin_lock(sp.srcu_cblist_lock());
-    list_add_tail(rcu.head(), sp.srcu_cblist());
+    if let Some(rcu) = rhp {
+        list_add_tail(rcu.head(), sp.srcu_cblist());
+    }
     let s = rcu_seq_snap(sp.srcu_gp_seq());
-    rcu.gp_seq().store(s); // rcu_segcblist_accelerate
+    if let Some(rcu) = rhp {
+        rcu.gp_seq().store(s); // rcu_segcblist_accelerate
+    }
     let needgp = sp.sda_gp_seq_needed().load() < s;
     if needgp {
         sp.sda_gp_seq_needed().store(s);
@@ -171,6 +175,30 @@ fn srcu_gp_start_if_needed(ssp: SrcuStruct, rcu: RcuSynchronize, do_norm: bool) 
         srcu_funnel_exp_start(ssp, s);
     }
     super::srcu_read_unlock(ssp, idx);
+    s
+}
+
+/// `get_state_synchronize_srcu`: the cookie of the first grace period that starts after now,
+/// without asking for it.
+pub(super) fn get_state(ssp: SrcuStruct) -> u64 {
+    // The caller's earlier updates come before the load of srcu_gp_seq.
+    srcu_mb(SrcuMb::GetState);
+    rcu_seq_snap(ssp.sp.srcu_gp_seq())
+}
+
+/// `start_poll_synchronize_srcu`: the same cookie, and that grace period is requested.
+pub(super) fn start_poll(ssp: SrcuStruct) -> u64 {
+    srcu_gp_start_if_needed(ssp, None, true)
+}
+
+/// `poll_state_synchronize_srcu`: whether the grace period of `cookie` has ended.
+pub(super) fn poll_state(ssp: SrcuStruct, cookie: u64) -> bool {
+    if !rcu_seq_done(ssp.sp.srcu_gp_seq(), cookie) {
+        return false;
+    }
+    // The end of the grace period happens before anything the caller does next.
+    srcu_mb(SrcuMb::Poll);
+    true
 }
 
 /// `srcu_funnel_exp_start`, at the root: record an expedited need for a grace period someone
@@ -205,7 +233,7 @@ fn srcu_funnel_gp_start(ssp: SrcuStruct, s: u64, do_norm: bool) {
 
 /// `srcu_gp_start`, under `ssp->lock`: the state goes to SCAN1.
 fn srcu_gp_start(ssp: SrcuStruct) {
-    srcu_mb(SrcuMb::Seq);
+    srcu_mb(SrcuMb::GpStart);
     rcu_seq_start(ssp.sp.srcu_gp_seq());
 }
 
@@ -248,6 +276,15 @@ fn try_check_zero(ssp: SrcuStruct, idx: usize) -> Result<(), u64> {
     }
 }
 
+/// What follows a scan that found no reader runs only because of the loads the scan made: a
+/// control dependency from them to every later store (the flip, the end of the grace period).
+/// It makes E and, with A, `rcu_seq_end`'s barrier redundant (`docs/srcu.md`, §The barriers).
+fn scan_ctrl_dep(ssp: SrcuStruct) {
+    if ssp.flavor() != super::SrcuFlavor::TreeWithoutCtrlDep {
+        ctrl_dep();
+    }
+}
+
 /// `srcu_flip`: (E), the index flip, (D).
 fn srcu_flip(ssp: SrcuStruct) {
     srcu_mb(SrcuMb::E); // E
@@ -286,6 +323,7 @@ fn srcu_advance_state(ssp: SrcuStruct) -> Option<u64> {
                 mutex_unlock(sp.srcu_gp_mutex());
                 return Some(seen); // Readers present: retry later.
             }
+            scan_ctrl_dep(ssp);
         }
         srcu_flip(ssp);
         spin_lock(sp.lock());
@@ -299,6 +337,7 @@ fn srcu_advance_state(ssp: SrcuStruct) -> Option<u64> {
             mutex_unlock(sp.srcu_gp_mutex());
             return Some(seen);
         }
+        scan_ctrl_dep(ssp);
         srcu_gp_end(ssp); // Releases srcu_gp_mutex.
     }
     None
