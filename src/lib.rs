@@ -117,9 +117,9 @@
 //!
 //! ```text
 //! BUG: KASAN: use-after-free in spin_lock
-//! write of hmm_device#3.mutex.wait_lock by CPU1 hmm_notifier_release at step 128 (arch_spin_trylock)
+//! write of hmm_device#3.mutex.wait_lock by CPU1 hmm_notifier_release at step 130 (arch_spin_trylock)
 //! allocated by CPU0 setup at step 8
-//! freed by CPU2 close at step 127
+//! freed by CPU2 close at step 129
 //! Call Trace:
 //!   spin_lock
 //!   __mutex_unlock_slowpath
