@@ -11,8 +11,11 @@
 //! * the store is a top-level `WRITE_ONCE(*x, v)` of a constant `v` to a location named by a
 //!   parameter (no data or address dependency), not inside an `if` (no control dependency);
 //! * it moves over `READ_ONCE`/`rcu_dereference` loads and `WRITE_ONCE` stores of other locations
-//!   (not the same one: coherence) and over `smp_rmb()` (which orders loads only), and over
-//!   nothing else: no fence, acquire, release, RMW, lock, RCU or SRCU call, plain access or `if`.
+//!   (not the same one: coherence), over `smp_rmb()` (which orders loads only), over register
+//!   assignments that read no memory, and over an `if` on registers whose branches hold only
+//!   such statements and access other locations (the control dependency orders the branches'
+//!   stores, not the store after the `if`), and over nothing else: no other fence, acquire,
+//!   release, RMW, lock, RCU or SRCU call, plain access or `if`.
 //!
 //! Every such pair is outside LKMM's `ppo` and no fence lies between them, so an execution of the
 //! variant is an execution of the original that LKMM allows too: a variant adds outcomes the
@@ -29,10 +32,42 @@ enum Class<'a> {
     Load(&'a str),
     /// A `WRITE_ONCE` to a named location; `movable` when its value is a constant.
     Store { loc: &'a str, movable: bool },
-    /// `smp_rmb()`.
+    /// `smp_rmb()`, or a register assignment that reads no memory.
     Rmb,
+    /// An `if` on registers alone whose branches hold only marked loads and stores of named
+    /// locations, `smp_rmb()` and register assignments: a store after it may move over it unless
+    /// the branches access the store's location. (LKMM's control dependency orders the loads
+    /// before the stores *inside* the branches, not the stores after the `if`.)
+    If(Vec<&'a str>),
     /// Anything else: nothing moves over it.
     Barrier,
+}
+
+/// Whether `e` reads only registers and constants (no memory access, no primitive).
+fn pure(e: &IExpr) -> bool {
+    match e {
+        IExpr::Const(_) | IExpr::Reg(_) => true,
+        IExpr::Unary(_, a) => pure(a),
+        IExpr::Binary(_, a, b) => pure(a) && pure(b),
+        IExpr::Ternary(c, a, b) => pure(c) && pure(a) && pure(b),
+        IExpr::AddrOf(_) | IExpr::Prim { .. } => false,
+    }
+}
+
+/// The locations the statements access, if each is one a store may move over.
+fn simple_block<'a>(body: &'a [Instr], locs: &mut Vec<&'a str>) -> bool {
+    body.iter().all(|i| match class(i) {
+        Class::Load(l) | Class::Store { loc: l, .. } => {
+            locs.push(l);
+            true
+        }
+        Class::Rmb => true,
+        Class::If(ls) => {
+            locs.extend(ls);
+            true
+        }
+        Class::Barrier => false,
+    })
 }
 
 fn constant(e: &IExpr) -> bool {
@@ -81,6 +116,15 @@ fn class(i: &Instr) -> Class<'_> {
                 },
             ..
         } => Class::Rmb,
+        Instr::SetReg { value, .. } if pure(value) => Class::Rmb,
+        Instr::If { cond, then, els, .. } if pure(cond) => {
+            let mut locs = Vec::new();
+            if simple_block(then, &mut locs) && simple_block(els, &mut locs) {
+                Class::If(locs)
+            } else {
+                Class::Barrier
+            }
+        }
         _ => Class::Barrier,
     }
 }
@@ -108,6 +152,7 @@ fn moves(proc: usize, body: &[Instr]) -> Vec<Move> {
             let over = match class(&body[i - 1]) {
                 Class::Load(l) | Class::Store { loc: l, .. } => l != loc,
                 Class::Rmb => true,
+                Class::If(ls) => !ls.contains(&loc),
                 Class::Barrier => false,
             };
             if !over {
