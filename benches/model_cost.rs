@@ -157,6 +157,11 @@ fn main() {
         "  ratio model/raw:                              {:>7.2}x",
         median(ratio)
     );
+    // `MODEL_COST=steps cargo bench --bench model_cost`: the per-step comparison alone (seconds,
+    // not minutes), to repeat it.
+    if std::env::var("MODEL_COST").as_deref() == Ok("steps") {
+        return;
+    }
 
     // The same programs under lkmm, alternating with sc.
     for (name, body) in [
