@@ -267,8 +267,8 @@
 //!   tree SRCU, A and D for classic v3.4, and A for v3.5+ and tree SRCU (a reader that migrates
 //!   between one scan's sums while another is inside). For tree SRCU it also shows the polled
 //!   API's two barriers needed, and `rcu_seq_end`'s needed once A and the scan's control
-//!   dependency are gone. E, D and the other `rcu_seq` barriers are covered by other orderings
-//!   in the code, as LKMM and the kernel's comments say (`docs/srcu.md`, §Tree SRCU's other
+//!   dependency are gone. E, D (tree's and v3.5+'s) and the other `rcu_seq` barriers are
+//!   covered by other orderings in the code, as LKMM and the kernel's comments say (`docs/srcu.md`, §Tree SRCU's other
 //!   barriers; `tests/srcu_barriers.rs`).
 //! * RCU is modeled by its guarantee, not an implementation. Under `!CONFIG_PREEMPT` a CPU is
 //!   quiescent while it sleeps or blocks (any wait but a contended spinlock, which spins), after

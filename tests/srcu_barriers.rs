@@ -374,6 +374,29 @@ fn rcu_seq_end_barrier_is_backed_by_barrier_a_and_the_scan_control_dependency() 
     assert_needed_v6(name, tree_polled_without_ctrl_dep, &[SrcuMb::SeqEnd, SrcuMb::A]);
 }
 
+/// Classic v3.5+'s D (after its flip) is tree SRCU's D: it pairs with C, and A gives the same
+/// guarantee. Without it both shapes pass, the migrating one included; without A as well the
+/// migrating one fails.
+#[test]
+fn classic_v3_5_srcu_passes_without_barrier_d() {
+    if let Some(f) = explore(
+        "classic v3.5+",
+        classic_batch,
+        SrcuMb::D.bit(),
+        MemoryModel::Lkmm,
+        4,
+    ) {
+        panic!("classic v3.5+ without D:\n{}", f.message);
+    }
+    if let Some(f) = explore_migrating("classic v3.5+", classic_batch_migrating, false, SrcuMb::D.bit()) {
+        panic!("classic v3.5+ without D, migrating reader:\n{}", f.message);
+    }
+    let both = SrcuMb::D.bit() | SrcuMb::A.bit();
+    let f = explore_migrating("classic v3.5+", classic_batch_migrating, false, both)
+        .unwrap_or_else(|| panic!("classic v3.5+ without A and D still passes under lkmm"));
+    assert!(f.message.contains("grace-period violation"), "{}", f.message);
+}
+
 /// The tree SRCU barriers no shape here needs, and LKMM agrees (`docs/srcu.md`, §The barriers):
 /// E (the scan's control dependency orders the flip; the kernel has called E redundant since
 /// 2023), D (a performance optimization whose guarantee A also gives, as the kernel's comment
