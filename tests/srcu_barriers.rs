@@ -39,8 +39,9 @@ kgrace::kstruct! {
     }
 }
 
-fn srcu_shape(flavor: SrcuFlavor) {
-    let ssp = init_srcu_struct(flavor);
+/// An object published at `gp.p`, and a reader that dereferences it inside a read-side section:
+/// what every shape here frees under it.
+fn published_and_read(ssp: SrcuStruct) -> (Gp, CpuHandle) {
     let gp: Gp = kzalloc();
     let o: Obj = kzalloc();
     o.data().store(1);
@@ -53,6 +54,12 @@ fn srcu_shape(flavor: SrcuFlavor) {
         }
         srcu_read_unlock(ssp, idx);
     });
+    (gp, reader)
+}
+
+fn srcu_shape(flavor: SrcuFlavor) {
+    let ssp = init_srcu_struct(flavor);
+    let (gp, reader) = published_and_read(ssp);
     let updater = spawn_cpu("updater", move || {
         let old = gp.p().load();
         write_once(gp.p(), Ptr::NULL);
@@ -89,6 +96,31 @@ fn tree_migrating() {
     migrating_reader(SrcuFlavor::Tree)
 }
 
+/// The first failure of `body` under `config` and `memory`, over seeds `1..=seeds`, each given
+/// `budget` executions of the strategy `spec(seed)`.
+fn first_failure(
+    name: &'static str,
+    body: fn(),
+    config: Config,
+    memory: MemoryModel,
+    seeds: u64,
+    spec: fn(u64) -> SchedulerSpec,
+    budget: u64,
+) -> Option<Failure> {
+    (1..=seeds).find_map(|seed| {
+        Explorer::from_fn_with(name, config, body)
+            .memory(memory)
+            .scheduler(spec(seed))
+            .budget(Budget::Executions(budget))
+            .run()
+            .failure
+    })
+}
+
+fn portfolio(seed: u64) -> SchedulerSpec {
+    SchedulerSpec::Portfolio { depth: 3, seed }
+}
+
 /// The migrating shape under `lkmm`, with the barriers in `drop` removed, explored by the uniform
 /// walk with stalls (which finds the migrating interleavings; see `tests/rcu_srcu.rs`).
 /// `v4_10_mutex`: the mutex orderings of the SRCU's kernel (v4.10+: an acquire and a release).
@@ -98,26 +130,13 @@ fn explore_migrating(name: &'static str, body: fn(), v4_10_mutex: bool, drop: u3
         .with_srcu_migration(true)
         .with_srcu_drop_mb(drop)
         .with_mutex_acquire_release(v4_10_mutex);
-    (1..=4).find_map(|seed| {
-        Explorer::from_fn_with(name, config, body)
-            .memory(MemoryModel::Lkmm)
-            .scheduler(SchedulerSpec::Stall { depth: 5, seed })
-            .budget(Budget::Executions(10_000))
-            .run()
-            .failure
-    })
+    let stall = |seed| SchedulerSpec::Stall { depth: 5, seed };
+    first_failure(name, body, config, MemoryModel::Lkmm, 4, stall, 10_000)
 }
 
 fn explore(name: &'static str, body: fn(), drop: u32, memory: MemoryModel, seeds: u64) -> Option<Failure> {
     let config = Config::DEFAULT.with_gp_oracle(true).with_srcu_drop_mb(drop);
-    (1..=seeds).find_map(|seed| {
-        Explorer::from_fn_with(name, config, body)
-            .memory(memory)
-            .scheduler(SchedulerSpec::Portfolio { depth: 3, seed })
-            .budget(Budget::Executions(5_000))
-            .run()
-            .failure
-    })
+    first_failure(name, body, config, memory, seeds, portfolio, 5_000)
 }
 
 #[test]
@@ -217,18 +236,7 @@ fn tree_srcu_needs_barrier_a_once_readers_migrate() {
 /// orders the end of the grace period before its `kfree`.
 fn polled_shape(flavor: SrcuFlavor) {
     let ssp = init_srcu_struct(flavor);
-    let gp: Gp = kzalloc();
-    let o: Obj = kzalloc();
-    o.data().store(1);
-    rcu_assign_pointer(gp.p(), o.ptr());
-    let reader = spawn_cpu("reader", move || {
-        let idx = srcu_read_lock(ssp);
-        let p = srcu_dereference(gp.p(), ssp);
-        if !p.is_null() {
-            let _ = Obj::from_ptr(p).data().load();
-        }
-        srcu_read_unlock(ssp, idx);
-    });
+    let (gp, reader) = published_and_read(ssp);
     let updater = spawn_cpu("updater", move || {
         let old = gp.p().load();
         write_once(gp.p(), Ptr::NULL);
@@ -249,18 +257,7 @@ fn polled_shape(flavor: SrcuFlavor) {
 /// cookie's grace period is already over (the kernel's `cond_synchronize_rcu` pattern).
 fn get_state_shape(flavor: SrcuFlavor) {
     let ssp = init_srcu_struct(flavor);
-    let gp: Gp = kzalloc();
-    let o: Obj = kzalloc();
-    o.data().store(1);
-    rcu_assign_pointer(gp.p(), o.ptr());
-    let reader = spawn_cpu("reader", move || {
-        let idx = srcu_read_lock(ssp);
-        let p = srcu_dereference(gp.p(), ssp);
-        if !p.is_null() {
-            let _ = Obj::from_ptr(p).data().load();
-        }
-        srcu_read_unlock(ssp, idx);
-    });
+    let (gp, reader) = published_and_read(ssp);
     let other = spawn_cpu("other updater", move || synchronize_srcu(ssp));
     let updater = spawn_cpu("updater", move || {
         let old = gp.p().load();
@@ -296,14 +293,7 @@ fn explore_v6(name: &'static str, body: fn(), drop: u32, memory: MemoryModel) ->
         .with_gp_oracle(true)
         .with_srcu_drop_mb(drop)
         .with_mutex_acquire_release(true);
-    (1..=4).find_map(|seed| {
-        Explorer::from_fn_with(name, config, body)
-            .memory(memory)
-            .scheduler(SchedulerSpec::Portfolio { depth: 3, seed })
-            .budget(Budget::Executions(5_000))
-            .run()
-            .failure
-    })
+    first_failure(name, body, config, memory, 4, portfolio, 5_000)
 }
 
 fn bits(mbs: &[SrcuMb]) -> u32 {
