@@ -50,7 +50,11 @@
 //! deadlock (every CPU blocked) and livelock (no end within the step budget), and SRCU's
 //! grace-period guarantee (`docs/concurrent_srcu.md`, oracle O2.1; on per variant with
 //! [`harness::Config::gp_oracle`]): when a `synchronize_srcu` returns, no reader that entered
-//! before it was invoked is still inside. Two more switches a variant can set:
+//! before it was invoked is still inside. "Before" is step order, which is sequential
+//! consistency's reading; under `lkmm` it is stricter than LKMM, whose guarantee covers a reader
+//! only if its entry is ordered before the call, so the barrier tests that rest on the oracle
+//! check that the reader it names entered before the updater existed. Two more switches a
+//! variant can set:
 //! [`harness::Config::refetch`] (the compiler re-loads plain loads marked with
 //! [`kernel::Word::refetch`]) and [`harness::Config::kcsan`].
 //!

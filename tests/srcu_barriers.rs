@@ -202,16 +202,20 @@ fn a_migrating_reader_passes_classic_and_tree_srcu_with_all_their_barriers() {
     }
 }
 
+/// The grace-period oracle judges by step order, stricter than LKMM under `lkmm`. So a mutant
+/// counts only when the reader it names still inside is CPU0 `setup`, which entered its section
+/// before it spawned the updater: that entry happens before the `synchronize_srcu` call, and the
+/// violation holds in LKMM's terms too.
+fn violates_for_setup(f: &Failure) -> bool {
+    f.message.contains("grace-period violation") && f.message.contains("setup is still inside")
+}
+
 #[test]
 fn classic_srcu_needs_barriers_a_and_d_once_readers_migrate() {
     for mb in [SrcuMb::A, SrcuMb::D] {
         let f = explore_migrating("classic", classic_migrating, false, mb.bit())
             .unwrap_or_else(|| panic!("classic without smp_mb {mb:?} still passes under lkmm"));
-        assert!(
-            f.message.contains("grace-period violation"),
-            "{mb:?}: {}",
-            f.message
-        );
+        assert!(violates_for_setup(&f), "{mb:?}: {}", f.message);
     }
 }
 
@@ -219,7 +223,7 @@ fn classic_srcu_needs_barriers_a_and_d_once_readers_migrate() {
 fn classic_v3_5_srcu_needs_barrier_a_once_readers_migrate() {
     let f = explore_migrating("classic v3.5+", classic_batch_migrating, false, SrcuMb::A.bit())
         .unwrap_or_else(|| panic!("classic v3.5+ without smp_mb A still passes under lkmm"));
-    assert!(f.message.contains("grace-period violation"), "{}", f.message);
+    assert!(violates_for_setup(&f), "{}", f.message);
 }
 
 /// With v6.0's mutex orderings, the grace-period kworker's `mutex_lock` before a scan is no full
@@ -228,7 +232,7 @@ fn classic_v3_5_srcu_needs_barrier_a_once_readers_migrate() {
 fn tree_srcu_needs_barrier_a_once_readers_migrate() {
     let f = explore_migrating("tree", tree_migrating, true, SrcuMb::A.bit())
         .unwrap_or_else(|| panic!("tree without smp_mb A still passes under lkmm"));
-    assert!(f.message.contains("grace-period violation"), "{}", f.message);
+    assert!(violates_for_setup(&f), "{}", f.message);
 }
 
 /// The polled grace-period API (`start_poll_synchronize_srcu`, v5.11+): the updater spins on
@@ -384,7 +388,7 @@ fn classic_v3_5_srcu_passes_without_barrier_d() {
     let both = SrcuMb::D.bit() | SrcuMb::A.bit();
     let f = explore_migrating("classic v3.5+", classic_batch_migrating, false, both)
         .unwrap_or_else(|| panic!("classic v3.5+ without A and D still passes under lkmm"));
-    assert!(f.message.contains("grace-period violation"), "{}", f.message);
+    assert!(violates_for_setup(&f), "{}", f.message);
 }
 
 /// The tree SRCU barriers no shape here needs, and LKMM agrees (`docs/srcu.md`, §The barriers):
