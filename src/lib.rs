@@ -262,8 +262,11 @@
 //! * The race detector's happens-before is vector clocks, with a second clock for marked stores
 //!   read by marked loads (LKMM's `rfe` orders the store itself, not the writer's earlier
 //!   accesses). Control dependencies order later stores only where kernel model code declares
-//!   them (tree SRCU's callback invocation, and what follows its scans); elsewhere, and in harness code, they order nothing
-//!   for the detector, which agrees with LKMM for plain accesses after them.
+//!   them (tree SRCU's callback invocation, and what follows its scans); elsewhere, and in
+//!   harness code, they order nothing for the detector, which agrees with LKMM for plain
+//!   accesses after them. Where declared, a dependency is stronger than LKMM's: it orders every
+//!   load before it (not only those the branch tested) before every later store, plain ones
+//!   included, until the next full barrier; it can hide a race, never report one.
 //! * The mutex is v4.1's algorithm (the `count` word, optimistic spinning, the wait list). Its
 //!   orderings are v4.1's (fully ordered fast paths) for the 2015 harness and v4.10's (an acquire
 //!   and a release, [`harness::Config::mutex_acquire_release`]) for the later ones and their
@@ -271,8 +274,9 @@
 //!   tree SRCU, A and D for classic v3.4, and A for v3.5+ and tree SRCU (a reader that migrates
 //!   between one scan's sums while another is inside). For tree SRCU it also shows the polled
 //!   API's two barriers needed, and `rcu_seq_end`'s needed once A and the scan's control
-//!   dependency are gone. E, D (tree's and v3.5+'s) and the other `rcu_seq` barriers are
-//!   covered by other orderings in the code, as LKMM and the kernel's comments say (`docs/srcu.md`, §Tree SRCU's other
+//!   dependency are gone. E, D (tree's and v3.5+'s) and the other `rcu_seq` barriers are not
+//!   needed in any shape here; that other orderings in the code cover them is our argument from
+//!   LKMM's rules and the kernel's comments (E's order is one the machine always keeps) (`docs/srcu.md`, §Tree SRCU's other
 //!   barriers; `tests/srcu_barriers.rs`).
 //! * RCU is modeled by its guarantee, not an implementation. Under `!CONFIG_PREEMPT` a CPU is
 //!   quiescent while it sleeps or blocks (any wait but a contended spinlock, which spins), after

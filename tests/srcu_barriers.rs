@@ -16,8 +16,8 @@
 //!
 //! Tree SRCU's other barriers (`docs/srcu.md`, §Tree SRCU's other barriers): the polled API's
 //! two are needed, `rcu_seq_end`'s is needed once A and the scan's control dependency are gone,
-//! and E, D and the other `rcu_seq` barriers are covered by orderings that are themselves shown
-//! needed.
+//! and no shape here needs E, D or the other `rcu_seq` barriers (the docs argue from LKMM's
+//! rules why none does).
 
 use kgrace::config::Config;
 use kgrace::kernel::*;
@@ -331,7 +331,7 @@ fn assert_needed_v6(name: &'static str, body: fn(), drop: &[SrcuMb]) {
 
 /// `poll_state_synchronize_srcu`'s `smp_mb()` after it saw the grace period done: without it the
 /// `kfree` is not ordered after the reader (a plain store, which a control dependency does not
-/// order: LKMM's `C-S+o-mb-o+o-ctl-p` is a data race).
+/// order: herd7 flags paulmckrcu/litmus's `manual/plain/C-S+o-mb-o+o-ctl-p` as a data race).
 #[test]
 fn tree_srcu_poll_state_needs_its_barrier() {
     assert_needed_v6("polled", tree_polled, &[SrcuMb::Poll]);
@@ -368,34 +368,31 @@ fn rcu_seq_end_barrier_is_backed_by_barrier_a_and_the_scan_control_dependency() 
     assert_needed_v6(name, tree_polled_without_ctrl_dep, &[SrcuMb::SeqEnd, SrcuMb::A]);
 }
 
-/// Classic v3.5+'s D (after its flip) is tree SRCU's D: it pairs with C, and A gives the same
-/// guarantee. Without it both shapes pass, the migrating one included; without A as well the
-/// migrating one fails.
+/// D after the flip (classic v3.5+ and tree SRCU) pairs with C so that a reader whose unlock a
+/// scan missed sees the new index at its next lock; A gives the same guarantee (v6.0's comment
+/// on tree's D says so). Without D, every shape here passes, the migrating reader included,
+/// where classic v3.4's D is needed.
 #[test]
-fn classic_v3_5_srcu_passes_without_barrier_d() {
-    if let Some(f) = explore(
-        "classic v3.5+",
-        classic_batch,
-        SrcuMb::D.bit(),
-        MemoryModel::Lkmm,
-        4,
-    ) {
+fn classic_v3_5_and_tree_srcu_pass_without_barrier_d() {
+    let d = SrcuMb::D.bit();
+    if let Some(f) = explore("classic v3.5+", classic_batch, d, MemoryModel::Lkmm, 4) {
         panic!("classic v3.5+ without D:\n{}", f.message);
     }
-    if let Some(f) = explore_migrating("classic v3.5+", classic_batch_migrating, false, SrcuMb::D.bit()) {
-        panic!("classic v3.5+ without D, migrating reader:\n{}", f.message);
+    for (name, body, v4_10_mutex) in [
+        ("classic v3.5+", classic_batch_migrating as fn(), false),
+        ("tree", tree_migrating, true),
+    ] {
+        if let Some(f) = explore_migrating(name, body, v4_10_mutex, d) {
+            panic!("{name} without D, migrating reader:\n{}", f.message);
+        }
     }
-    let both = SrcuMb::D.bit() | SrcuMb::A.bit();
-    let f = explore_migrating("classic v3.5+", classic_batch_migrating, false, both)
-        .unwrap_or_else(|| panic!("classic v3.5+ without A and D still passes under lkmm"));
-    assert!(violates_for_setup(&f), "{}", f.message);
 }
 
-/// The tree SRCU barriers no shape here needs, and LKMM agrees (`docs/srcu.md`, §The barriers):
-/// E (the scan's control dependency orders the flip; the kernel has called E redundant since
-/// 2023), D (a performance optimization whose guarantee A also gives, as the kernel's comment
-/// says), and the `rcu_seq` barriers other than `rcu_seq_end`'s, which SRCU's locks, completions
-/// and A already cover. All removed at once, the three shapes still pass.
+/// The tree SRCU barriers no shape here needs (`docs/srcu.md`, §Tree SRCU's other barriers,
+/// argues from LKMM's rules that none is needed): E (whose order the machine always keeps; the
+/// kernel has called it redundant since 2023), D (whose guarantee A also gives, as v6.0's
+/// comment says), and the `rcu_seq` barriers other than `rcu_seq_end`'s. All removed at once,
+/// the three shapes still pass.
 #[test]
 fn tree_srcu_passes_without_e_d_and_the_covered_rcu_seq_barriers() {
     use SrcuMb::*;

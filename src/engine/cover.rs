@@ -30,8 +30,8 @@ thread_local! {
     static FEEDBACK: Cell<bool> = const { Cell::new(false) };
     /// Novel pairs seen since [`start_feedback`] on this thread.
     static NOVEL: Cell<u64> = const { Cell::new(0) };
-    /// Every pair seen since [`start_feedback`] on this thread, exactly (by load and store site,
-/// and whether the store was another CPU's).
+    /// Every pair seen since [`start_feedback`] on this thread (by load and store site, and
+    /// whether the store was another CPU's), as 64-bit keys.
     static SEEN: RefCell<Seen> = RefCell::new(Seen::new());
     /// The slot of the last novel pair in [`SEEN`].
     static LAST_NOVEL: Cell<u32> = const { Cell::new(0) };
@@ -40,11 +40,12 @@ thread_local! {
 /// Slots of [`Seen`]: a harness makes a few thousand distinct pairs at most.
 const SEEN_SLOTS: usize = 1 << 15;
 
-/// The reads-from pairs of one exploration, for the guided strategy's feedback: an exact set
-/// (open addressing on a 64-bit key), not the fuzzer's counter map, so that whether a pair is
-/// new never depends on which other pairs its hash collides with. Those collisions move with
-/// every line added to a kernel model file (sites are named by position), and with them which
-/// executions a seed explores.
+/// The reads-from pairs of one exploration, for the guided strategy's feedback: a set of 64-bit
+/// keys (open addressing), not the fuzzer's map of 8,192 counters, so that whether a pair is new
+/// does not depend on which other pairs share its counter. Those collisions, common in the map,
+/// moved with every line added to a kernel model file (sites are named by position), and with
+/// them which executions a seed explores. Two pairs share a key with a probability of about
+/// 2^-63, and two sites share a 32-bit site hash with one of about (sites)^2 / 2^33.
 struct Seen {
     /// Invariant: 0 marks a free slot; a key is never 0.
     keys: Box<[u64]>,

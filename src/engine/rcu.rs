@@ -379,6 +379,11 @@ pub(crate) fn step() -> u64 {
     with(|m| m.step)
 }
 
+/// Whether the running execution is under the `lkmm` memory model.
+pub(crate) fn weak_memory() -> bool {
+    with(|m| m.mem.is_weak())
+}
+
 /// The running CPU has entered an SRCU read-side section of the `srcu_struct` at `ssp`: called
 /// right after its counter increment, the moment O2.1 counts a reader as entered.
 pub(crate) fn srcu_enter(ssp: Ptr, idx: usize) {
