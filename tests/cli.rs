@@ -337,6 +337,22 @@ fn list_states_every_variants_expected_verdict() {
     let out = stdout(&o);
     assert!(out.contains("buggy") && out.contains("fails: use-after-free | data-race"));
     assert!(out.contains("fixed") && out.contains("passes"));
+    // The summaries start in one column, however long a variant's expected verdict.
+    let columns: std::collections::BTreeSet<usize> = out
+        .lines()
+        .filter_map(|l| {
+            // "    NAME  VERDICT  SUMMARY": the verdict is the token after the name.
+            let name = l.strip_prefix("    ")?.split(' ').next()?;
+            let after_name = 4 + name.len();
+            let verdict = after_name + l[after_name..].len() - l[after_name..].trim_start().len();
+            if !(l[verdict..].starts_with("passes") || l[verdict..].starts_with("fails: ")) {
+                return None;
+            }
+            let gap = verdict + l[verdict..].find("  ")?;
+            Some(gap + l[gap..].len() - l[gap..].trim_start().len())
+        })
+        .collect();
+    assert_eq!(columns.len(), 1, "summary columns {columns:?}:\n{out}");
 }
 
 #[test]

@@ -386,11 +386,23 @@ fn real_main(registry: &'static [Harness], cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::List { json: false } => {
+            // One column width for every harness, so that the summaries line up down the list.
+            let variants = || registry.iter().flat_map(|h| h.variants.iter());
+            let name_w = variants().map(|v| v.name.len()).max().unwrap_or(0);
+            let expected_w = variants()
+                .map(|v| v.expected.to_string().len())
+                .max()
+                .unwrap_or(0);
             for h in registry {
                 outln!("{}  ({})", h.name, h.thread);
                 outln!("    {}", h.question);
                 for v in h.variants {
-                    outln!("    {:<22} {:<31} {}", v.name, v.expected.to_string(), v.summary);
+                    outln!(
+                        "    {:<name_w$}  {:<expected_w$}  {}",
+                        v.name,
+                        v.expected.to_string(),
+                        v.summary
+                    );
                 }
             }
             Ok(0)
