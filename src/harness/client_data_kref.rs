@@ -100,9 +100,9 @@
 //!   out; `rds_ib_dev_put` frees inline where the kernel queues `rds_ib_dev_free` as work.
 //! * `device_mutex`, `handler_mutex` and the ULP mutexes are the model's 2015 mutex
 //!   ([`Mutex`](crate::kernel::Mutex)) with v4.10's orderings (an acquire and a release): its
-//!   internals differ from v4.17's, but no mutex here
-//!   lives in memory that is freed during the run. That model has no `osq`, so at most one CPU
-//!   may spin on a mutex: with two connects, the device goes after they are done.
+//!   internals differ from v4.17's, but no mutex here lives in memory that is freed during the
+//!   run. That model has no `osq`, so at most one CPU may spin on a mutex: with two connects,
+//!   the device goes after they are done.
 //! * Roman's point about the compiler hoisting a load above `rcu_read_lock()` is not modeled:
 //!   the readers reach the object only through the pointer `ib_get_client_data` returns.
 //! * Jason's proposal never had code; `core-kref` is its shape as he described it, with the

@@ -337,44 +337,50 @@ pub fn atomic_dec(v: Word<i64>) {
     });
 }
 
+/// The `atomic_add_return` family: add `delta` with the ordering of `kind`, return the new value.
+#[track_caller]
+fn add_return(v: Word<i64>, delta: i64, kind: Kind, op: &'static str) -> i64 {
+    rmw(v.addr, kind, op, |o| {
+        let n = (o as i64 + delta) as u64;
+        (n, Some(n))
+    }) as i64
+}
+
+/// The `atomic_xchg` family: store `new` with the ordering of `kind`, return the old value.
+#[track_caller]
+fn xchg_i64(v: Word<i64>, new: i64, kind: Kind, op: &'static str) -> i64 {
+    rmw(v.addr, kind, op, |o| (o, Some(new as u64))) as i64
+}
+
 /// `atomic_inc_return(&v)`: fully ordered, returns the new value.
 #[track_caller]
 pub fn atomic_inc_return(v: Word<i64>) -> i64 {
-    rmw(v.addr, Kind::RmwFull, "atomic_inc_return", |o| {
-        let n = (o as i64 + 1) as u64;
-        (n, Some(n))
-    }) as i64
+    add_return(v, 1, Kind::RmwFull, "atomic_inc_return")
 }
 
 /// `atomic_dec_return(&v)`: fully ordered, returns the new value.
 #[track_caller]
 pub fn atomic_dec_return(v: Word<i64>) -> i64 {
-    rmw(v.addr, Kind::RmwFull, "atomic_dec_return", |o| {
-        let n = (o as i64 - 1) as u64;
-        (n, Some(n))
-    }) as i64
+    add_return(v, -1, Kind::RmwFull, "atomic_dec_return")
 }
 
 /// `atomic_dec_and_test(&v)`: fully ordered; true when the new value is 0.
 #[track_caller]
 pub fn atomic_dec_and_test(v: Word<i64>) -> bool {
-    rmw(v.addr, Kind::RmwFull, "atomic_dec_and_test", |o| {
-        let n = (o as i64 - 1) as u64;
-        (n, Some(n))
-    }) == 0
+    add_return(v, -1, Kind::RmwFull, "atomic_dec_and_test") == 0
 }
 
 /// `atomic_xchg(&v, new)`: fully ordered, returns the old value.
 #[track_caller]
 pub fn atomic_xchg(v: Word<i64>, new: i64) -> i64 {
-    rmw(v.addr, Kind::RmwFull, "atomic_xchg", |o| (o, Some(new as u64))) as i64
+    xchg_i64(v, new, Kind::RmwFull, "atomic_xchg")
 }
 
 /// `atomic_cmpxchg(&v, old, new)`: fully ordered when it succeeds, unordered when it fails;
 /// returns the value it found.
 #[track_caller]
 pub fn atomic_cmpxchg(v: Word<i64>, old: i64, new: i64) -> i64 {
-    cmpxchg_word(v.addr, old as u64, new as u64, "atomic_cmpxchg") as i64
+    cmpxchg_word(v.addr, old as u64, new as u64, Kind::RmwFull, "atomic_cmpxchg") as i64
 }
 
 /// `xchg(&x, new)` on any word: fully ordered, returns the old value.
@@ -387,16 +393,18 @@ pub fn xchg<T: Value>(x: Word<T>, new: T) -> T {
 /// `cmpxchg(&x, old, new)` on any word: returns the value found (equal to `old` on success).
 #[track_caller]
 pub fn cmpxchg<T: Value>(x: Word<T>, old: T, new: T) -> T {
-    T::from_word(cmpxchg_word(x.addr, old.to_word(), new.to_word(), "cmpxchg"))
+    T::from_word(cmpxchg_word(
+        x.addr,
+        old.to_word(),
+        new.to_word(),
+        Kind::RmwFull,
+        "cmpxchg",
+    ))
 }
 
+/// The `cmpxchg` family, with the ordering of `kind` when it succeeds.
 #[track_caller]
-fn cmpxchg_word(addr: Ptr, old: u64, new: u64, op: &'static str) -> u64 {
-    cmpxchg_kind(addr, old, new, Kind::RmwFull, op)
-}
-
-#[track_caller]
-fn cmpxchg_kind(addr: Ptr, old: u64, new: u64, kind: Kind, op: &'static str) -> u64 {
+fn cmpxchg_word(addr: Ptr, old: u64, new: u64, kind: Kind, op: &'static str) -> u64 {
     // A failed cmpxchg is an unordered marked read in LKMM: the engine drops the ordering of an
     // RMW that stores nothing. It reads the newest value (under `lkmm` too: stronger than LKMM,
     // which lets it read an older one).
@@ -486,33 +494,25 @@ pub(crate) fn ctrl_dep() {
 /// `atomic_dec_return_acquire(&v)`: an acquire, returns the new value.
 #[track_caller]
 pub fn atomic_dec_return_acquire(v: Word<i64>) -> i64 {
-    rmw(v.addr, Kind::RmwAcquire, "atomic_dec_return_acquire", |o| {
-        let n = (o as i64 - 1) as u64;
-        (n, Some(n))
-    }) as i64
+    add_return(v, -1, Kind::RmwAcquire, "atomic_dec_return_acquire")
 }
 
 /// `atomic_inc_return_release(&v)`: a release, returns the new value.
 #[track_caller]
 pub fn atomic_inc_return_release(v: Word<i64>) -> i64 {
-    rmw(v.addr, Kind::RmwRelease, "atomic_inc_return_release", |o| {
-        let n = (o as i64 + 1) as u64;
-        (n, Some(n))
-    }) as i64
+    add_return(v, 1, Kind::RmwRelease, "atomic_inc_return_release")
 }
 
 /// `atomic_xchg_acquire(&v, new)`: an acquire, returns the old value.
 #[track_caller]
 pub fn atomic_xchg_acquire(v: Word<i64>, new: i64) -> i64 {
-    rmw(v.addr, Kind::RmwAcquire, "atomic_xchg_acquire", |o| {
-        (o, Some(new as u64))
-    }) as i64
+    xchg_i64(v, new, Kind::RmwAcquire, "atomic_xchg_acquire")
 }
 
 /// `atomic_cmpxchg_acquire(&v, old, new)`: an acquire when it succeeds, unordered when it fails.
 #[track_caller]
 pub fn atomic_cmpxchg_acquire(v: Word<i64>, old: i64, new: i64) -> i64 {
-    cmpxchg_kind(
+    cmpxchg_word(
         v.addr,
         old as u64,
         new as u64,

@@ -376,19 +376,32 @@ mod tests {
     use super::*;
     use crate::{Budget, Explorer, MemoryModel};
 
-    /// Executions to find `variant` of `harness`, summed over seeds `1..=seeds`, of the guided
-    /// strategy as `change` leaves it.
+    /// Executions the guided strategy of `seed`, as `change` leaves it, needs to find `variant`
+    /// of `harness` under `memory` (`None`: not within 3,000).
+    fn executions(
+        harness: &str,
+        variant: &str,
+        memory: MemoryModel,
+        seed: u64,
+        change: &impl Fn(&mut Guided),
+    ) -> Option<u64> {
+        let mut g = Guided::new(3, seed);
+        change(&mut g);
+        let r = Explorer::new(harness, variant)
+            .unwrap()
+            .memory(memory)
+            .budget(Budget::Executions(3_000))
+            .run_strategy(g, None);
+        r.failure.map(|_| r.executions)
+    }
+
+    /// Executions to find `variant` of `harness` under `sc`, summed over seeds `1..=seeds`, of
+    /// the guided strategy as `change` leaves it.
     fn total(harness: &str, variant: &str, seeds: u64, change: impl Fn(&mut Guided)) -> u64 {
         (1..=seeds)
             .map(|seed| {
-                let mut g = Guided::new(3, seed);
-                change(&mut g);
-                let r = Explorer::new(harness, variant)
-                    .unwrap()
-                    .budget(Budget::Executions(3_000))
-                    .run_strategy(g, None);
-                assert!(r.failure.is_some(), "{harness} {variant} seed {seed}");
-                r.executions
+                executions(harness, variant, MemoryModel::Sc, seed, &change)
+                    .unwrap_or_else(|| panic!("{harness} {variant} seed {seed}"))
             })
             .sum()
     }
@@ -417,20 +430,7 @@ mod tests {
         change: impl Fn(&mut Guided),
     ) -> u64 {
         let mut n: Vec<u64> = (1..=seeds)
-            .map(|seed| {
-                let mut g = Guided::new(3, seed);
-                change(&mut g);
-                let r = Explorer::new(harness, variant)
-                    .unwrap()
-                    .memory(memory)
-                    .budget(Budget::Executions(3_000))
-                    .run_strategy(g, None);
-                if r.failure.is_some() {
-                    r.executions
-                } else {
-                    u64::MAX
-                }
-            })
+            .map(|seed| executions(harness, variant, memory, seed, &change).unwrap_or(u64::MAX))
             .collect();
         n.sort_unstable();
         n[(n.len() - 1) / 2]
