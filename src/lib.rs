@@ -34,9 +34,8 @@
 //!   (`srcu_gp_seq` snapshots, one grace-period kworker running IDLE → SCAN1 → SCAN2 under
 //!   `srcu_gp_mutex`, `srcu_barrier` entraining behind the last callback, and the polled
 //!   `start_poll_synchronize_srcu`/`get_state_synchronize_srcu`/`poll_state_synchronize_srcu`),
-//!   and two that no kernel
-//!   had: the naive single-phase flip-and-wait the KVM thread feared, and B4's counters too small
-//!   for callers that flip concurrently. With
+//!   and two that no kernel had: the naive single-phase flip-and-wait the KVM thread feared, and
+//!   B4's counters too small for callers that flip concurrently. With
 //!   [`harness::Config::srcu_migration`] a reader's section may end on another CPU, whose
 //!   counters its unlock updates (the strategy picks the CPU).
 //!
@@ -275,9 +274,9 @@
 //!   between one scan's sums while another is inside). For tree SRCU it also shows the polled
 //!   API's two barriers needed, and `rcu_seq_end`'s needed once A and the scan's control
 //!   dependency are gone. E, D (tree's and v3.5+'s) and the other `rcu_seq` barriers are not
-//!   needed in any shape here; that other orderings in the code cover them is our argument from
-//!   LKMM's rules and the kernel's comments (E's order is one the machine always keeps) (`docs/srcu.md`, §Tree SRCU's other
-//!   barriers; `tests/srcu_barriers.rs`).
+//!   needed in any shape here (E's order is one the machine always keeps); that other orderings
+//!   in the code cover them is our argument from LKMM's rules and the kernel's comments
+//!   (`docs/srcu.md`, §Tree SRCU's other barriers; `tests/srcu_barriers.rs`).
 //! * RCU is modeled by its guarantee, not an implementation. Under `!CONFIG_PREEMPT` a CPU is
 //!   quiescent while it sleeps or blocks (any wait but a contended spinlock, which spins), after
 //!   it finishes and before its task first runs; interrupts, idle and `cond_resched()` are not

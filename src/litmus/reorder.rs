@@ -32,8 +32,9 @@ enum Class<'a> {
     Load(&'a str),
     /// A `WRITE_ONCE` to a named location; `movable` when its value is a constant.
     Store { loc: &'a str, movable: bool },
-    /// `smp_rmb()`, or a register assignment that reads no memory.
-    Rmb,
+    /// What a store may move over whatever its location: `smp_rmb()` (it orders loads only), or a
+    /// register assignment that reads no memory.
+    NoLocation,
     /// An `if` on registers alone whose branches hold only marked loads and stores of named
     /// locations, `smp_rmb()` and register assignments: a store after it may move over it unless
     /// the branches access the store's location. (LKMM's control dependency orders the loads
@@ -61,7 +62,7 @@ fn simple_block<'a>(body: &'a [Instr], locs: &mut Vec<&'a str>) -> bool {
             locs.push(l);
             true
         }
-        Class::Rmb => true,
+        Class::NoLocation => true,
         Class::If(ls) => {
             locs.extend(ls);
             true
@@ -115,8 +116,8 @@ fn class(i: &Instr) -> Class<'_> {
                     ..
                 },
             ..
-        } => Class::Rmb,
-        Instr::SetReg { value, .. } if pure(value) => Class::Rmb,
+        } => Class::NoLocation,
+        Instr::SetReg { value, .. } if pure(value) => Class::NoLocation,
         Instr::If { cond, then, els, .. } if pure(cond) => {
             let mut locs = Vec::new();
             if simple_block(then, &mut locs) && simple_block(els, &mut locs) {
@@ -151,7 +152,7 @@ fn moves(proc: usize, body: &[Instr]) -> Vec<Move> {
         while i > 0 {
             let over = match class(&body[i - 1]) {
                 Class::Load(l) | Class::Store { loc: l, .. } => l != loc,
-                Class::Rmb => true,
+                Class::NoLocation => true,
                 Class::If(ls) => !ls.contains(&loc),
                 Class::Barrier => false,
             };
