@@ -97,7 +97,7 @@ impl Seen {
 
 /// SplitMix64's finalizer.
 #[inline]
-fn mix(mut z: u64) -> u64 {
+pub(super) fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
@@ -116,6 +116,7 @@ pub(crate) fn enabled() -> bool {
 pub(crate) fn start_feedback() {
     SEEN.with(|s| s.borrow_mut().clear());
     NOVEL.with(|n| n.set(0));
+    super::near::take(&mut Vec::new());
     FEEDBACK.with(|f| f.set(true));
 }
 
@@ -201,6 +202,12 @@ pub(crate) fn reads_from(load: u32, store: u32, offset: u64, other_cpu: bool) {
             LAST_NOVEL.with(|l| l.set(slot));
         }
     }
+}
+
+/// Whether this thread's exploration wants feedback (the guided strategy's).
+#[inline]
+pub(crate) fn feedback() -> bool {
+    FEEDBACK.with(Cell::get)
 }
 
 /// Clear the map (libFuzzer does it itself; for measurements and tests outside libFuzzer).

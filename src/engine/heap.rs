@@ -290,6 +290,11 @@ pub(crate) fn free(p: Ptr, op: &'static str, caller: &'static Location<'static>)
         if m.config.kcsan {
             m.check_free_race(cpu, obj, op);
         }
+        if super::cover::feedback() {
+            let func = m.cpus[cpu].funcs.last().copied().unwrap_or("");
+            let site = super::cover::site(caller, func, op);
+            m.near.freed(obj, cpu, site);
+        }
         // Accesses after this step fail as use-after-free; the object's slots are kept, never
         // reused, so a late access is always caught rather than landing in a new object.
         m.heap.objects[obj].freed = Some((m.step, cpu as u8));

@@ -20,6 +20,7 @@
 pub(crate) mod cover;
 pub(crate) mod heap;
 pub(crate) mod memory;
+pub(crate) mod near;
 pub(crate) mod race;
 pub(crate) mod rcu;
 pub(crate) mod runtime;
@@ -135,6 +136,8 @@ pub(crate) struct Model {
     /// Address dependencies are declared per access ([`next_access_dependent`]) instead of
     /// inferred per object.
     explicit_deps: bool,
+    /// The guided strategy's near misses; kept across executions (not reset).
+    near: near::Tracker,
 }
 
 thread_local! {

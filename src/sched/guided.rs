@@ -1,5 +1,10 @@
 use super::{CpuId, Decision, NextStep, Pct, Pos, SplitMix64, Strategy, UniformWalk};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::rc::Rc;
+
 use crate::engine::cover;
+use crate::engine::near::{self, NearMiss};
 use crate::engine::vclock::MAX_CPUS;
 
 /// Reads-from-guided exploration: the executions that make a load read from a store in a way no
@@ -27,11 +32,25 @@ use crate::engine::vclock::MAX_CPUS;
 /// preemption falls a few steps later; a fixed continuation strategy misses the bugs that need
 /// another's shape after the rare event.
 ///
+/// A reversal replays an execution that made a near miss ([`crate::engine::near`]) up to it and
+/// stalls the CPU whose access came first: just before an access to an object another CPU then
+/// freed (reversed, a use-after-free), or just after a load of a word another CPU then
+/// overwrote (reversed, a check-then-act on a stale value). The stalled CPU runs again only when
+/// nothing else can. Where a grace period, a lock or a reference orders the two accesses, the
+/// other CPU waits for the stalled one and the execution is lost; where nothing does, the
+/// reversal is the bug. Each near miss (its two sites and its CPU) keeps the [`CLOSEST`]
+/// executions in which the two accesses came closest, each replayed once; of two near misses
+/// drawn, the closer is reversed. This is RFF's reads-from reversal for the orders whose
+/// reversal is a lifetime or check-then-act bug, and it wins where a bug needs one CPU to stop
+/// between a check and a use for as long as another needs to free: `kgrace bench` on 300 seeds
+/// took `check-outside-section` from 80 to 13 executions and `unlock-pre-3.15-kasan` from 74 to
+/// 40.
+///
 /// No one strategy is best on every bug (`kgrace bench` shows it), so each execution is one
 /// arm's: PCT of bug depth `depth` and of `depth + 1` (long stalls), early PCT (a CPU preempted
 /// a few steps in), the uniform walk (several one-step windows), partial order sampling
 /// ([`Pos`]: racing pairs in both orders, which the stale read of a weak-memory bug after two
-/// switches needs), and the mutation. A bandit picks the arm: an arm's weight is its prior share
+/// switches needs), the mutation and the reversal. A bandit picks the arm: an arm's weight is its prior share
 /// times a moving average of how often its executions found a new pair, plus a floor so that no
 /// arm starves. On our harnesses the feedback term moves the medians less than the seed-to-seed
 /// noise; the priors, set from `kgrace bench`, carry most of the weight. Everything is drawn from
@@ -65,10 +84,20 @@ pub struct Guided {
     /// [`cover::novel_pairs`] as last seen, and at the start of the running execution.
     novel_seen: u64,
     novel_start: u64,
-    /// A mutation: replay `corpus[entry].decisions[..cut]`, then continue.
-    prefix: Option<(usize, usize)>,
+    /// Near misses seen so far, each with its closest executions ([`NearMiss`]).
+    reversals: Vec<Reversals>,
+    /// Where each near miss's key is in `reversals`.
+    reversal_index: HashMap<u64, usize, BuildHasherDefault<KeyHasher>>,
+    /// How many near misses have an untried execution.
+    untried: usize,
+    /// The running execution's near misses, as the engine reported them.
+    misses: Vec<NearMiss>,
+    /// A mutation or a reversal: replay `decisions[..cut]`, then continue.
+    prefix: Option<(Rc<[Decision]>, usize)>,
     /// The first decision after the cut is still to come: it names the CPU that may stall.
     at_cut: bool,
+    /// A reversal's CPU, stalled from the cut on.
+    reverse: Option<CpuId>,
     /// The CPU running at the cut, and how many more shared steps it takes before it stalls
     /// (`None`: it does not).
     victim: Option<CpuId>,
@@ -85,7 +114,7 @@ pub struct Guided {
 
 #[derive(Debug)]
 struct Entry {
-    decisions: Vec<Decision>,
+    decisions: Rc<[Decision]>,
     /// Invariant: non-empty, each index at most `decisions.len()`.
     novel_at: Vec<Novel>,
 }
@@ -97,17 +126,71 @@ struct Novel {
     pair: u32,
 }
 
+/// Up to [`CLOSEST`] executions that made one near miss ([`NearMiss::key`]), the closest
+/// first.
+#[derive(Debug)]
+struct Reversals {
+    /// Invariant: sorted by `gap`, at most [`CLOSEST`] long.
+    closest: Vec<Reversal>,
+}
+
+/// An execution to replay up to a near miss's access, with the CPU that made it stalled there.
+#[derive(Debug)]
+struct Reversal {
+    decisions: Rc<[Decision]>,
+    /// The decision that ran the access ([`NearMiss::at`]).
+    at: u32,
+    victim: CpuId,
+    gap: u32,
+    /// Cut just after the access (a stale load), not just before it (an access a free overtakes).
+    after: bool,
+    /// Replayed once already: a replay with the victim stalled is mostly the same execution
+    /// whatever comes after, so each is tried once.
+    tried: bool,
+}
+
+/// A near miss's key is already a hash ([`NearMiss::key`]): used as it is.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key;
+    }
+}
+
+/// Near misses drawn to pick a reversal: the one whose closest untried execution is closest
+/// wins.
+const REVERSAL_TOURNAMENT: usize = 2;
+/// Executions kept per near miss.
+const CLOSEST: usize = 4;
+/// Near misses kept at most.
+const REVERSALS_MAX: usize = 256;
+
 /// Candidates drawn to pick a mutation point: the one whose pair is rarest wins.
 const TOURNAMENT: usize = 4;
 
-/// The arms: PCT of depth `d` and `d + 1`, early PCT, the uniform walk, POS, and mutation.
-const ARMS: usize = 6;
+/// The arms: PCT of depth `d` and `d + 1`, early PCT, the uniform walk, POS, mutation and
+/// reversal.
+const ARMS: usize = 7;
 /// The mutation arm: the arms before it need no corpus.
 const MUTATE_PCT: usize = 5;
-/// Each arm's share before feedback. Chosen with `kgrace bench` (seeds 1..=20, budget 1,000,
-/// both memory models) among a handful of candidates as the one whose slowest variant had the
-/// lowest median; the measurements are in the README.
-const PRIOR: [f64; ARMS] = [1.0, 1.0, 2.0, 2.0, 2.0, 3.0];
+/// The reversal arm: it needs a near miss.
+const REVERSE: usize = 6;
+/// Each arm's share before feedback. Chosen with `kgrace bench --seeds 300` (both memory
+/// models) among a handful of candidates as one whose slowest variant had about the lowest
+/// median; the measurements are in the README.
+const PRIOR: [f64; ARMS] = [1.0, 1.0, 1.0, 2.0, 4.0, 3.0, 4.0];
 /// Kept executions at most; a new one then replaces a random one.
 const CORPUS_MAX: usize = 256;
 /// A weight every arm keeps however little it finds.
@@ -142,6 +225,11 @@ impl Guided {
             prior: PRIOR,
             arm: 0,
             corpus: Vec::new(),
+            reversals: Vec::new(),
+            reversal_index: HashMap::default(),
+            untried: 0,
+            misses: Vec::new(),
+            reverse: None,
             decisions: Vec::new(),
             novel_at: Vec::new(),
             novel_seen: 0,
@@ -178,9 +266,43 @@ impl Guided {
         let novel = cover::novel_pairs() - self.novel_start;
         let w = &mut self.weights[self.arm];
         *w = (1.0 - ALPHA) * *w + if novel > 0 { ALPHA } else { 0.0 };
+        near::take(&mut self.misses);
+        let mut shared: Option<Rc<[Decision]>> = None;
+        for m in self.misses.drain(..) {
+            let i = match self.reversal_index.get(&m.key) {
+                Some(&i) => i,
+                None if self.reversals.len() < REVERSALS_MAX => {
+                    self.reversals.push(Reversals { closest: Vec::new() });
+                    self.reversal_index.insert(m.key, self.reversals.len() - 1);
+                    self.reversals.len() - 1
+                }
+                None => continue,
+            };
+            let closest = &mut self.reversals[i].closest;
+            if closest.len() == CLOSEST && closest[CLOSEST - 1].gap <= m.gap {
+                continue;
+            }
+            let decisions = shared
+                .get_or_insert_with(|| Rc::from(self.decisions.as_slice()))
+                .clone();
+            let at = closest.partition_point(|r| r.gap <= m.gap);
+            closest.insert(
+                at,
+                Reversal {
+                    decisions,
+                    at: m.at,
+                    victim: m.victim as CpuId,
+                    gap: m.gap,
+                    after: m.after,
+                    tried: false,
+                },
+            );
+            closest.truncate(CLOSEST);
+        }
+        self.count_untried();
         if novel > 0 && !self.novel_at.is_empty() {
             let entry = Entry {
-                decisions: std::mem::take(&mut self.decisions),
+                decisions: shared.unwrap_or_else(|| Rc::from(self.decisions.as_slice())),
                 novel_at: std::mem::take(&mut self.novel_at),
             };
             if self.corpus.len() < CORPUS_MAX {
@@ -193,20 +315,50 @@ impl Guided {
     }
 
     fn pick_arm(&mut self) -> usize {
-        let arms = if self.corpus.is_empty() { MUTATE_PCT } else { ARMS };
-        let total: f64 = self.weights[..arms]
-            .iter()
-            .zip(self.prior)
-            .map(|(w, p)| p * (w + FLOOR))
-            .sum();
+        let share = |a: usize| {
+            let ready = match a {
+                MUTATE_PCT => !self.corpus.is_empty(),
+                REVERSE => self.untried > 0,
+                _ => true,
+            };
+            if ready {
+                self.prior[a] * (self.weights[a] + FLOOR)
+            } else {
+                0.0
+            }
+        };
+        let total: f64 = (0..ARMS).map(share).sum();
         let mut x = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * total;
-        for (a, (w, p)) in self.weights[..arms].iter().zip(self.prior).enumerate() {
-            x -= p * (w + FLOOR);
-            if x < 0.0 {
-                return a;
+        let mut last = 0;
+        for a in 0..ARMS {
+            let p = share(a);
+            if p > 0.0 {
+                last = a;
+                x -= p;
+                if x < 0.0 {
+                    return a;
+                }
             }
         }
-        arms - 1
+        last
+    }
+
+    fn count_untried(&mut self) {
+        self.untried = self
+            .reversals
+            .iter()
+            .filter(|r| r.closest.iter().any(|c| !c.tried))
+            .count();
+    }
+
+    /// Which strategy continues after a cut ([`CONTINUATIONS`]).
+    fn pick_continuation(&mut self) {
+        let mut c = self.rng.below(self.continuations.iter().sum());
+        self.cont = 0;
+        while c >= self.continuations[self.cont] {
+            c -= self.continuations[self.cont];
+            self.cont += 1;
+        }
     }
 
     /// Note a new pair seen since the last decision, at the index of the decision about to be
@@ -228,6 +380,9 @@ impl Guided {
     fn continue_cpu(&mut self, runnable: &[CpuId], current: Option<CpuId>, next: NextStep) -> Option<CpuId> {
         if std::mem::take(&mut self.at_cut) {
             self.victim = current;
+            if let Some(r) = self.reverse.take() {
+                self.stalled = Some(r);
+            }
         }
         if let (Some(v), Some(n)) = (self.victim, self.stall_in) {
             if current == Some(v) {
@@ -271,10 +426,10 @@ impl Guided {
     /// The recorded decision at the current position while replaying a prefix.
     #[inline]
     fn replayed(&mut self) -> Option<Decision> {
-        let (entry, cut) = self.prefix?;
+        let (decisions, cut) = self.prefix.as_ref()?;
         let pos = self.decisions.len();
-        if pos < cut {
-            Some(self.corpus[entry].decisions[pos])
+        if pos < *cut {
+            Some(decisions[pos])
         } else {
             self.prefix = None;
             None
@@ -296,6 +451,7 @@ impl Strategy for Guided {
         self.novel_seen = self.novel_start;
         self.arm = self.pick_arm();
         self.prefix = None;
+        self.reverse = None;
         self.at_cut = false;
         self.victim = None;
         self.stall_in = None;
@@ -320,19 +476,49 @@ impl Strategy for Guided {
             let scale = 1 << self.rng.below(8);
             let r = self.rng.below(scale);
             let cut = (at + r).min(e.decisions.len());
-            self.prefix = Some((entry, cut));
+            self.prefix = Some((e.decisions.clone(), cut));
             self.at_cut = true;
             let stall = self.rng.next_u64() & 1 == 0;
-            let mut c = self.rng.below(self.continuations.iter().sum());
-            self.cont = 0;
-            while c >= self.continuations[self.cont] {
-                c -= self.continuations[self.cont];
-                self.cont += 1;
-            }
+            self.pick_continuation();
             if stall {
                 let scale = 1 << self.rng.below(self.stall_scales);
                 self.stall_in = Some(self.rng.below(scale) as u32);
             }
+        } else if self.arm == REVERSE {
+            let mut best: Option<(u32, usize)> = None;
+            for _ in 0..REVERSAL_TOURNAMENT {
+                let k = self.rng.below(self.untried);
+                let (i, gap) = self
+                    .reversals
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, r)| r.closest.iter().find(|c| !c.tried).map(|c| (i, c.gap)))
+                    .nth(k)
+                    .expect("untried counts the keys with an untried near miss");
+                if best.is_none_or(|b| gap < b.0) {
+                    best = Some((gap, i));
+                }
+            }
+            let i = best.map_or(0, |b| b.1);
+            let r = self.reversals[i]
+                .closest
+                .iter_mut()
+                .find(|c| !c.tried)
+                .expect("an untried near miss");
+            r.tried = true;
+            let mut cut = r.at as usize;
+            if r.after {
+                // Past the load, and past which store it read.
+                cut += 1;
+                while matches!(r.decisions.get(cut), Some(Decision::Read { .. })) {
+                    cut += 1;
+                }
+            }
+            self.prefix = Some((r.decisions.clone(), cut));
+            self.reverse = Some(r.victim);
+            self.count_untried();
+            self.at_cut = true;
+            self.pick_continuation();
         }
         self.strategy().new_execution()
     }
@@ -351,6 +537,7 @@ impl Strategy for Guided {
             }
         };
         if let Some(c) = chosen {
+            near::note_decision(self.decisions.len() as u32);
             self.decisions.push(Decision::Cpu(c));
         }
         chosen
@@ -409,15 +596,41 @@ mod tests {
     /// The feedback pays: on the SRCU lifetime bug whose reader must take its index after the
     /// updater's last flip and then stall across the free, mutating the executions that reached
     /// a new reads-from pair finds it in fewer executions than the same arms without mutation
-    /// (its share then goes to the other arms in proportion).
+    /// (its share then goes to the other arms in proportion). Both without the reversal, which
+    /// finds this bug nearly as well from the near misses these executions leave: on 300 seeds
+    /// the medians were 65 with both, 70 with the reversal alone, 76 with the mutation alone and
+    /// 227 with neither (sc).
     #[test]
     fn mutating_new_reads_from_pairs_finds_the_late_reader_sooner() {
-        let with = total("state_in_sysfs", "sync-before-store", 20, |_| ());
+        let with = total("state_in_sysfs", "sync-before-store", 20, |g| {
+            g.prior[REVERSE] = 0.0
+        });
         let without = total("state_in_sysfs", "sync-before-store", 20, |g| {
+            g.prior[REVERSE] = 0.0;
             g.prior[MUTATE_PCT] = 0.0
         });
         eprintln!("with mutation {with}, without {without}");
         assert!(with * 4 < without * 3, "with mutation {with}, without {without}");
+    }
+
+    /// Reversing near misses pays: on the ioctl that tests the flag before its SRCU read-side
+    /// section begins (a check-then-act window), and on the mutex whose unlock slow path still
+    /// touches it after another CPU freed it (a use-after-free), the same arms without the
+    /// reversal need far more executions (its share then goes to the other arms in proportion).
+    #[test]
+    fn reversing_near_misses_finds_stale_checks_and_late_accesses_sooner() {
+        for (harness, variant) in [
+            ("state_in_sysfs", "check-outside-section"),
+            ("mutex_unlock_free", "unlock-pre-3.15-kasan"),
+        ] {
+            let with = total(harness, variant, 20, |_| ());
+            let without = total(harness, variant, 20, |g| g.prior[REVERSE] = 0.0);
+            eprintln!("{harness} {variant}: with reversal {with}, without {without}");
+            assert!(
+                with * 3 < without * 2,
+                "{variant}: with reversal {with}, without {without}"
+            );
+        }
     }
 
     /// Executions to find `variant` of `harness` under `memory`: the median over seeds
@@ -439,17 +652,20 @@ mod tests {
     /// How a mutation continues pays: on the same bug, whose reader, once it has taken its
     /// index late (the rare pair), must still check the flag and load the pointer before it
     /// stops for the free, the mutation as it was (always PCT after the cut, the CPU at the cut
-    /// stalled right there or not at all) needs more executions. Medians over 300 seeds (64
-    /// and 76 against 91 and 91 under sc and lkmm when this was written; quartiles 40/134 and
-    /// 41/146 against 47/192 and 47/168): the 20 seeds of `kgrace bench` cannot tell a 15%
-    /// difference from seed noise.
+    /// stalled right there or not at all) needs more executions; both without the reversal, as
+    /// above. Medians over 300 seeds, summed over sc and lkmm: 154 against 205 when this was
+    /// last run (and, before the reversal and the present priors, 140 against 182): the 20
+    /// seeds of `kgrace bench` cannot tell a 15% difference from seed noise.
     #[test]
     fn a_stall_a_few_steps_past_the_cut_and_other_continuations_find_the_late_reader_sooner() {
         let mut now = 0;
         let mut before = 0;
         for memory in MemoryModel::ALL {
-            now += median("state_in_sysfs", "sync-before-store", memory, 300, |_| ());
+            now += median("state_in_sysfs", "sync-before-store", memory, 300, |g| {
+                g.prior[REVERSE] = 0.0
+            });
             before += median("state_in_sysfs", "sync-before-store", memory, 300, |g| {
+                g.prior[REVERSE] = 0.0;
                 g.continuations = [1, 0, 0];
                 g.stall_scales = 0;
             });

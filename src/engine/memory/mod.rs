@@ -255,7 +255,7 @@ impl Model {
         // The object whose address dependency applies; a declared dependency is used up here.
         let dep = self.dep_obj(cpu, obj);
         self.cpus[cpu].dep_next = false;
-        let Some((slot, _)) = self.resolve(cpu, addr, op, writes) else {
+        let Some((slot, object)) = self.resolve(cpu, addr, op, writes) else {
             self.record_event(cpu, op, addr, None, None, caller);
             return (0, 0);
         };
@@ -290,6 +290,11 @@ impl Model {
         } else {
             0
         };
+        // An access to an object no other CPU can reach yet makes no near miss: another CPU
+        // can free or overwrite it only after this one publishes it, later.
+        if site != 0 && cover::feedback() && self.heap.shared_with_others(object, cpu) {
+            self.near.touch(object, slot, cpu, site, reads && !writes, writes);
+        }
         if reads {
             let c = &mut self.cpus[cpu];
             if kind.acquires() {
