@@ -70,14 +70,14 @@
 //!   stalling the CPU that ran at the cut after a few more of its steps; and a reversal of a near
 //!   miss (`engine/near.rs`): an execution in which one CPU accessed an object just before
 //!   another freed it, or loaded a word just before another overwrote it, replayed to that access
-//!   with the first CPU stalled there until nothing else can run. The mutation wins where a bug
-//!   needs a rare event and then a long stall (a reader taking its SRCU index after the last
-//!   flip, then stopped across the free); the reversal where one CPU must stop between a check
-//!   and a use for as long as another needs to free (a flag tested before `srcu_read_lock`, a
-//!   mutex's slow path that touches it after the next owner freed it). It keeps every other bug
-//!   within a small factor of the best strategy for it. Its reads-from coverage stops growing
-//!   after a few dozen executions on these harnesses, so after that its bandit runs on its
-//!   priors.
+//!   with the first CPU stalled there until nothing else can run (or the others only spin). The
+//!   mutation wins where a bug needs a rare event and then a long stall (a reader taking its
+//!   SRCU index after the last flip, then stopped across the free); the reversal where one CPU
+//!   must stop between a check and a use for as long as another needs to free (a flag tested
+//!   before `srcu_read_lock`, a mutex's slow path that touches it after the next owner freed
+//!   it). It keeps every other bug within a small factor of the best strategy for it. Its
+//!   reads-from coverage stops growing after a few dozen executions on these harnesses, so after
+//!   that its bandit runs on its priors.
 //! * [`sched::Pct`] (Burckhardt et al., ASPLOS 2010), change points on shared steps only: wins on
 //!   long stalls of one CPU across another's whole path, and is the only strategy without
 //!   feedback that finds the SRCU bug above. [`sched::Pct::early`] draws half its change points
@@ -338,7 +338,7 @@
 //!   operation's names, so which executions a seed explores changes when a harness or kernel
 //!   line moves (recorded traces replay regardless: they hold the decisions). Counting the pairs
 //!   costs about 6% more instructions per execution on the cheapest harness (`mutex_unlock_free
-//!   fixed`, callgrind), tracking near misses 3 to 6% more. A near miss is tracked for the first
+//!   fixed`, callgrind), tracking near misses 3 to 7% more (README, "Near misses, reversed"). A near miss is tracked for the first
 //!   8 CPUs only. Its arms' shares were set by `kgrace bench` on the five harnesses here.
 //! * A run on several jobs is repeatable for the same seed and number of jobs; with the default
 //!   (the number of cores) it differs between machines. `--jobs 1` is the same everywhere.

@@ -11,7 +11,8 @@
 //!   check-then-act bug (a flag tested before a lock or a read-side section begins).
 //!
 //! The guided strategy ([`crate::sched::Guided`]) replays an execution that made a near miss up
-//! to that access and stalls its CPU there: the reversal of one conflicting pair, the move a
+//! to that access and stalls its CPU there (it runs again only when no other CPU can, or when
+//! the others only spin waiting for it): the reversal of one conflicting pair, the move a
 //! bug of depth two needs once an execution has brought the two accesses close. It is the
 //! reads-from reversal of RFF (Wolff et al., ASPLOS 2024) carried over to frees and to the
 //! check-then-act order, and close to the "near miss" feedback of directed race fuzzers.
@@ -97,14 +98,21 @@ pub(crate) fn take(out: &mut Vec<NearMiss>) {
     super::with(|m| {
         let t = &mut m.near;
         out.append(&mut t.misses);
-        t.execution = t.execution.wrapping_add(1).max(1);
+        t.execution = t.execution.wrapping_add(1);
+        if t.execution == 0 {
+            // 2^32 executions on this thread: an entry that old would look current again.
+            t.objects.clear();
+            t.words.clear();
+            t.execution = 1;
+        }
     });
     DECISION.with(|d| d.set(0));
 }
 
 impl Tracker {
-    /// `cpu` accessed the word at `slot` of object `obj` from `site`: a load, a store, or both
-    /// (an RMW, which reads the newest value and so is never stale).
+    /// `cpu` accessed the word at `slot` of object `obj` from `site`: a load (`load`), a store
+    /// (`store`; an RMW that wrote counts as a store only: it read the newest value, so it is
+    /// never stale), or neither (an RMW that did not write).
     #[inline]
     pub(crate) fn touch(&mut self, obj: usize, slot: usize, cpu: usize, site: u32, load: bool, store: bool) {
         if cpu >= TRACKED {

@@ -1,7 +1,7 @@
 use super::{CpuId, Decision, NextStep, Pct, Pos, SplitMix64, Strategy, UniformWalk};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::engine::cover;
 use crate::engine::near::{self, NearMiss};
@@ -36,7 +36,7 @@ use crate::engine::vclock::MAX_CPUS;
 /// stalls the CPU whose access came first: just before an access to an object another CPU then
 /// freed (reversed, a use-after-free), or just after a load of a word another CPU then
 /// overwrote (reversed, a check-then-act on a stale value). The stalled CPU runs again only when
-/// nothing else can. Where a grace period, a lock or a reference orders the two accesses, the
+/// no other CPU can, or when the others only spin waiting for it (as the mutation's stall). Where a grace period, a lock or a reference orders the two accesses, the
 /// other CPU waits for the stalled one and the execution is lost; where nothing does, the
 /// reversal is the bug. Each near miss (its two sites and its CPU) keeps the [`CLOSEST`]
 /// executions in which the two accesses came closest, each replayed once; of two near misses
@@ -93,7 +93,7 @@ pub struct Guided {
     /// The running execution's near misses, as the engine reported them.
     misses: Vec<NearMiss>,
     /// A mutation or a reversal: replay `decisions[..cut]`, then continue.
-    prefix: Option<(Rc<[Decision]>, usize)>,
+    prefix: Option<(Arc<[Decision]>, usize)>,
     /// The first decision after the cut is still to come: it names the CPU that may stall.
     at_cut: bool,
     /// A reversal's CPU, stalled from the cut on.
@@ -114,7 +114,7 @@ pub struct Guided {
 
 #[derive(Debug)]
 struct Entry {
-    decisions: Rc<[Decision]>,
+    decisions: Arc<[Decision]>,
     /// Invariant: non-empty, each index at most `decisions.len()`.
     novel_at: Vec<Novel>,
 }
@@ -137,7 +137,7 @@ struct Reversals {
 /// An execution to replay up to a near miss's access, with the CPU that made it stalled there.
 #[derive(Debug)]
 struct Reversal {
-    decisions: Rc<[Decision]>,
+    decisions: Arc<[Decision]>,
     /// The decision that ran the access ([`NearMiss::at`]).
     at: u32,
     victim: CpuId,
@@ -267,7 +267,7 @@ impl Guided {
         let w = &mut self.weights[self.arm];
         *w = (1.0 - ALPHA) * *w + if novel > 0 { ALPHA } else { 0.0 };
         near::take(&mut self.misses);
-        let mut shared: Option<Rc<[Decision]>> = None;
+        let mut shared: Option<Arc<[Decision]>> = None;
         for m in self.misses.drain(..) {
             let i = match self.reversal_index.get(&m.key) {
                 Some(&i) => i,
@@ -283,7 +283,7 @@ impl Guided {
                 continue;
             }
             let decisions = shared
-                .get_or_insert_with(|| Rc::from(self.decisions.as_slice()))
+                .get_or_insert_with(|| Arc::from(self.decisions.as_slice()))
                 .clone();
             let at = closest.partition_point(|r| r.gap <= m.gap);
             closest.insert(
@@ -302,7 +302,7 @@ impl Guided {
         self.count_untried();
         if novel > 0 && !self.novel_at.is_empty() {
             let entry = Entry {
-                decisions: shared.unwrap_or_else(|| Rc::from(self.decisions.as_slice())),
+                decisions: shared.unwrap_or_else(|| Arc::from(self.decisions.as_slice())),
                 novel_at: std::mem::take(&mut self.novel_at),
             };
             if self.corpus.len() < CORPUS_MAX {
@@ -585,9 +585,20 @@ mod tests {
     /// Executions to find `variant` of `harness` under `sc`, summed over seeds `1..=seeds`, of
     /// the guided strategy as `change` leaves it.
     fn total(harness: &str, variant: &str, seeds: u64, change: impl Fn(&mut Guided)) -> u64 {
+        total_in(harness, variant, MemoryModel::Sc, seeds, change)
+    }
+
+    /// The same under `memory`.
+    fn total_in(
+        harness: &str,
+        variant: &str,
+        memory: MemoryModel,
+        seeds: u64,
+        change: impl Fn(&mut Guided),
+    ) -> u64 {
         (1..=seeds)
             .map(|seed| {
-                executions(harness, variant, MemoryModel::Sc, seed, &change)
+                executions(harness, variant, memory, seed, &change)
                     .unwrap_or_else(|| panic!("{harness} {variant} seed {seed}"))
             })
             .sum()
@@ -619,16 +630,17 @@ mod tests {
     /// reversal need far more executions (its share then goes to the other arms in proportion).
     #[test]
     fn reversing_near_misses_finds_stale_checks_and_late_accesses_sooner() {
-        for (harness, variant) in [
-            ("state_in_sysfs", "check-outside-section"),
-            ("mutex_unlock_free", "unlock-pre-3.15-kasan"),
+        for (harness, variant, memory) in [
+            ("state_in_sysfs", "check-outside-section", MemoryModel::Sc),
+            ("state_in_sysfs", "check-outside-section", MemoryModel::Lkmm),
+            ("mutex_unlock_free", "unlock-pre-3.15-kasan", MemoryModel::Sc),
         ] {
-            let with = total(harness, variant, 20, |_| ());
-            let without = total(harness, variant, 20, |g| g.prior[REVERSE] = 0.0);
-            eprintln!("{harness} {variant}: with reversal {with}, without {without}");
+            let with = total_in(harness, variant, memory, 20, |_| ());
+            let without = total_in(harness, variant, memory, 20, |g| g.prior[REVERSE] = 0.0);
+            eprintln!("{harness} {variant} {memory:?}: with reversal {with}, without {without}");
             assert!(
                 with * 3 < without * 2,
-                "{variant}: with reversal {with}, without {without}"
+                "{variant} {memory:?}: with reversal {with}, without {without}"
             );
         }
     }

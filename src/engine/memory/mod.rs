@@ -291,9 +291,12 @@ impl Model {
             0
         };
         // An access to an object no other CPU can reach yet makes no near miss: another CPU
-        // can free or overwrite it only after this one publishes it, later.
+        // can free or overwrite it only after this one publishes it, later. An RMW that did not
+        // write (a failed cmpxchg or trylock) overwrote nothing; it is not a load to go stale
+        // either (counted as one, every spin on a trylock made a near miss of the release it
+        // waited for, and the slowest cells of `kgrace bench --seeds 300` rose by up to 9).
         if site != 0 && cover::feedback() && self.heap.shared_with_others(object, cpu) {
-            self.near.touch(object, slot, cpu, site, reads && !writes, writes);
+            self.near.touch(object, slot, cpu, site, reads && !writes, write);
         }
         if reads {
             let c = &mut self.cpus[cpu];
