@@ -116,7 +116,7 @@ pub(crate) fn enabled() -> bool {
 pub(crate) fn start_feedback() {
     SEEN.with(|s| s.borrow_mut().clear());
     NOVEL.with(|n| n.set(0));
-    super::near::take(&mut Vec::new());
+    super::near::reset();
     FEEDBACK.with(|f| f.set(true));
 }
 

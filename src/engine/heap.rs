@@ -291,8 +291,7 @@ pub(crate) fn free(p: Ptr, op: &'static str, caller: &'static Location<'static>)
             m.check_free_race(cpu, obj, op);
         }
         if super::cover::feedback() {
-            let func = m.cpus[cpu].funcs.last().copied().unwrap_or("");
-            let site = super::cover::site(caller, func, op);
+            let site = super::cover::site(caller, m.func(cpu), op);
             m.near.freed(obj, cpu, site);
         }
         // Accesses after this step fail as use-after-free; the object's slots are kept, never

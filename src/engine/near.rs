@@ -92,6 +92,11 @@ pub(crate) fn note_decision(index: u32) {
     DECISION.with(|d| d.set(index));
 }
 
+/// Forget the near misses of an execution cut short (a new exploration begins).
+pub(crate) fn reset() {
+    take(&mut Vec::new());
+}
+
 /// The near misses of the execution that just ended, into `out`; what the next one does is
 /// tracked afresh.
 pub(crate) fn take(out: &mut Vec<NearMiss>) {

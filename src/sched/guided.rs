@@ -36,9 +36,9 @@ use crate::engine::vclock::MAX_CPUS;
 /// stalls the CPU whose access came first: just before an access to an object another CPU then
 /// freed (reversed, a use-after-free), or just after a load of a word another CPU then
 /// overwrote (reversed, a check-then-act on a stale value). The stalled CPU runs again only when
-/// no other CPU can, or when the others only spin waiting for it (as the mutation's stall). Where a grace period, a lock or a reference orders the two accesses, the
-/// other CPU waits for the stalled one and the execution is lost; where nothing does, the
-/// reversal is the bug. Each near miss (its two sites and its CPU) keeps the [`CLOSEST`]
+/// no other CPU can, or when the others only spin waiting for it (as the mutation's stall).
+/// Where a grace period, a lock or a reference orders the two accesses, the other CPU waits for
+/// the stalled one and the execution is lost; where nothing does, the reversal is the bug. Each near miss (its two sites and its CPU) keeps the [`CLOSEST`]
 /// executions in which the two accesses came closest, each replayed once; of two near misses
 /// drawn, the closer is reversed. This is RFF's reads-from reversal for the orders whose
 /// reversal is a lifetime or check-then-act bug, and it wins where a bug needs one CPU to stop
@@ -50,9 +50,9 @@ use crate::engine::vclock::MAX_CPUS;
 /// arm's: PCT of bug depth `depth` and of `depth + 1` (long stalls), early PCT (a CPU preempted
 /// a few steps in), the uniform walk (several one-step windows), partial order sampling
 /// ([`Pos`]: racing pairs in both orders, which the stale read of a weak-memory bug after two
-/// switches needs), the mutation and the reversal. A bandit picks the arm: an arm's weight is its prior share
-/// times a moving average of how often its executions found a new pair, plus a floor so that no
-/// arm starves. On our harnesses the feedback term moves the medians less than the seed-to-seed
+/// switches needs), the mutation and the reversal. A bandit picks the arm: an arm's weight is
+/// its prior share times a moving average of how often its executions found a new pair, plus a
+/// floor so that no arm starves. On our harnesses the feedback term moves the medians less than the seed-to-seed
 /// noise; the priors, set from `kgrace bench`, carry most of the weight. Everything is drawn from
 /// one seeded generator and the feedback is itself deterministic, so a seed explores the same
 /// executions every time.
@@ -299,7 +299,9 @@ impl Guided {
             );
             closest.truncate(CLOSEST);
         }
-        self.count_untried();
+        if shared.is_some() {
+            self.count_untried();
+        }
         if novel > 0 && !self.novel_at.is_empty() {
             let entry = Entry {
                 decisions: shared.unwrap_or_else(|| Arc::from(self.decisions.as_slice())),
@@ -582,25 +584,32 @@ mod tests {
         r.failure.map(|_| r.executions)
     }
 
-    /// Executions to find `variant` of `harness` under `sc`, summed over seeds `1..=seeds`, of
-    /// the guided strategy as `change` leaves it.
-    fn total(harness: &str, variant: &str, seeds: u64, change: impl Fn(&mut Guided)) -> u64 {
-        total_in(harness, variant, MemoryModel::Sc, seeds, change)
+    /// [`executions`] for each seed of `1..=seeds`.
+    fn per_seed(
+        harness: &str,
+        variant: &str,
+        memory: MemoryModel,
+        seeds: u64,
+        change: impl Fn(&mut Guided),
+    ) -> Vec<Option<u64>> {
+        (1..=seeds)
+            .map(|seed| executions(harness, variant, memory, seed, &change))
+            .collect()
     }
 
-    /// The same under `memory`.
-    fn total_in(
+    /// Executions to find `variant` of `harness` under `memory`, summed over seeds `1..=seeds`,
+    /// of the guided strategy as `change` leaves it; every seed must find it.
+    fn total(
         harness: &str,
         variant: &str,
         memory: MemoryModel,
         seeds: u64,
         change: impl Fn(&mut Guided),
     ) -> u64 {
-        (1..=seeds)
-            .map(|seed| {
-                executions(harness, variant, memory, seed, &change)
-                    .unwrap_or_else(|| panic!("{harness} {variant} seed {seed}"))
-            })
+        let found = per_seed(harness, variant, memory, seeds, change);
+        (1..)
+            .zip(found)
+            .map(|(seed, n)| n.unwrap_or_else(|| panic!("{harness} {variant} seed {seed}")))
             .sum()
     }
 
@@ -613,10 +622,10 @@ mod tests {
     /// 227 with neither (sc).
     #[test]
     fn mutating_new_reads_from_pairs_finds_the_late_reader_sooner() {
-        let with = total("state_in_sysfs", "sync-before-store", 20, |g| {
+        let with = total("state_in_sysfs", "sync-before-store", MemoryModel::Sc, 20, |g| {
             g.prior[REVERSE] = 0.0
         });
-        let without = total("state_in_sysfs", "sync-before-store", 20, |g| {
+        let without = total("state_in_sysfs", "sync-before-store", MemoryModel::Sc, 20, |g| {
             g.prior[REVERSE] = 0.0;
             g.prior[MUTATE_PCT] = 0.0
         });
@@ -635,8 +644,8 @@ mod tests {
             ("state_in_sysfs", "check-outside-section", MemoryModel::Lkmm),
             ("mutex_unlock_free", "unlock-pre-3.15-kasan", MemoryModel::Sc),
         ] {
-            let with = total_in(harness, variant, memory, 20, |_| ());
-            let without = total_in(harness, variant, memory, 20, |g| g.prior[REVERSE] = 0.0);
+            let with = total(harness, variant, memory, 20, |_| ());
+            let without = total(harness, variant, memory, 20, |g| g.prior[REVERSE] = 0.0);
             eprintln!("{harness} {variant} {memory:?}: with reversal {with}, without {without}");
             assert!(
                 with * 3 < without * 2,
@@ -646,7 +655,8 @@ mod tests {
     }
 
     /// Executions to find `variant` of `harness` under `memory`: the median over seeds
-    /// `1..=seeds` of the guided strategy as `change` leaves it.
+    /// `1..=seeds` of the guided strategy as `change` leaves it (a seed that does not find it
+    /// counts as the most).
     fn median(
         harness: &str,
         variant: &str,
@@ -654,8 +664,9 @@ mod tests {
         seeds: u64,
         change: impl Fn(&mut Guided),
     ) -> u64 {
-        let mut n: Vec<u64> = (1..=seeds)
-            .map(|seed| executions(harness, variant, memory, seed, &change).unwrap_or(u64::MAX))
+        let mut n: Vec<u64> = per_seed(harness, variant, memory, seeds, change)
+            .into_iter()
+            .map(|n| n.unwrap_or(u64::MAX))
             .collect();
         n.sort_unstable();
         n[(n.len() - 1) / 2]
