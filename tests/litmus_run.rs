@@ -308,3 +308,45 @@ fn the_lkmm_suite_never_shows_a_forbidden_outcome_and_agreement_does_not_drop() 
         summary.render()
     );
 }
+
+/// `P0` publishes `a` with a release of `x`; `P1` reads `x` and then stores `y` with `$store`;
+/// `P2` reads `a` plainly once it has acquired `y`. `$filter` keeps only the executions in which
+/// `P1` read `P0`'s flag.
+fn a_cumulative(store: &str, filter: &str) -> String {
+    format!(
+        "C A-cumul\n{{}}\nP0(int *a, int *x)\n{{\n  *a = 1;\n  smp_store_release(x, 1);\n}}\n\
+         P1(int *x, int *y)\n{{\n  int r0;\n  r0 = READ_ONCE(*x);\n  {store};\n}}\n\
+         P2(int *a, int *y)\n{{\n  int r1;\n  int r2;\n  r1 = smp_load_acquire(y);\n  \
+         if (r1 == 1)\n    r2 = *a;\n}}\n{filter}\nexists (2:r1=1 /\\ 2:r2=0)\n"
+    )
+}
+
+#[test]
+fn a_release_passes_on_what_its_cpu_read_and_a_wmb_does_not() {
+    let filter = "filter (1:r0=1)";
+    // LKMM's release is A-cumulative: P0's `*a = 1` is ordered before P1's release through
+    // P1's read of x, so P2 neither races on `a` nor reads it as 0.
+    let release = judge(
+        &a_cumulative("smp_store_release(y, 1)", filter),
+        MemoryModel::Lkmm,
+    );
+    assert!(!release.data_race, "a release carries what its CPU read");
+    assert_eq!(release.outcome.observation, Observation::Never);
+    // `smp_wmb()` orders stores only, and not cumulatively: the plain accesses to `a` race.
+    let wmb = judge(
+        &a_cumulative("smp_wmb();\n  WRITE_ONCE(*y, 1)", filter),
+        MemoryModel::Lkmm,
+    );
+    assert!(wmb.data_race, "smp_wmb does not order P1's read before its store");
+}
+
+#[test]
+fn a_race_only_in_executions_the_filter_drops_is_not_flagged() {
+    let store = "smp_store_release(y, 1)";
+    // When P1 read x before P0's release, nothing orders `*a = 1` before P2's read: a race, in
+    // executions `filter (1:r0=1)` drops. herd7 drops their flags with them.
+    let unfiltered = judge(&a_cumulative(store, ""), MemoryModel::Lkmm);
+    assert!(unfiltered.data_race, "P1 may read x = 0 and still release y");
+    let filtered = judge(&a_cumulative(store, "filter (1:r0=1)"), MemoryModel::Lkmm);
+    assert!(!filtered.data_race);
+}

@@ -135,7 +135,7 @@ struct Collect {
     /// Distinct final states as raw words (every register of every process, then every shared
     /// location), with how many executions ended in each and whether it satisfies the
     /// proposition. Names and the projection come at the end, once per distinct state.
-    keys: HashMap<Vec<u64>, (u64, bool)>,
+    keys: HashMap<Vec<u64>, (u64, bool, bool)>,
     data_race: bool,
     /// The execution that just ended satisfied the proposition: keep its decisions.
     positive: bool,
@@ -265,14 +265,15 @@ fn execute(setup: &Arc<Setup>, memory: MemoryModel) {
         let c = &mut *c;
         let entry = c.keys.entry(key).or_insert_with_key(|key| {
             let state = state_of(p, key, &c.addrs);
-            let positive = p
-                .judge(std::slice::from_ref(&state))
-                .is_ok_and(|o| o.positive > 0);
-            (0, positive)
+            let judged = p.judge(std::slice::from_ref(&state));
+            let positive = judged.as_ref().is_ok_and(|o| o.positive > 0);
+            let kept = judged.is_ok_and(|o| o.filtered == 0);
+            (0, positive, kept)
         });
         entry.0 += 1;
         c.positive = entry.1;
-        c.data_race |= race;
+        // herd7 discards an execution the filter rejects, with its flags.
+        c.data_race |= race && entry.2;
     });
 }
 
@@ -606,7 +607,7 @@ fn run_one(p: &Program, opts: Options) -> Result<Part, RunError> {
         return Err(RunError::Unsupported(what));
     }
     let mut states: BTreeMap<FinalState, u64> = BTreeMap::new();
-    for (key, (n, _)) in &collect.keys {
+    for (key, (n, ..)) in &collect.keys {
         *states.entry(state_of(p, key, &collect.addrs)).or_default() += n;
     }
     Ok(Part {

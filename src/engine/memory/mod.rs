@@ -352,9 +352,13 @@ impl Model {
             let (sync, msync) = match kind {
                 Kind::Release | Kind::RmwFull | Kind::RmwRelease => {
                     released = true;
-                    // Everything before it; after a control dependency, also what that ordered
-                    // (for this store, not for later loads: `vc` itself keeps none of it).
+                    // Everything before it, and what the stores its earlier loads read had
+                    // ordered before them: a release is A-cumulative (LKMM's
+                    // `A-cumul(po-rel)` = `rfe? ; po-rel`). After a control dependency, also what
+                    // that ordered (for this store, not for later loads: `vc` keeps none of it).
                     let (mut vc, mut m) = (c.vc, c.marked.extra);
+                    vc.join(&c.pending_acq);
+                    m.join(&c.marked.pending);
                     if c.ctrl {
                         vc.join(&c.store_vc);
                         m.join(&c.marked.store);
