@@ -40,7 +40,7 @@ pub(crate) use memory::{access, fence, final_value, Fence, Kind};
 pub(crate) use runtime::{choose_read, me, spawn, spin_point, JoinHandle};
 pub(crate) use task::{
     after_join, before_join, block_on, cpu_finished, cpu_started, nr_cpus, on_cpu, register_cpu,
-    schedule_sleep, set_running, set_sleeping, wait_for_write, wake_up_process, wake_word, Blocked,
+    schedule_sleep, set_running, set_sleeping, wait_for_write, wake_up_process, wake_word, Blocked, LoadDep,
 };
 pub(crate) use vclock::MAX_CPUS;
 
@@ -257,6 +257,19 @@ pub(crate) fn explicit_dependencies() {
 pub(crate) fn next_access_dependent(dep: bool) {
     let cpu = me();
     with(|m| m.cpus[cpu].dep_next = dep);
+}
+
+/// What the running CPU's latest load read (with [`explicit_dependencies`]; otherwise nothing).
+pub(crate) fn last_load() -> LoadDep {
+    let cpu = me();
+    with(|m| m.cpus[cpu].last_load)
+}
+
+/// The value of the running CPU's next store was computed from loads that carried `data` (with
+/// [`explicit_dependencies`]): the store carries it on.
+pub(crate) fn next_store_data(data: LoadDep) {
+    let cpu = me();
+    with(|m| m.cpus[cpu].data_next = Some(data));
 }
 
 /// For this execution, note data races ([`races_noted`]) instead of failing on the first.

@@ -47,6 +47,26 @@ pub(crate) struct MarkedHb {
     pub store: VClock,
 }
 
+/// What a value loaded from memory carries: the clocks of the store it read, and under `lkmm`
+/// the view of the load (its `post`). A value computed from several loads carries the join.
+/// A store whose value is computed from loads (a data dependency, part of LKMM's `ppo` and so
+/// of `hb`) passes it on.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoadDep {
+    pub(crate) sync: VClock,
+    pub(crate) msync: VClock,
+    pub(crate) view: u32,
+}
+
+impl LoadDep {
+    /// The join of both.
+    pub fn join(&mut self, other: &LoadDep) {
+        self.sync.join(&other.sync);
+        self.msync.join(&other.msync);
+        self.view = self.view.max(other.view);
+    }
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct Cpu {
     pub name: &'static str,
@@ -68,6 +88,10 @@ pub(crate) struct Cpu {
     pub marked: MarkedHb,
     /// The next access's address depends on a loaded value (see `explicit_dependencies`).
     pub dep_next: bool,
+    /// With explicit dependencies: what the CPU's latest load read ([`super::last_load`]), and
+    /// the loads the value of its next store was computed from ([`super::next_store_data`]).
+    pub last_load: LoadDep,
+    pub data_next: Option<LoadDep>,
     pub blocked: Blocked,
     /// `TASK_RUNNING` is false here; `set_current_state(TASK_UNINTERRUPTIBLE)` sets it.
     pub sleeping: bool,
@@ -90,6 +114,8 @@ impl Cpu {
             pending_acq: VClock::default(),
             marked: MarkedHb::default(),
             dep_next: false,
+            last_load: LoadDep::default(),
+            data_next: None,
             blocked: Blocked::No,
             sleeping: false,
             finished: false,

@@ -171,6 +171,12 @@ pub trait Machine {
     fn address_dependent(&mut self, dep: bool) {
         let _ = dep;
     }
+    /// The value of the store that follows was computed from these loads (a data dependency):
+    /// bit `i` is the process's `i`-th [`Machine::load`] or [`Machine::rmw`], counted from 0;
+    /// bit 63 stands for every one from the 63rd on. Called before every store.
+    fn data_dependent(&mut self, loads: u64) {
+        let _ = loads;
+    }
     /// `srcu_down_read(s)`: like [`Machine::srcu_read_lock`], but the matching
     /// [`Machine::srcu_up_read`] may run on another process.
     fn srcu_down_read(&mut self, srcu: u64) -> u64 {
@@ -309,7 +315,8 @@ impl Proc {
     pub fn run_values<M: Machine + ?Sized>(&self, m: &mut M) -> Vec<u64> {
         let mut regs = Regs {
             vals: vec![0u64; self.regs.len()],
-            loaded: vec![false; self.regs.len()],
+            loaded: vec![0; self.regs.len()],
+            loads: 0,
         };
         for (r, v) in &self.reg_init {
             let value = match v {
@@ -332,11 +339,19 @@ impl Program {
     }
 }
 
-/// Register values, and whether each was computed from a loaded value (so that an address
-/// computed from it is an address dependency).
+/// Register values, and which loaded values each was computed from (so that an address computed
+/// from it is an address dependency, and a value stored a data dependency).
 struct Regs {
     vals: Vec<u64>,
-    loaded: Vec<bool>,
+    /// Per register, a set of loads ([`Machine::data_dependent`]'s bits); empty: none.
+    loaded: Vec<u64>,
+    /// The process's loads and RMWs so far.
+    loads: u32,
+}
+
+/// The set holding only the `n`-th load (the 63rd and later share bit 63).
+fn load_bit(n: u32) -> u64 {
+    1 << n.min(63)
 }
 
 fn exec<M: Machine + ?Sized>(body: &[Instr], regs: &mut Regs, m: &mut M) {
@@ -363,15 +378,15 @@ fn exec<M: Machine + ?Sized>(body: &[Instr], regs: &mut Regs, m: &mut M) {
     }
 }
 
-/// A value, and whether it was computed from a loaded value.
-fn eval<M: Machine + ?Sized>(e: &IExpr, regs: &mut Regs, m: &mut M) -> (u64, bool) {
+/// A value, and the loads it was computed from.
+fn eval<M: Machine + ?Sized>(e: &IExpr, regs: &mut Regs, m: &mut M) -> (u64, u64) {
     match e {
-        IExpr::Const(v) => (*v, false),
+        IExpr::Const(v) => (*v, 0),
         IExpr::Reg(r) => (
             regs.vals.get(*r).copied().unwrap_or(0),
-            regs.loaded.get(*r).copied().unwrap_or(false),
+            regs.loaded.get(*r).copied().unwrap_or(0),
         ),
-        IExpr::AddrOf(x) => (m.addr_of(x), false),
+        IExpr::AddrOf(x) => (m.addr_of(x), 0),
         IExpr::Unary(op, a) => {
             let (a, l) = eval(a, regs, m);
             let v = match op {
@@ -387,7 +402,7 @@ fn eval<M: Machine + ?Sized>(e: &IExpr, regs: &mut Regs, m: &mut M) -> (u64, boo
                 return (0, la);
             }
             let (b, lb) = eval(b, regs, m);
-            (u64::from(b != 0), la || lb)
+            (u64::from(b != 0), la | lb)
         }
         IExpr::Binary(BinOp::Or, a, b) => {
             let (a, la) = eval(a, regs, m);
@@ -395,13 +410,13 @@ fn eval<M: Machine + ?Sized>(e: &IExpr, regs: &mut Regs, m: &mut M) -> (u64, boo
                 return (1, la);
             }
             let (b, lb) = eval(b, regs, m);
-            (u64::from(b != 0), la || lb)
+            (u64::from(b != 0), la | lb)
         }
         IExpr::Binary(op, a, b) => {
             // `b + (r - r)` still depends on `r`: herd7 keeps fake dependencies, so does this.
             let (a, la) = eval(a, regs, m);
             let (b, lb) = eval(b, regs, m);
-            (binop(*op, a, b), la || lb)
+            (binop(*op, a, b), la | lb)
         }
         IExpr::Ternary(c, a, b) => {
             let (c, lc) = eval(c, regs, m);
@@ -410,24 +425,28 @@ fn eval<M: Machine + ?Sized>(e: &IExpr, regs: &mut Regs, m: &mut M) -> (u64, boo
             } else {
                 eval(b, regs, m)
             };
-            (v, l || lc)
+            (v, l | lc)
         }
         IExpr::Prim { prim, args, .. } => {
             let mut vals = [0u64; 3];
-            let mut dep = false;
-            for (i, (slot, a)) in vals.iter_mut().zip(args).enumerate() {
-                let (v, l) = eval(a, regs, m);
-                *slot = v;
-                if i == 0 {
-                    dep = l;
-                }
+            let mut deps = [0u64; 3];
+            for ((slot, dep), a) in vals.iter_mut().zip(&mut deps).zip(args) {
+                (*slot, *dep) = eval(a, regs, m);
             }
             if prim.accesses_memory() {
-                m.address_dependent(dep);
+                m.address_dependent(deps[0] != 0);
+            }
+            if matches!(prim, Prim::Store(_) | Prim::StoreMb) {
+                m.data_dependent(deps[1]);
             }
             let v = prim_call(*prim, vals, m);
             // What a load or an RMW returns was read from memory.
-            (v, prim.returns_loaded())
+            if prim.returns_loaded() {
+                regs.loads += 1;
+                (v, load_bit(regs.loads - 1))
+            } else {
+                (v, 0)
+            }
         }
     }
 }

@@ -19,7 +19,7 @@ use super::check::{LocKind, Program};
 use super::cond::{FinalState, MissingLocation, Outcome};
 use super::interp::{FenceKind, LoadKind, Machine, Registers, RmwOp, RmwOrder, StoreKind};
 use crate::config::{Config, MemoryModel};
-use crate::engine::{self, runtime, Kind, ObjKind};
+use crate::engine::{self, runtime, Kind, LoadDep, ObjKind};
 use crate::failure::{Failure, FailureKind};
 use crate::kernel::{
     barrier, init_srcu_struct, rcu_assign_pointer, rcu_dereference, rcu_read_lock, rcu_read_unlock,
@@ -243,6 +243,7 @@ fn execute(setup: &Arc<Setup>, memory: MemoryModel) {
                 setup: setup.clone(),
                 addrs,
                 last: Last::Other,
+                loads: Vec::new(),
             };
             let regs = setup.program.procs[i].run_values(&mut m);
             COLLECT.with(|c| c.borrow_mut().regs[i] = regs);
@@ -283,6 +284,8 @@ struct KernelMachine {
     addrs: Addrs,
     /// The process's previous event, for the fences that strengthen it.
     last: Last,
+    /// What each of its loads and RMWs read, in order ([`Machine::data_dependent`]'s bits).
+    loads: Vec<LoadDep>,
 }
 
 /// What the previous event of a process was.
@@ -322,17 +325,32 @@ impl Machine for KernelMachine {
             .map_or(0, |k| self.addrs[k].0)
     }
 
+    fn data_dependent(&mut self, loads: u64) {
+        if loads == 0 {
+            return;
+        }
+        let mut data = LoadDep::default();
+        for (i, l) in self.loads.iter().enumerate() {
+            if loads & (1 << i.min(63)) != 0 {
+                data.join(l);
+            }
+        }
+        engine::next_store_data(data);
+    }
+
     fn load(&mut self, addr: u64, kind: LoadKind) -> u64 {
         self.last = Last::Other;
         let w = word(addr);
-        match kind {
+        let v = match kind {
             LoadKind::Plain => w.load(),
             LoadKind::Once => read_once(w),
             LoadKind::Acquire => smp_load_acquire(w),
             // The address dependency it heads is the engine's: accesses through the loaded
             // pointer are ordered after it.
             LoadKind::RcuDeref => rcu_dereference(w),
-        }
+        };
+        self.loads.push(engine::last_load());
+        v
     }
 
     fn store(&mut self, addr: u64, kind: StoreKind, value: u64) {
@@ -356,9 +374,11 @@ impl Machine for KernelMachine {
             RmwOrder::Acquire => Kind::RmwAcquire,
             RmwOrder::Release => Kind::RmwRelease,
         };
-        engine::access(addr, kind, "atomic", true, Location::caller(), |old| {
+        let old = engine::access(addr, kind, "atomic", true, Location::caller(), |old| {
             (old, op.apply(old))
-        })
+        });
+        self.loads.push(engine::last_load());
+        old
     }
 
     fn fence(&mut self, kind: FenceKind) {

@@ -91,6 +91,18 @@ pub(crate) struct Machine {
     views: [Views; MAX_CPUS],
     /// Join of the views of every `synchronize_rcu` at its start; see [`Machine::rcu_reader_enter`].
     gp_start: [u32; crate::engine::rcu::DOMAINS],
+    /// Promising's forward bank, for the stores whose dependencies the caller declared (litmus
+    /// tests): per (slot, CPU), the CPU's newest plain or `WRITE_ONCE` store there and the view
+    /// its address and value came from. Empty otherwise; a handful of entries when not.
+    forward: Vec<Forward>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Forward {
+    slot: u32,
+    cpu: u8,
+    ts: u32,
+    view: u32,
 }
 
 impl Default for Machine {
@@ -101,6 +113,7 @@ impl Default for Machine {
             deps: Vec::new(),
             views: [Views::default(); MAX_CPUS],
             gp_start: Default::default(),
+            forward: Vec::new(),
         }
     }
 }
@@ -120,6 +133,7 @@ impl Machine {
         self.deps.push([0; MAX_CPUS]);
         self.views = [Views::default(); MAX_CPUS];
         self.gp_start = Default::default();
+        self.forward.clear();
     }
 
     /// New zeroed words at `base..base + len` of object `obj`, written by `cpu`.
@@ -201,7 +215,20 @@ impl Machine {
     /// The load of the store at `ts` by `cpu` has happened: update its views. Returns the view
     /// the loaded value carries (`post`).
     pub fn after_load(&mut self, cpu: usize, slot: usize, obj: usize, kind: Kind, ts: u32) -> u32 {
-        let post = self.pre(cpu, obj, kind).max(ts);
+        // A load reading the CPU's own newest store there gets that store's forward view, not
+        // its timestamp (Promising-ARM's `read-view`): the value came straight from the
+        // store, which need not have reached memory. Acquires and RMWs are left out (stronger).
+        let mut seen = ts;
+        if matches!(kind, Kind::Plain | Kind::Once) {
+            if let Some(f) = self
+                .forward
+                .iter()
+                .find(|f| f.slot as usize == slot && f.cpu as usize == cpu && f.ts == ts)
+            {
+                seen = f.view;
+            }
+        }
+        let post = self.pre(cpu, obj, kind).max(seen);
         let c = &mut self.slots[slot].coh[cpu];
         *c = (*c).max(ts);
         let v = &mut self.views[cpu];
@@ -221,11 +248,36 @@ impl Machine {
         *d = (*d).max(post);
     }
 
-    /// Append a store by `cpu`; returns its timestamp.
-    pub fn store(&mut self, cpu: usize, slot: usize, kind: Kind, msg: Msg) -> u32 {
+    /// The view of `cpu`'s address dependency on object `obj` (0: none).
+    pub fn dep_view(&self, cpu: usize, obj: usize) -> u32 {
+        self.deps.get(obj).map_or(0, |d| d[cpu])
+    }
+
+    /// Append a store by `cpu`; returns its timestamp. `forward`: the view its address and value
+    /// were computed from, when the caller knows it (a later load of the CPU that reads this
+    /// store gets that view, see [`Machine::after_load`]).
+    pub fn store(&mut self, cpu: usize, slot: usize, kind: Kind, msg: Msg, forward: Option<u32>) -> u32 {
         let prev = self.slots[slot].newest;
         self.msgs.push(Stored { msg, prev });
         let ts = self.msgs.len() as u32;
+        if let (Some(view), Kind::Plain | Kind::Once) = (forward, kind) {
+            match self
+                .forward
+                .iter_mut()
+                .find(|f| f.slot as usize == slot && f.cpu as usize == cpu)
+            {
+                Some(f) => {
+                    f.ts = ts;
+                    f.view = view;
+                }
+                None => self.forward.push(Forward {
+                    slot: slot as u32,
+                    cpu: cpu as u8,
+                    ts,
+                    view,
+                }),
+            }
+        }
         let st = &mut self.slots[slot];
         st.newest = ts;
         st.coh[cpu] = ts;

@@ -14,7 +14,9 @@ use std::cell::Cell;
 use std::panic::Location;
 
 use super::vclock::VClock;
-use super::{cover, me, point_on, runtime, stop_if_failed, task, with, Blocked, Model, StaleRead, SLOT_BITS};
+use super::{
+    cover, me, point_on, runtime, stop_if_failed, task, with, Blocked, LoadDep, Model, StaleRead, SLOT_BITS,
+};
 use crate::config::MemoryModel;
 
 /// How an access orders and how the race detector treats it (the access kinds of
@@ -255,6 +257,7 @@ impl Model {
         // The object whose address dependency applies; a declared dependency is used up here.
         let dep = self.dep_obj(cpu, obj);
         self.cpus[cpu].dep_next = false;
+        let data = self.cpus[cpu].data_next.take();
         let Some((slot, object)) = self.resolve(cpu, addr, op, writes) else {
             self.record_event(cpu, op, addr, None, None, caller);
             return (0, 0);
@@ -316,11 +319,19 @@ impl Model {
             }
             // The value read may be a pointer: accesses through it depend on this load.
             let target = self.heap.pointee(old);
+            let mut post = 0;
             if self.mem.is_weak() {
-                let post = self.mem.weak.after_load(cpu, slot, dep, kind, ts);
+                post = self.mem.weak.after_load(cpu, slot, dep, kind, ts);
                 if let Some(t) = target {
                     self.mem.weak.note_dep(cpu, t, post);
                 }
+            }
+            if self.explicit_deps {
+                self.cpus[cpu].last_load = LoadDep {
+                    sync: msg.sync,
+                    msync: msg.msync,
+                    view: post,
+                };
             }
             if let (Some(t), false) = (target, plain) {
                 // A chain of dependencies: the load itself was bounded by the pointer it went
@@ -382,7 +393,13 @@ impl Model {
                 }
                 Kind::Once => {
                     marked_store = true;
-                    (c.fence_rel, own)
+                    let mut sync = c.fence_rel;
+                    if let Some(d) = &data {
+                        // A data dependency is in `ppo`: what the loads read is ordered first.
+                        sync.join(&d.sync);
+                        own.join(&d.msync);
+                    }
+                    (sync, own)
                 }
                 _ => (c.fence_rel, c.marked.fence_rel),
             };
@@ -396,7 +413,13 @@ impl Model {
             };
             self.mem.newest.set(slot, stored);
             if let Some(w) = self.mem.lkmm() {
-                w.store(cpu, slot, kind, stored);
+                // With explicit dependencies, the view a later load of this CPU gets when it
+                // reads this store (Promising's forwarding): what its address and value came
+                // from. Without them it is unknown, and such a load gets the store's timestamp.
+                let forward = self
+                    .explicit_deps
+                    .then(|| w.dep_view(cpu, dep).max(data.map_or(0, |d| d.view)));
+                w.store(cpu, slot, kind, stored, forward);
             }
         }
         if kind == Kind::RmwFull {
