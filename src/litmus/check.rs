@@ -81,6 +81,23 @@ pub enum Instr {
         /// Else branch.
         els: Vec<Instr>,
     },
+    /// A `WRITE_ONCE(*x, v)` performed before its place, in a guarded variant
+    /// ([`super::reorder`]): `store` is the store's expression, whose operands read only
+    /// registers. The [`Instr::Guard`] at its place says whether the execution counts.
+    Hoisted {
+        /// Source line.
+        line: usize,
+        /// The store.
+        store: IExpr,
+    },
+    /// Where a hoisted store was: the execution is one of the test's only if the store would
+    /// have been made here with the same value and nothing between ordered it.
+    Guard {
+        /// Source line.
+        line: usize,
+        /// The store.
+        store: IExpr,
+    },
 }
 
 /// A checked process.

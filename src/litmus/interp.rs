@@ -177,6 +177,9 @@ pub trait Machine {
     fn data_dependent(&mut self, loads: u64) {
         let _ = loads;
     }
+    /// This execution is not one of the test's (a guarded reordering failed its guard): its
+    /// final state is not counted.
+    fn discard(&mut self) {}
     /// `srcu_down_read(s)`: like [`Machine::srcu_read_lock`], but the matching
     /// [`Machine::srcu_up_read`] may run on another process.
     fn srcu_down_read(&mut self, srcu: u64) -> u64 {
@@ -317,6 +320,8 @@ impl Proc {
             vals: vec![0u64; self.regs.len()],
             loaded: vec![0; self.regs.len()],
             loads: 0,
+            ordered_store: false,
+            hoisted: None,
         };
         for (r, v) in &self.reg_init {
             let value = match v {
@@ -328,6 +333,10 @@ impl Proc {
             }
         }
         exec(&self.body, &mut regs, m);
+        if regs.hoisted.is_some() {
+            // The store was made early and its place never reached.
+            m.discard();
+        }
         regs.vals
     }
 }
@@ -347,6 +356,54 @@ struct Regs {
     loaded: Vec<u64>,
     /// The process's loads and RMWs so far.
     loads: u32,
+    /// A store has been made, which `smp_wmb()` orders before the stores after it. LKMM orders
+    /// only marked ones and plain ones at an address computed from a loaded value (`addr ;
+    /// [Plain] ; wmb`); taking every plain one too is stronger than LKMM, and leaves out the
+    /// out-of-thin-air outcomes LKMM allows through a plain store and `smp_wmb()` that the
+    /// authors of `C-JO-OOTA-5` and `-6` call forbidden.
+    ordered_store: bool,
+    /// A store made early ([`Instr::Hoisted`]) whose [`Instr::Guard`] is still to come.
+    hoisted: Option<Hoisted>,
+}
+
+/// What the guard of a hoisted store checks.
+struct Hoisted {
+    addr: u64,
+    value: u64,
+    /// The registers its value reads (index below 64); a register past 63 fails the guard.
+    regs: u64,
+    /// Nothing since the store was made orders it after that event (see [`window`]).
+    unordered: bool,
+}
+
+/// The registers `e` reads, or `None` if it does anything else than read registers and
+/// constants and take addresses.
+fn reads_regs(e: &IExpr) -> Option<u64> {
+    match e {
+        IExpr::Const(_) | IExpr::AddrOf(_) => Some(0),
+        IExpr::Reg(r) => (*r < 64).then(|| 1 << r),
+        IExpr::Unary(_, a) => reads_regs(a),
+        IExpr::Binary(_, a, b) => Some(reads_regs(a)? | reads_regs(b)?),
+        IExpr::Ternary(c, a, b) => Some(reads_regs(c)? | reads_regs(a)? | reads_regs(b)?),
+        IExpr::Prim { .. } => None,
+    }
+}
+
+/// Whether an event between a hoisted store's new and old places leaves the two unordered in
+/// LKMM, so that performing the store first is an execution of the test: an access to another
+/// location, plain or `READ_ONCE`/`WRITE_ONCE` (no `ppo` edge from a load to a later
+/// independent store, nor between stores without a fence), `smp_rmb()` (loads only),
+/// `barrier()`, and `smp_wmb()` when no store it would order before the hoisted one has been made
+/// yet. Not a fence, acquire, release, RMW, lock, RCU or SRCU call, nor an access to the
+/// store's own location (coherence).
+fn window(prim: Prim, addr: u64, h: &Hoisted, ordered_store: bool) -> bool {
+    match prim {
+        Prim::Load(LoadKind::Plain | LoadKind::Once | LoadKind::RcuDeref)
+        | Prim::Store(StoreKind::Plain | StoreKind::Once) => addr != h.addr,
+        Prim::Fence(FenceKind::Rmb | FenceKind::Barrier) => true,
+        Prim::Fence(FenceKind::Wmb) => !ordered_store,
+        _ => false,
+    }
 }
 
 /// The set holding only the `n`-th load (the 63rd and later share bit 63).
@@ -358,6 +415,11 @@ fn exec<M: Machine + ?Sized>(body: &[Instr], regs: &mut Regs, m: &mut M) {
     for instr in body {
         match instr {
             Instr::SetReg { reg, value, .. } => {
+                if let Some(h) = &mut regs.hoisted {
+                    if *reg >= 64 || h.regs & (1 << reg) != 0 {
+                        h.unordered = false;
+                    }
+                }
                 let (v, loaded) = eval(value, regs, m);
                 if let (Some(slot), Some(l)) = (regs.vals.get_mut(*reg), regs.loaded.get_mut(*reg)) {
                     *slot = v;
@@ -372,6 +434,37 @@ fn exec<M: Machine + ?Sized>(body: &[Instr], regs: &mut Regs, m: &mut M) {
                     exec(then, regs, m);
                 } else {
                     exec(els, regs, m);
+                }
+            }
+            Instr::Hoisted { store, .. } => {
+                let IExpr::Prim { args, .. } = store else {
+                    continue;
+                };
+                let regs_read = args.iter().try_fold(0, |acc, a| Some(acc | reads_regs(a)?));
+                let before = regs.ordered_store;
+                let addr = args.first().map_or(0, |a| eval(a, regs, m).0);
+                let value = args.get(1).map_or(0, |a| eval(a, regs, m).0);
+                eval(store, regs, m);
+                // In the test this store comes after the wmbs in between.
+                regs.ordered_store = before;
+                regs.hoisted = Some(Hoisted {
+                    addr,
+                    value,
+                    regs: regs_read.unwrap_or(0),
+                    unordered: regs_read.is_some(),
+                });
+            }
+            Instr::Guard { store, .. } => {
+                let Some(h) = regs.hoisted.take() else {
+                    continue;
+                };
+                let IExpr::Prim { args, .. } = store else {
+                    continue;
+                };
+                let addr = args.first().map_or(0, |a| eval(a, regs, m).0);
+                let value = args.get(1).map_or(0, |a| eval(a, regs, m).0);
+                if !h.unordered || addr != h.addr || value != h.value {
+                    m.discard();
                 }
             }
         }
@@ -432,6 +525,12 @@ fn eval<M: Machine + ?Sized>(e: &IExpr, regs: &mut Regs, m: &mut M) -> (u64, u64
             let mut deps = [0u64; 3];
             for ((slot, dep), a) in vals.iter_mut().zip(&mut deps).zip(args) {
                 (*slot, *dep) = eval(a, regs, m);
+            }
+            if let Some(h) = &mut regs.hoisted {
+                h.unordered &= window(*prim, vals[0], h, regs.ordered_store);
+            }
+            if matches!(prim, Prim::Store(_) | Prim::StoreMb | Prim::Rmw { .. }) {
+                regs.ordered_store = true;
             }
             if prim.accesses_memory() {
                 m.address_dependent(deps[0] != 0);
