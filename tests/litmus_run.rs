@@ -197,7 +197,7 @@ fn load_buffering_needs_a_store_moved_before_the_load() {
 /// A store after an `if` is not control dependent on the branch (LKMM's `ctrl` reaches only the
 /// branches' own accesses), so it may move over the whole `if`: load buffering with the stores
 /// after the `if`s is Sometimes (`LB-ctls-diffvals-postif`). It may not when a branch stores to
-/// the same location (coherence), nor when the condition itself reads memory.
+/// the same location (coherence); when the condition itself reads memory, only guarded.
 #[test]
 fn a_store_after_an_if_may_move_over_it_unless_the_if_touches_its_location() {
     let lb = "C LB-postif\n{}\nP0(int *x, int *y, int *z)\n{\n  int r1;\n  r1 = READ_ONCE(*x);\n  \
@@ -205,25 +205,41 @@ fn a_store_after_an_if_may_move_over_it_unless_the_if_touches_its_location() {
               WRITE_ONCE(*z, 1);\n}\nP1(int *x, int *y, int *z)\n{\n  int r1;\n  \
               r1 = READ_ONCE(*z);\n  WRITE_ONCE(*x, 1);\n}\nexists (0:r1=1 /\\ 1:r1=1)\n";
     // How far P0's last statement, the store to z, may move: over the `if` and the load, or not.
-    let p0_moves = |cond: &str, loc: &str| -> Vec<usize> {
+    // `guarded`: the moves checked as the variant runs, which count only in executions where
+    // nothing the CPU did in between ordered the store.
+    let p0_moves = |cond: &str, loc: &str, guarded: bool| -> Vec<usize> {
         let p = load(&lb.replace("COND", cond).replace("LOC", loc)).unwrap();
         let (variants, complete) = kgrace::litmus::reorder::variants(&p, 100);
         assert!(complete);
         let mut to: Vec<usize> = variants
             .iter()
-            .flat_map(|(_, moves)| moves.iter().filter(|m| m.proc == 0 && m.from == 2).map(|m| m.to))
+            .flat_map(|(_, moves)| {
+                moves
+                    .iter()
+                    .filter(|m| m.proc == 0 && m.from == 2 && m.guarded == guarded)
+                    .map(|m| m.to)
+            })
             .collect();
         to.sort_unstable();
         to.dedup();
         to
     };
-    assert_eq!(p0_moves("r1", "y"), [0, 1]);
-    assert_eq!(p0_moves("r1", "z"), [] as [usize; 0], "a branch stores to z");
+    assert_eq!(p0_moves("r1", "y", false), [0, 1]);
+    assert_eq!(p0_moves("r1", "y", true), [] as [usize; 0]);
     assert_eq!(
-        p0_moves("READ_ONCE(*y)", "y"),
+        p0_moves("r1", "z", false),
         [] as [usize; 0],
-        "the condition loads"
+        "a branch stores to z"
     );
+    assert_eq!(
+        p0_moves("r1", "z", true),
+        [] as [usize; 0],
+        "a branch stores to z"
+    );
+    // The condition loads: whether the store may be made first is checked as the variant runs
+    // (LKMM orders the load before the branches' stores, not before the store after the `if`).
+    assert_eq!(p0_moves("READ_ONCE(*y)", "y", false), [] as [usize; 0]);
+    assert_eq!(p0_moves("READ_ONCE(*y)", "y", true), [0]);
     let r = judge(&lb.replace("COND", "r1").replace("LOC", "y"), MemoryModel::Lkmm);
     assert_eq!(r.outcome.observation, Observation::Sometimes);
 }
