@@ -103,11 +103,11 @@ pub(super) fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Whether accesses feed the map (fuzzing) or this thread's feedback (guided exploration); off
-/// otherwise so that exploration pays nothing.
+/// Whether accesses feed the map (fuzzing). With [`feedback`] (guided exploration), whether
+/// accesses compute their sites at all: off otherwise so that exploration pays nothing.
 #[inline]
-pub(crate) fn enabled() -> bool {
-    ENABLED.load(Relaxed) || FEEDBACK.with(Cell::get)
+pub(crate) fn map_on() -> bool {
+    ENABLED.load(Relaxed)
 }
 
 /// Start counting, on this thread, the reads-from pairs never seen before in this exploration:
@@ -181,16 +181,17 @@ fn name_key(s: &str) -> u64 {
 }
 
 /// The load at `load` read, from the word at `offset` of its object (which field), the value of
-/// the store at `store`, made by another CPU or not.
+/// the store at `store`, made by another CPU or not; `feedback` is [`feedback`] (the caller
+/// has it at hand).
 #[inline]
-pub(crate) fn reads_from(load: u32, store: u32, offset: u64, other_cpu: bool) {
+pub(crate) fn reads_from(load: u32, store: u32, offset: u64, other_cpu: bool, feedback: bool) {
     if ENABLED.load(Relaxed) {
         let key = (u64::from(load) << 32 | u64::from(store)) ^ (offset << 1 | u64::from(other_cpu));
         let i = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - MAP_SIZE.trailing_zeros())) as usize;
         let c = &MAP[i];
         c.store(c.load(Relaxed).saturating_add(1), Relaxed);
     }
-    if FEEDBACK.with(Cell::get) {
+    if feedback {
         // The guided strategy's pair leaves out the word: a load in a loop over per-CPU counters
         // or list entries would otherwise make one pair per word, each new once, and those
         // would crowd the corpus with executions that differ only in which word came first.
