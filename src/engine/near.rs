@@ -125,13 +125,10 @@ impl Tracker {
         }
         let at = DECISION.with(Cell::get);
         let execution = self.execution;
-        if obj >= self.objects.len() {
-            self.objects.resize(obj + 1, Default::default());
+        if obj >= self.objects.len() || slot >= self.words.len() {
+            self.grow(obj, slot);
         }
         self.objects[obj][cpu] = Stamp { execution, at, site };
-        if slot >= self.words.len() {
-            self.words.resize(slot + 1, Loads::default());
-        }
         let w = &mut self.words[slot];
         if w.execution != execution {
             w.execution = execution;
@@ -139,25 +136,46 @@ impl Tracker {
         }
         if store {
             let others = w.pending & !(1 << cpu);
-            if others == 0 {
-                return;
-            }
-            w.pending &= 1 << cpu;
-            for victim in 0..TRACKED {
-                if others & (1 << victim) != 0 {
-                    let (load_at, load_site) = w.at[victim];
-                    self.misses.push(NearMiss {
-                        victim: victim as u8,
-                        at: load_at,
-                        gap: at.saturating_sub(load_at),
-                        key: mix(u64::from(load_site) << 32 | u64::from(site)) ^ 0x5354_4c45 ^ victim as u64,
-                        after: true,
-                    });
-                }
+            if others != 0 {
+                w.pending &= 1 << cpu;
+                self.overwritten(slot, others, at, site);
             }
         } else if load {
             w.pending |= 1 << cpu;
             w.at[cpu] = (at, site);
+        }
+    }
+
+    /// Room for object `obj` and the word at `slot`: out of line, so that [`Tracker::touch`]
+    /// inlines into every access (it grows only in an exploration's first executions).
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, obj: usize, slot: usize) {
+        if obj >= self.objects.len() {
+            self.objects.resize(obj + 1, Default::default());
+        }
+        if slot >= self.words.len() {
+            self.words.resize(slot + 1, Loads::default());
+        }
+    }
+
+    /// A store at decision `at` from `site` overwrote the word at `slot`, which the CPUs in
+    /// `others` had loaded: each such load is a near miss. Out of line, as [`Tracker::grow`]:
+    /// most stores are to words no other CPU has loaded.
+    #[inline(never)]
+    fn overwritten(&mut self, slot: usize, others: u8, at: u32, site: u32) {
+        let w = &self.words[slot];
+        for victim in 0..TRACKED {
+            if others & (1 << victim) != 0 {
+                let (load_at, load_site) = w.at[victim];
+                self.misses.push(NearMiss {
+                    victim: victim as u8,
+                    at: load_at,
+                    gap: at.saturating_sub(load_at),
+                    key: mix(u64::from(load_site) << 32 | u64::from(site)) ^ 0x5354_4c45 ^ victim as u64,
+                    after: true,
+                });
+            }
         }
     }
 
