@@ -64,8 +64,6 @@ struct Loads {
     /// The CPUs with such a load, as a mask: a store to a word no other CPU has loaded (most
     /// stores) looks at nothing else.
     pending: u8,
-    /// Each CPU's latest load: its decision and its site.
-    at: [(u32, u32); TRACKED],
 }
 
 /// What the guided strategy's near misses need, kept across executions.
@@ -77,6 +75,11 @@ pub(crate) struct Tracker {
     objects: Vec<[Stamp; TRACKED]>,
     /// `words[slot]`: the pending loads of the word at `slot`.
     words: Vec<Loads>,
+    /// `loads[slot][cpu]`: the decision and the site of `cpu`'s latest load of the word at
+    /// `slot`; valid only for the CPUs in `words[slot].pending`. Apart from `words` so that a
+    /// store, which reads this only when it overwrote another CPU's load, touches 8 bytes of
+    /// the word's, not 72 (the tables outgrew the cache where a harness has many words).
+    loads: Vec<[(u32, u32); TRACKED]>,
     misses: Vec<NearMiss>,
 }
 
@@ -108,6 +111,7 @@ pub(crate) fn take(out: &mut Vec<NearMiss>) {
             // 2^32 executions on this thread: an entry that old would look current again.
             t.objects.clear();
             t.words.clear();
+            t.loads.clear();
             t.execution = 1;
         }
     });
@@ -142,7 +146,7 @@ impl Tracker {
             }
         } else if load {
             w.pending |= 1 << cpu;
-            w.at[cpu] = (at, site);
+            self.loads[slot][cpu] = (at, site);
         }
     }
 
@@ -156,6 +160,7 @@ impl Tracker {
         }
         if slot >= self.words.len() {
             self.words.resize(slot + 1, Loads::default());
+            self.loads.resize(slot + 1, Default::default());
         }
     }
 
@@ -164,10 +169,8 @@ impl Tracker {
     /// most stores are to words no other CPU has loaded.
     #[inline(never)]
     fn overwritten(&mut self, slot: usize, others: u8, at: u32, site: u32) {
-        let w = &self.words[slot];
-        for victim in 0..TRACKED {
+        for (victim, &(load_at, load_site)) in self.loads[slot].iter().enumerate() {
             if others & (1 << victim) != 0 {
-                let (load_at, load_site) = w.at[victim];
                 self.misses.push(NearMiss {
                     victim: victim as u8,
                     at: load_at,
