@@ -47,25 +47,30 @@ const SEEN_SLOTS: usize = 1 << 15;
 /// them which executions a seed explores. Two pairs share a key with a probability of about
 /// 2^-63, and two sites share a 32-bit site hash with one of about (sites)^2 / 2^33.
 struct Seen {
-    /// Invariant: 0 marks a free slot; a key is never 0.
-    keys: Box<[u64]>,
-    /// Invariant: `hits[i]` counts the loads that made the pair in `keys[i]` (saturating).
-    hits: Box<[u32]>,
+    /// Invariant: a slot's key is 0 iff the slot is free (a key is never 0).
+    slots: Box<[Slot]>,
     len: usize,
+}
+
+/// A pair's key and how many loads made it (saturating), side by side: a probe touches one
+/// cache line, not one in each of two arrays. Every load probes the table, which is far larger
+/// than the cache (apart, nearly every probe missed twice).
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    key: u64,
+    hits: u32,
 }
 
 impl Seen {
     fn new() -> Seen {
         Seen {
-            keys: vec![0; SEEN_SLOTS].into_boxed_slice(),
-            hits: vec![0; SEEN_SLOTS].into_boxed_slice(),
+            slots: vec![Slot::default(); SEEN_SLOTS].into_boxed_slice(),
             len: 0,
         }
     }
 
     fn clear(&mut self) {
-        self.keys.fill(0);
-        self.hits.fill(0);
+        self.slots.fill(Slot::default());
         self.len = 0;
     }
 
@@ -76,17 +81,16 @@ impl Seen {
         let mask = SEEN_SLOTS - 1;
         let mut i = (key >> (64 - SEEN_SLOTS.trailing_zeros())) as usize;
         loop {
-            let k = self.keys[i];
-            if k == key {
-                self.hits[i] = self.hits[i].saturating_add(1);
+            let slot = &mut self.slots[i];
+            if slot.key == key {
+                slot.hits = slot.hits.saturating_add(1);
                 return Some((i as u32, false));
             }
-            if k == 0 {
+            if slot.key == 0 {
                 if self.len >= SEEN_SLOTS / 4 * 3 {
                     return None;
                 }
-                self.keys[i] = key;
-                self.hits[i] = 1;
+                *slot = Slot { key, hits: 1 };
                 self.len += 1;
                 return Some((i as u32, true));
             }
@@ -103,11 +107,11 @@ pub(super) fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Whether accesses feed the map (fuzzing) or this thread's feedback (guided exploration); off
-/// otherwise so that exploration pays nothing.
+/// Whether accesses feed the map (fuzzing). With [`feedback`] (guided exploration), whether
+/// accesses compute their sites at all: off otherwise so that exploration pays nothing.
 #[inline]
-pub(crate) fn enabled() -> bool {
-    ENABLED.load(Relaxed) || FEEDBACK.with(Cell::get)
+pub(crate) fn map_on() -> bool {
+    ENABLED.load(Relaxed)
 }
 
 /// Start counting, on this thread, the reads-from pairs never seen before in this exploration:
@@ -128,7 +132,7 @@ pub(crate) fn last_novel_pair() -> u32 {
 
 /// How many loads of this exploration made the pair counted at `pair`: how rare it is.
 pub(crate) fn pair_hits(pair: u32) -> u32 {
-    SEEN.with(|s| s.borrow().hits[pair as usize % SEEN_SLOTS])
+    SEEN.with(|s| s.borrow().slots[pair as usize % SEEN_SLOTS].hits)
 }
 
 /// Stop counting (the end of an exploration).
@@ -181,16 +185,17 @@ fn name_key(s: &str) -> u64 {
 }
 
 /// The load at `load` read, from the word at `offset` of its object (which field), the value of
-/// the store at `store`, made by another CPU or not.
+/// the store at `store`, made by another CPU or not; `feedback` is [`feedback`] (the caller
+/// has it at hand).
 #[inline]
-pub(crate) fn reads_from(load: u32, store: u32, offset: u64, other_cpu: bool) {
+pub(crate) fn reads_from(load: u32, store: u32, offset: u64, other_cpu: bool, feedback: bool) {
     if ENABLED.load(Relaxed) {
         let key = (u64::from(load) << 32 | u64::from(store)) ^ (offset << 1 | u64::from(other_cpu));
         let i = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - MAP_SIZE.trailing_zeros())) as usize;
         let c = &MAP[i];
         c.store(c.load(Relaxed).saturating_add(1), Relaxed);
     }
-    if FEEDBACK.with(Cell::get) {
+    if feedback {
         // The guided strategy's pair leaves out the word: a load in a loop over per-CPU counters
         // or list entries would otherwise make one pair per word, each new once, and those
         // would crowd the corpus with executions that differ only in which word came first.

@@ -146,14 +146,15 @@ impl Heap {
 }
 
 impl Model {
-    /// Resolve an address for an access to `(slot, object)`, or record why it cannot be accessed.
+    /// Resolve an address for an access to `(slot, object, cpus)`, `cpus` the CPUs that have
+    /// touched the object so far ([`Object::cpus`]), or record why it cannot be accessed.
     pub(super) fn resolve(
         &mut self,
         cpu: usize,
         addr: u64,
         op: &'static str,
         write: bool,
-    ) -> Option<(usize, usize)> {
+    ) -> Option<(usize, usize, u64)> {
         let obj = (addr >> SLOT_BITS) as usize;
         let off = (addr & ((1 << SLOT_BITS) - 1)) as u32;
         let what = if write { "write" } else { "read" };
@@ -194,7 +195,7 @@ impl Model {
             self.record_failure(FailureKind::UseAfterFree, cpu, msg);
             return None;
         }
-        Some(((o.base + off) as usize, obj))
+        Some(((o.base + off) as usize, obj, o.cpus))
     }
 }
 
@@ -290,7 +291,7 @@ pub(crate) fn free(p: Ptr, op: &'static str, caller: &'static Location<'static>)
         if m.config.kcsan {
             m.check_free_race(cpu, obj, op);
         }
-        if super::cover::feedback() {
+        if m.feedback {
             let site = super::cover::site(caller, m.func(cpu), op);
             m.near.freed(obj, cpu, site);
         }

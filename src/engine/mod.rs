@@ -138,6 +138,9 @@ pub(crate) struct Model {
     explicit_deps: bool,
     /// The guided strategy's near misses; kept across executions (not reset).
     near: near::Tracker,
+    /// [`cover::feedback`] as of the start of the execution: a strategy turns it on or off only
+    /// between executions, and every access asks, so it is read once here, not per access.
+    feedback: bool,
 }
 
 thread_local! {
@@ -233,6 +236,7 @@ pub(crate) fn reset(config: Config, memory: MemoryModel) {
         m.rcu.reset();
         vclock::reset();
         m.explicit_deps = false;
+        m.feedback = cover::feedback();
         m.events = if record {
             Some(Vec::with_capacity(256))
         } else {

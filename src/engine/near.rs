@@ -64,8 +64,6 @@ struct Loads {
     /// The CPUs with such a load, as a mask: a store to a word no other CPU has loaded (most
     /// stores) looks at nothing else.
     pending: u8,
-    /// Each CPU's latest load: its decision and its site.
-    at: [(u32, u32); TRACKED],
 }
 
 /// What the guided strategy's near misses need, kept across executions.
@@ -77,6 +75,11 @@ pub(crate) struct Tracker {
     objects: Vec<[Stamp; TRACKED]>,
     /// `words[slot]`: the pending loads of the word at `slot`.
     words: Vec<Loads>,
+    /// `loads[slot][cpu]`: the decision and the site of `cpu`'s latest load of the word at
+    /// `slot`; valid only for the CPUs in `words[slot].pending`. Apart from `words` so that a
+    /// store, which reads this only when it overwrote another CPU's load, touches 8 bytes of
+    /// the word's, not 72 (the tables outgrew the cache where a harness has many words).
+    loads: Vec<[(u32, u32); TRACKED]>,
     misses: Vec<NearMiss>,
 }
 
@@ -108,6 +111,7 @@ pub(crate) fn take(out: &mut Vec<NearMiss>) {
             // 2^32 executions on this thread: an entry that old would look current again.
             t.objects.clear();
             t.words.clear();
+            t.loads.clear();
             t.execution = 1;
         }
     });
@@ -125,13 +129,10 @@ impl Tracker {
         }
         let at = DECISION.with(Cell::get);
         let execution = self.execution;
-        if obj >= self.objects.len() {
-            self.objects.resize(obj + 1, Default::default());
+        if obj >= self.objects.len() || slot >= self.words.len() {
+            self.grow(obj, slot);
         }
         self.objects[obj][cpu] = Stamp { execution, at, site };
-        if slot >= self.words.len() {
-            self.words.resize(slot + 1, Loads::default());
-        }
         let w = &mut self.words[slot];
         if w.execution != execution {
             w.execution = execution;
@@ -139,25 +140,45 @@ impl Tracker {
         }
         if store {
             let others = w.pending & !(1 << cpu);
-            if others == 0 {
-                return;
-            }
-            w.pending &= 1 << cpu;
-            for victim in 0..TRACKED {
-                if others & (1 << victim) != 0 {
-                    let (load_at, load_site) = w.at[victim];
-                    self.misses.push(NearMiss {
-                        victim: victim as u8,
-                        at: load_at,
-                        gap: at.saturating_sub(load_at),
-                        key: mix(u64::from(load_site) << 32 | u64::from(site)) ^ 0x5354_4c45 ^ victim as u64,
-                        after: true,
-                    });
-                }
+            if others != 0 {
+                w.pending &= 1 << cpu;
+                self.overwritten(slot, others, at, site);
             }
         } else if load {
             w.pending |= 1 << cpu;
-            w.at[cpu] = (at, site);
+            self.loads[slot][cpu] = (at, site);
+        }
+    }
+
+    /// Room for object `obj` and the word at `slot`: out of line, so that [`Tracker::touch`]
+    /// inlines into every access (it grows only in an exploration's first executions).
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, obj: usize, slot: usize) {
+        if obj >= self.objects.len() {
+            self.objects.resize(obj + 1, Default::default());
+        }
+        if slot >= self.words.len() {
+            self.words.resize(slot + 1, Loads::default());
+            self.loads.resize(slot + 1, Default::default());
+        }
+    }
+
+    /// A store at decision `at` from `site` overwrote the word at `slot`, which the CPUs in
+    /// `others` had loaded: each such load is a near miss. Out of line, as [`Tracker::grow`]:
+    /// most stores are to words no other CPU has loaded.
+    #[inline(never)]
+    fn overwritten(&mut self, slot: usize, others: u8, at: u32, site: u32) {
+        for (victim, &(load_at, load_site)) in self.loads[slot].iter().enumerate() {
+            if others & (1 << victim) != 0 {
+                self.misses.push(NearMiss {
+                    victim: victim as u8,
+                    at: load_at,
+                    gap: at.saturating_sub(load_at),
+                    key: mix(u64::from(load_site) << 32 | u64::from(site)) ^ 0x5354_4c45 ^ victim as u64,
+                    after: true,
+                });
+            }
         }
     }
 

@@ -258,7 +258,7 @@ impl Model {
         let dep = self.dep_obj(cpu, obj);
         self.cpus[cpu].dep_next = false;
         let data = self.cpus[cpu].data_next.take();
-        let Some((slot, object)) = self.resolve(cpu, addr, op, writes) else {
+        let Some((slot, object, touched_by)) = self.resolve(cpu, addr, op, writes) else {
             self.record_event(cpu, op, addr, None, None, caller);
             return (0, 0);
         };
@@ -288,7 +288,7 @@ impl Model {
         let time = self.cpus[cpu].vc.get(cpu);
         let plain = kind == Kind::Plain;
         self.race.record(slot, cpu, time, plain, reads, write);
-        let site = if cover::enabled() {
+        let site = if self.feedback || cover::map_on() {
             cover::site(caller, self.cpus[cpu].funcs.last().copied().unwrap_or(""), op)
         } else {
             0
@@ -298,7 +298,8 @@ impl Model {
         // write (a failed cmpxchg or trylock) overwrote nothing; it is not a load to go stale
         // either (counted as one, every spin on a trylock made a near miss of the release it
         // waited for, and the slowest cells of `kgrace bench --seeds 300` rose by up to 9).
-        if site != 0 && cover::feedback() && self.heap.shared_with_others(object, cpu) {
+        // `touched_by` is as `resolve` found it: nothing since has touched the heap.
+        if self.feedback && touched_by & !(1 << cpu) != 0 {
             self.near.touch(object, slot, cpu, site, reads && !writes, write);
         }
         if reads {
@@ -315,6 +316,7 @@ impl Model {
                     msg.site,
                     addr & ((1 << SLOT_BITS) - 1),
                     msg.cpu as usize != cpu,
+                    self.feedback,
                 );
             }
             // The value read may be a pointer: accesses through it depend on this load.
