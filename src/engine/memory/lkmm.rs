@@ -17,6 +17,10 @@
 //!   `vr_new ⊔= vr_old` (loads only); `smp_wmb`: nothing, since stores are already in order.
 //!   A fully ordered RMW is an `smp_mb` on each side of an RCsc-acquire RMW; RMWs read the newest
 //!   store (atomicity).
+//! * **Forwarding.** Where the caller declares dependencies (litmus tests), a plain or once load
+//!   that reads its CPU's own newest plain or once store there takes, in place of that store's
+//!   timestamp, the view its address and value came from (Promising's forward bank). Without
+//!   declared dependencies that view is unknown, and the timestamp (larger) is used.
 //! * **Address dependencies without harness changes.** When a load returns a pointer into an
 //!   object, the CPU's dependency view for that object rises to the load's `post`; every later
 //!   access of the CPU to that object starts from it. Keyed by object, never replaced, only
