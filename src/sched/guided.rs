@@ -32,13 +32,13 @@ use crate::engine::vclock::MAX_CPUS;
 /// preemption falls a few steps later; a fixed continuation strategy misses the bugs that need
 /// another's shape after the rare event.
 ///
-/// A reversal replays an execution that made a near miss ([`crate::engine::near`]) up to it and
+/// A reversal replays an execution that made a near miss (the engine's `near` module) up to it and
 /// stalls the CPU whose access came first: just before an access to an object another CPU then
 /// freed (reversed, a use-after-free), or just after a load of a word another CPU then
 /// overwrote (reversed, a check-then-act on a stale value). The stalled CPU runs again only when
 /// no other CPU can, or when the others only spin waiting for it (as the mutation's stall).
 /// Where a grace period, a lock or a reference orders the two accesses, the other CPU waits for
-/// the stalled one and the execution is lost; where nothing does, the reversal is the bug. Each near miss (its two sites and its CPU) keeps the [`CLOSEST`]
+/// the stalled one and the execution is lost; where nothing does, the reversal is the bug. Each near miss (its two sites and its CPU) keeps the four (`CLOSEST`)
 /// executions in which the two accesses came closest, each replayed once; of two near misses
 /// drawn, the closer is reversed. This is RFF's reads-from reversal for the orders whose
 /// reversal is a lifetime or check-then-act bug, and it wins where a bug needs one CPU to stop
