@@ -38,9 +38,10 @@ use crate::engine::vclock::MAX_CPUS;
 /// overwrote (reversed, a check-then-act on a stale value). The stalled CPU runs again only when
 /// no other CPU can, or when the others only spin waiting for it (as the mutation's stall).
 /// Where a grace period, a lock or a reference orders the two accesses, the other CPU waits for
-/// the stalled one and the execution is lost; where nothing does, the reversal is the bug. Each near miss (its two sites and its CPU) keeps the four (`CLOSEST`)
-/// executions in which the two accesses came closest, each replayed once; of two near misses
-/// drawn, the closer is reversed. This is RFF's reads-from reversal for the orders whose
+/// the stalled one and the execution is lost; where nothing does, the reversal is the bug.
+/// Each near miss (its two sites and its CPU) keeps the four (`CLOSEST`) executions in which
+/// the two accesses came closest, each replayed once; of two near misses drawn, the closer is
+/// reversed. This is RFF's reads-from reversal for the orders whose
 /// reversal is a lifetime or check-then-act bug, and it wins where a bug needs one CPU to stop
 /// between a check and a use for as long as another needs to free: `kgrace bench` on 300 seeds
 /// took `check-outside-section` from 80 to 13 executions and `unlock-pre-3.15-kasan` from 74 to
