@@ -321,6 +321,7 @@ impl Proc {
             loaded: vec![0; self.regs.len()],
             loads: 0,
             ordered_store: false,
+            under_load: 0,
             hoisted: None,
         };
         for (r, v) in &self.reg_init {
@@ -358,10 +359,14 @@ struct Regs {
     loads: u32,
     /// A store has been made, which `smp_wmb()` orders before the stores after it. LKMM orders
     /// only marked ones and plain ones at an address computed from a loaded value (`addr ;
-    /// [Plain] ; wmb`); taking every plain one too is stronger than LKMM, and leaves out the
-    /// out-of-thin-air outcomes LKMM allows through a plain store and `smp_wmb()` that the
-    /// authors of `C-JO-OOTA-5` and `-6` call forbidden.
+    /// [Plain] ; wmb`). Taking also the plain ones outside an `if` on a loaded value is
+    /// stronger than LKMM: it leaves out the out-of-thin-air outcomes LKMM allows through an
+    /// unconditional plain store and `smp_wmb()`, which the authors of `C-JO-OOTA-5` and `-6`
+    /// call forbidden, and keeps those of a plain store in such an `if`, which the authors of
+    /// `C-AS-OOTA-1` and `C-wmb-race2` call allowed.
     ordered_store: bool,
+    /// How many `if`s on loaded values the process is inside.
+    under_load: u32,
     /// A store made early ([`Instr::Hoisted`]) whose [`Instr::Guard`] is still to come.
     hoisted: Option<Hoisted>,
 }
@@ -430,11 +435,11 @@ fn exec<M: Machine + ?Sized>(body: &[Instr], regs: &mut Regs, m: &mut M) {
                 eval(expr, regs, m);
             }
             Instr::If { cond, then, els, .. } => {
-                if eval(cond, regs, m).0 != 0 {
-                    exec(then, regs, m);
-                } else {
-                    exec(els, regs, m);
-                }
+                let (c, loaded) = eval(cond, regs, m);
+                let depth = u32::from(loaded != 0);
+                regs.under_load += depth;
+                exec(if c != 0 { then } else { els }, regs, m);
+                regs.under_load -= depth;
             }
             Instr::Hoisted { store, .. } => {
                 let IExpr::Prim { args, .. } = store else {
@@ -529,8 +534,12 @@ fn eval<M: Machine + ?Sized>(e: &IExpr, regs: &mut Regs, m: &mut M) -> (u64, u64
             if let Some(h) = &mut regs.hoisted {
                 h.unordered &= window(*prim, vals[0], h, regs.ordered_store);
             }
-            if matches!(prim, Prim::Store(_) | Prim::StoreMb | Prim::Rmw { .. }) {
-                regs.ordered_store = true;
+            match prim {
+                Prim::Store(StoreKind::Plain) => {
+                    regs.ordered_store |= deps[0] != 0 || regs.under_load == 0;
+                }
+                Prim::Store(_) | Prim::StoreMb | Prim::Rmw { .. } => regs.ordered_store = true,
+                _ => {}
             }
             if prim.accesses_memory() {
                 m.address_dependent(deps[0] != 0);

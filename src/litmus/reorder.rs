@@ -30,12 +30,14 @@
 //! execution counts only if, at the guard, the store has the same value and nothing in between
 //! ordered it: no register it reads assigned, no access to its location, nothing but plain and
 //! `READ_ONCE`/`WRITE_ONCE` accesses, `smp_rmb()`, `barrier()`, and `smp_wmb()` before any store
-//! of the CPU. (LKMM lets a plain store before `smp_wmb()` go unordered; counting it is
+//! of the CPU it orders. (LKMM's `smp_wmb()` orders marked stores and plain ones at a loaded
+//! address; kgrace also counts the plain ones outside an `if` on a loaded value, which is
 //! stronger, and keeps out the out-of-thin-air outcomes of `C-JO-OOTA-5`/`-6` that LKMM allows
-//! and their authors call forbidden.) The race detector judges the order the variant ran in,
-//! not the test's, so races in guarded variants are not reported. Tests that need more (two
-//! stores of one process moved, a store moved out of an `if` whose branches store alike, a
-//! store with a plain store and `smp_wmb()` before it) remain beyond the machine.
+//! and their authors call forbidden, while `C-AS-OOTA-1` and `C-wmb-race2`, a plain store in
+//! such an `if`, stay allowed as their authors say.) The race detector judges the order the
+//! variant ran in, not the test's, so races in guarded variants are not reported. Tests that
+//! need more (two stores of one process moved, a store moved out of an `if` whose branches
+//! store alike) remain beyond the machine.
 
 use super::check::{Instr, Program};
 use super::interp::{FenceKind, IExpr, LoadKind, Prim, StoreKind};
