@@ -383,7 +383,7 @@ struct Hoisted {
 
 /// The registers `e` reads, or `None` if it does anything else than read registers and
 /// constants and take addresses.
-fn reads_regs(e: &IExpr) -> Option<u64> {
+pub(super) fn reads_regs(e: &IExpr) -> Option<u64> {
     match e {
         IExpr::Const(_) | IExpr::AddrOf(_) => Some(0),
         IExpr::Reg(r) => (*r < 64).then(|| 1 << r),

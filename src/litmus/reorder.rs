@@ -40,7 +40,7 @@
 //! store alike) remain beyond the machine.
 
 use super::check::{Instr, Program};
-use super::interp::{FenceKind, IExpr, LoadKind, Prim, StoreKind};
+use super::interp::{reads_regs, FenceKind, IExpr, LoadKind, Prim, StoreKind};
 
 /// What a top-level statement is to a store being moved over it.
 enum Class<'a> {
@@ -272,16 +272,7 @@ fn branch_ok(i: &Instr, loc: &str) -> bool {
 /// The registers a store's operands read, if they read nothing else (and take only
 /// addresses of named locations).
 fn store_regs(args: &[IExpr]) -> Option<u64> {
-    fn regs(e: &IExpr) -> Option<u64> {
-        match e {
-            IExpr::Const(_) | IExpr::AddrOf(_) => Some(0),
-            IExpr::Reg(r) => (*r < 64).then(|| 1 << r),
-            IExpr::Unary(_, a) => regs(a),
-            IExpr::Binary(_, a, b) => Some(regs(a)? | regs(b)?),
-            _ => None,
-        }
-    }
-    args.iter().try_fold(0, |acc, a| Some(acc | regs(a)?))
+    args.iter().try_fold(0, |acc, a| Some(acc | reads_regs(a)?))
 }
 
 /// The guarded moves of the store at `j` beyond `static_to` (where its plain moves end): to
