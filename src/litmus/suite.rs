@@ -309,10 +309,15 @@ pub fn render_result(name: &str, result: &TestResult) -> String {
                     .iter()
                     .map(|m| {
                         format!(
-                            "P{}'s statement {} before its statement {}",
+                            "P{}'s statement {} before its statement {}{}",
                             m.proc,
                             m.from + 1,
-                            m.to + 1
+                            m.to + 1,
+                            if m.guarded {
+                                " (guarded: nothing between ordered it in this execution)"
+                            } else {
+                                ""
+                            }
                         )
                     })
                     .collect();
