@@ -266,7 +266,11 @@
 //!   where the harness marks it.
 //! * The race detector's happens-before is vector clocks, with a second clock for marked stores
 //!   read by marked loads (LKMM's `rfe` orders the store itself, not the writer's earlier
-//!   accesses). Control dependencies order later stores only where kernel model code declares
+//!   accesses). A release and a full barrier are A-cumulative (they pass on what the CPU's
+//!   loads read). A data dependency orders a store after the loads its value came from only in
+//!   litmus tests, whose interpreter knows them; in harness code a `WRITE_ONCE` of a loaded
+//!   value carries nothing of that load, so a race LKMM would not flag can be reported through
+//!   such a copy. Control dependencies order later stores only where kernel model code declares
 //!   them (tree SRCU's callback invocation, and what follows its scans); elsewhere, and in
 //!   harness code, they order nothing for the detector, which agrees with LKMM for plain
 //!   accesses after them. Where declared, a dependency is stronger than LKMM's: it orders every
