@@ -383,7 +383,7 @@ struct Hoisted {
 
 /// The registers `e` reads, or `None` if it does anything else than read registers and
 /// constants and take addresses.
-pub(super) fn reads_regs(e: &IExpr) -> Option<u64> {
+fn reads_regs(e: &IExpr) -> Option<u64> {
     match e {
         IExpr::Const(_) | IExpr::AddrOf(_) => Some(0),
         IExpr::Reg(r) => (*r < 64).then(|| 1 << r),
@@ -412,8 +412,21 @@ fn window(prim: Prim, addr: u64, h: &Hoisted, ordered_store: bool) -> bool {
 }
 
 /// The set holding only the `n`-th load (the 63rd and later share bit 63).
-fn load_bit(n: u32) -> u64 {
+pub(super) fn load_bit(n: usize) -> u64 {
     1 << n.min(63)
+}
+
+/// The registers a store's operands read, if they read nothing else (and take only addresses
+/// of named locations): what a hoisted store may be made from.
+pub(super) fn operand_regs(args: &[IExpr]) -> Option<u64> {
+    args.iter().try_fold(0, |acc, a| Some(acc | reads_regs(a)?))
+}
+
+/// A store's address and value.
+fn operands<M: Machine + ?Sized>(args: &[IExpr], regs: &mut Regs, m: &mut M) -> (u64, u64) {
+    let addr = args.first().map_or(0, |a| eval(a, regs, m).0);
+    let value = args.get(1).map_or(0, |a| eval(a, regs, m).0);
+    (addr, value)
 }
 
 fn exec<M: Machine + ?Sized>(body: &[Instr], regs: &mut Regs, m: &mut M) {
@@ -445,10 +458,9 @@ fn exec<M: Machine + ?Sized>(body: &[Instr], regs: &mut Regs, m: &mut M) {
                 let IExpr::Prim { args, .. } = store else {
                     continue;
                 };
-                let regs_read = args.iter().try_fold(0, |acc, a| Some(acc | reads_regs(a)?));
+                let regs_read = operand_regs(args);
                 let before = regs.ordered_store;
-                let addr = args.first().map_or(0, |a| eval(a, regs, m).0);
-                let value = args.get(1).map_or(0, |a| eval(a, regs, m).0);
+                let (addr, value) = operands(args, regs, m);
                 eval(store, regs, m);
                 // In the test this store comes after the wmbs in between.
                 regs.ordered_store = before;
@@ -466,9 +478,7 @@ fn exec<M: Machine + ?Sized>(body: &[Instr], regs: &mut Regs, m: &mut M) {
                 let IExpr::Prim { args, .. } = store else {
                     continue;
                 };
-                let addr = args.first().map_or(0, |a| eval(a, regs, m).0);
-                let value = args.get(1).map_or(0, |a| eval(a, regs, m).0);
-                if !h.unordered || addr != h.addr || value != h.value {
+                if !h.unordered || operands(args, regs, m) != (h.addr, h.value) {
                     m.discard();
                 }
             }
@@ -551,7 +561,7 @@ fn eval<M: Machine + ?Sized>(e: &IExpr, regs: &mut Regs, m: &mut M) -> (u64, u64
             // What a load or an RMW returns was read from memory.
             if prim.returns_loaded() {
                 regs.loads += 1;
-                (v, load_bit(regs.loads - 1))
+                (v, load_bit(regs.loads as usize - 1))
             } else {
                 (v, 0)
             }

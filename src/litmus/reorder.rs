@@ -40,7 +40,7 @@
 //! store alike) remain beyond the machine.
 
 use super::check::{Instr, Program};
-use super::interp::{reads_regs, FenceKind, IExpr, LoadKind, Prim, StoreKind};
+use super::interp::{operand_regs, FenceKind, IExpr, LoadKind, Prim, StoreKind};
 
 /// What a top-level statement is to a store being moved over it.
 enum Class<'a> {
@@ -248,17 +248,13 @@ fn guarded_class(i: &Instr, loc: &str, regs: u64) -> Guarded {
         // An `if` whose branches would order the store when taken is left alone: a variant per
         // such `if` (the branch not taken) multiplies the variants of lock-heavy tests past the
         // bound for no outcome the suite needs.
-        Instr::If { cond, then, els, .. }
-            if orders(cond, loc) || !then.iter().chain(els).all(|i| branch_ok(i, loc)) =>
-        {
-            Guarded::Stop
-        }
+        Instr::If { .. } if !branch_ok(i, loc) => Guarded::Stop,
         _ => Guarded::Dynamic,
     }
 }
 
-/// Whether a statement inside an `if` leaves a later store unordered whenever its value and
-/// the `smp_wmb()` rule allow (checked as it runs).
+/// Whether a statement inside an `if` (or the `if` itself) leaves a later store unordered
+/// whenever its value and the `smp_wmb()` rule allow (checked as it runs).
 fn branch_ok(i: &Instr, loc: &str) -> bool {
     match i {
         Instr::SetReg { value: e, .. } | Instr::Eval { expr: e, .. } => !orders(e, loc),
@@ -267,12 +263,6 @@ fn branch_ok(i: &Instr, loc: &str) -> bool {
         }
         Instr::Hoisted { .. } | Instr::Guard { .. } => false,
     }
-}
-
-/// The registers a store's operands read, if they read nothing else (and take only
-/// addresses of named locations).
-fn store_regs(args: &[IExpr]) -> Option<u64> {
-    args.iter().try_fold(0, |acc, a| Some(acc | reads_regs(a)?))
 }
 
 /// The guarded moves of the store at `j` beyond `static_to` (where its plain moves end): to
@@ -294,7 +284,7 @@ fn guarded_moves(proc: usize, body: &[Instr], j: usize, static_to: usize, out: &
     let Some(IExpr::AddrOf(loc)) = args.first() else {
         return;
     };
-    let Some(regs) = store_regs(args) else {
+    let Some(regs) = operand_regs(args) else {
         return;
     };
     let mut farthest = None;

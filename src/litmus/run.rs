@@ -17,7 +17,7 @@ use std::sync::Arc;
 use super::ast::InitValue;
 use super::check::{LocKind, Program};
 use super::cond::{FinalState, MissingLocation, Outcome};
-use super::interp::{FenceKind, LoadKind, Machine, Registers, RmwOp, RmwOrder, StoreKind};
+use super::interp::{load_bit, FenceKind, LoadKind, Machine, Registers, RmwOp, RmwOrder, StoreKind};
 use crate::config::{Config, MemoryModel};
 use crate::engine::{self, runtime, Kind, LoadDep, ObjKind};
 use crate::failure::{Failure, FailureKind};
@@ -133,9 +133,9 @@ struct Collect {
     addrs: Vec<u64>,
     unsupported: Option<String>,
     /// Distinct final states as raw words (every register of every process, then every shared
-    /// location), with how many executions ended in each and whether it satisfies the
-    /// proposition. Names and the projection come at the end, once per distinct state.
-    keys: HashMap<Vec<u64>, (u64, bool, bool)>,
+    /// location), with what is known of each ([`Seen`]). Names and the projection come at the
+    /// end, once per distinct state.
+    keys: HashMap<Vec<u64>, Seen>,
     data_race: bool,
     /// The running execution failed a guarded reordering's guard ([`Machine::discard`]).
     discarded: bool,
@@ -270,15 +270,28 @@ fn execute(setup: &Arc<Setup>, memory: MemoryModel) {
         let entry = c.keys.entry(key).or_insert_with_key(|key| {
             let state = state_of(p, key, &c.addrs);
             let judged = p.judge(std::slice::from_ref(&state));
-            let positive = judged.as_ref().is_ok_and(|o| o.positive > 0);
-            let kept = judged.is_ok_and(|o| o.filtered == 0);
-            (0, positive, kept)
+            Seen {
+                executions: 0,
+                positive: judged.as_ref().is_ok_and(|o| o.positive > 0),
+                kept: judged.is_ok_and(|o| o.filtered == 0),
+            }
         });
-        entry.0 += 1;
-        c.positive = entry.1;
+        entry.executions += 1;
+        c.positive = entry.positive;
         // herd7 discards an execution the filter rejects, with its flags.
-        c.data_race |= race && entry.2;
+        c.data_race |= race && entry.kept;
     });
+}
+
+/// One distinct final state of [`Collect::keys`].
+#[derive(Debug)]
+struct Seen {
+    /// Executions that ended in it.
+    executions: u64,
+    /// It satisfies the proposition.
+    positive: bool,
+    /// The filter keeps it.
+    kept: bool,
 }
 
 /// The [`Machine`] of one process: each event is the kernel model's operation.
@@ -338,7 +351,7 @@ impl Machine for KernelMachine {
         }
         let mut data = LoadDep::default();
         for (i, l) in self.loads.iter().enumerate() {
-            if loads & (1 << i.min(63)) != 0 {
+            if loads & load_bit(i) != 0 {
                 data.join(l);
             }
         }
@@ -639,8 +652,8 @@ fn run_one(p: &Program, opts: Options) -> Result<Part, RunError> {
         return Err(RunError::Unsupported(what));
     }
     let mut states: BTreeMap<FinalState, u64> = BTreeMap::new();
-    for (key, (n, ..)) in &collect.keys {
-        *states.entry(state_of(p, key, &collect.addrs)).or_default() += n;
+    for (key, seen) in &collect.keys {
+        *states.entry(state_of(p, key, &collect.addrs)).or_default() += seen.executions;
     }
     Ok(Part {
         states,

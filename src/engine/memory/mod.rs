@@ -257,7 +257,12 @@ impl Model {
         // The object whose address dependency applies; a declared dependency is used up here.
         let dep = self.dep_obj(cpu, obj);
         self.cpus[cpu].dep_next = false;
-        let data = self.cpus[cpu].data_next.take();
+        // Set only with explicit dependencies (litmus tests): harness accesses skip the copy.
+        let data = if self.explicit_deps {
+            self.cpus[cpu].data_next.take()
+        } else {
+            None
+        };
         let Some((slot, object, touched_by)) = self.resolve(cpu, addr, op, writes) else {
             self.record_event(cpu, op, addr, None, None, caller);
             return (0, 0);
