@@ -490,3 +490,63 @@ fn a_plain_store_before_smp_wmb_orders_a_later_store_unless_it_is_in_an_if_on_a_
         Observation::Never
     );
 }
+
+/// Runs `src` under `lkmm` with at most `bound` executions.
+fn bounded(src: &str, bound: u64) -> Report {
+    let p = load(src).unwrap_or_else(|e| panic!("{e}\n{src}"));
+    run(
+        &p,
+        Options {
+            memory: MemoryModel::Lkmm,
+            max_executions: bound,
+        },
+    )
+    .unwrap()
+}
+
+/// Message passing whose data is also written plainly under a lock (`$P0`) and read under it
+/// (`$P1`): with the lock, the plain accesses never race.
+fn mp_with_plain(p0: &str, p1: &str) -> String {
+    format!(
+        "C MP-plain\n{{}}\nP0(int *x, int *y, int *z, spinlock_t *l)\n{{\n  {p0}\n  \
+         WRITE_ONCE(*x, 1);\n  WRITE_ONCE(*y, 1);\n}}\nP1(int *x, int *y, int *z, spinlock_t *l)\n{{\n  \
+         int r0;\n  int r1;\n  int r2;\n  r0 = READ_ONCE(*y);\n  r1 = READ_ONCE(*x);\n  {p1}\n}}\n\
+         exists (1:r0=1 /\\ 1:r1=0)\n"
+    )
+}
+
+#[test]
+fn a_bounded_run_is_a_verdict_only_when_what_it_saw_decides_the_outcome_and_the_race_flag() {
+    let sometimes = suite::Expected {
+        verdict: "Sometimes".into(),
+        data_race: false,
+    };
+    let agreement = |r: Report, e: &suite::Expected| suite::compare(&TestResult::Ran(Box::new(r)), Some(e));
+    // Both kinds of state seen, no plain access: more executions cannot change the verdict.
+    let r = bounded(&mp("WRITE_ONCE(*y, 1)", "", "READ_ONCE(*y)", ""), 10);
+    assert!(!r.exhausted && r.settled, "{r:?}");
+    assert_eq!(agreement(r, &sometimes), Agreement::Agree);
+    // A plain access and no race seen yet: a later execution could still race.
+    let locked = mp_with_plain(
+        "spin_lock(l);\n  *z = 1;\n  spin_unlock(l);",
+        "spin_lock(l);\n  r2 = *z;\n  spin_unlock(l);",
+    );
+    assert_eq!(
+        bounded(&locked, 1_200_000).outcome.observation,
+        Observation::Sometimes
+    );
+    let r = bounded(&locked, 10);
+    assert!(!r.exhausted && !r.settled && !r.data_race, "{r:?}");
+    assert_eq!(agreement(r, &sometimes), Agreement::Bounded);
+    // A race seen is final.
+    let racy = mp_with_plain("*z = 1;", "r2 = *z;");
+    let r = bounded(&racy, 10);
+    assert!(!r.exhausted && r.settled && r.data_race, "{r:?}");
+    // `Never` is never settled by a bound: the next execution could satisfy it.
+    let sb = "C SB\n{}\nP0(int *x, int *y)\n{\n  int r0;\n  WRITE_ONCE(*x, 1);\n  smp_mb();\n  \
+              r0 = READ_ONCE(*y);\n}\nP1(int *x, int *y)\n{\n  int r0;\n  WRITE_ONCE(*y, 1);\n  \
+              smp_mb();\n  r0 = READ_ONCE(*x);\n}\nexists (0:r0=0 /\\ 1:r0=0)\n";
+    assert_eq!(observation(sb, MemoryModel::Lkmm), Observation::Never);
+    let r = bounded(sb, 3);
+    assert!(!r.exhausted && !r.settled, "{r:?}");
+}

@@ -91,7 +91,13 @@ pub fn litmus(registry: &'static [crate::harness::Harness], args: &LitmusArgs) -
                     "{}{}{}",
                     suite::verdict_word(r),
                     if r.data_race { " +data-race" } else { "" },
-                    if r.exhausted { "" } else { " (bound)" }
+                    if r.exhausted {
+                        ""
+                    } else if r.settled {
+                        " (settled in bound)"
+                    } else {
+                        " (bound)"
+                    }
                 ),
                 TestResult::Unsupported(why) | TestResult::Error(why) => why.clone(),
             };
@@ -186,6 +192,7 @@ fn json_line(
             v["data_race"] = r.data_race.into();
             v["executions"] = r.executions.into();
             v["exhausted"] = r.exhausted.into();
+            v["settled"] = r.settled.into();
             v["deadlocked"] = r.deadlocked.into();
             v["states"] = r
                 .states

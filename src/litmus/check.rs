@@ -163,6 +163,33 @@ impl Program {
         }
         out
     }
+
+    /// Whether some process makes a plain (unmarked) access. LKMM flags a data race only
+    /// between two accesses of which one is plain, so a test without one can never be flagged.
+    pub fn plain_accesses(&self) -> bool {
+        fn expr(e: &IExpr) -> bool {
+            match e {
+                IExpr::Const(_) | IExpr::Reg(_) | IExpr::AddrOf(_) => false,
+                IExpr::Unary(_, a) => expr(a),
+                IExpr::Binary(_, a, b) => expr(a) || expr(b),
+                IExpr::Ternary(c, a, b) => expr(c) || expr(a) || expr(b),
+                IExpr::Prim { prim, args, .. } => {
+                    matches!(prim, Prim::Load(LoadKind::Plain) | Prim::Store(StoreKind::Plain))
+                        || args.iter().any(expr)
+                }
+            }
+        }
+        fn instr(i: &Instr) -> bool {
+            match i {
+                Instr::SetReg { value: e, .. }
+                | Instr::Eval { expr: e, .. }
+                | Instr::Hoisted { store: e, .. }
+                | Instr::Guard { store: e, .. } => expr(e),
+                Instr::If { cond, then, els, .. } => expr(cond) || then.iter().chain(els).any(instr),
+            }
+        }
+        self.procs.iter().any(|p| p.body.iter().any(instr))
+    }
 }
 
 impl Cond {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use super::ast::InitValue;
 use super::check::{LocKind, Program};
-use super::cond::{FinalState, MissingLocation, Outcome};
+use super::cond::{FinalState, MissingLocation, Observation, Outcome};
 use super::interp::{load_bit, FenceKind, LoadKind, Machine, Registers, RmwOp, RmwOrder, StoreKind};
 use crate::config::{Config, MemoryModel};
 use crate::engine::{self, runtime, Kind, LoadDep, ObjKind};
@@ -60,8 +60,13 @@ pub struct Report {
     /// Executions run.
     pub executions: u64,
     /// Every execution was explored: the outcome is a verdict. Otherwise the bound was hit and
-    /// the outcome covers only what was seen.
+    /// the outcome covers only what was seen (see [`Report::settled`]).
     pub exhausted: bool,
+    /// The bound was hit, yet the verdict is final: the outcome is `Sometimes` (a state that
+    /// satisfies the proposition and one that does not were both seen, and more executions only
+    /// add states), and the race flag cannot change (a race was seen, or the test makes no plain
+    /// access, without which LKMM flags none).
+    pub settled: bool,
     /// Executions without a final state (deadlocked).
     pub deadlocked: u64,
     /// Some execution had a data race (LKMM's `Flag data-race`).
@@ -75,6 +80,14 @@ pub struct Report {
     /// The stores the witness's variant of the test moved earlier ([`super::reorder`]); empty
     /// when it is the test as written.
     pub witness_moves: Vec<super::reorder::Move>,
+}
+
+impl Report {
+    /// The outcome and the race flag are herd7's verdict: every execution was explored, or
+    /// what was seen already decides them ([`Report::settled`]).
+    pub fn is_verdict(&self) -> bool {
+        self.exhausted || self.settled
+    }
 }
 
 /// Why a test could not be run.
@@ -576,6 +589,7 @@ pub fn run(p: &Program, opts: Options) -> Result<Report, RunError> {
         states: Vec::new(),
         executions: 0,
         exhausted: complete,
+        settled: false,
         deadlocked: 0,
         data_race: false,
         other_failure: None,
@@ -619,6 +633,9 @@ pub fn run(p: &Program, opts: Options) -> Result<Report, RunError> {
     let distinct: Vec<FinalState> = states.keys().cloned().collect();
     report.outcome = p.judge(&distinct)?;
     report.states = states.into_iter().collect();
+    report.settled = !report.exhausted
+        && report.outcome.observation == Observation::Sometimes
+        && (report.data_race || !p.plain_accesses());
     Ok(report)
 }
 

@@ -168,7 +168,7 @@ pub fn compare(result: &TestResult, expected: Option<&Expected>) -> Agreement {
     if e.verdict == "Never" && !e.data_race && r.outcome.positive > 0 {
         return Agreement::ForbiddenObserved;
     }
-    if !r.exhausted {
+    if !r.is_verdict() {
         return Agreement::Bounded;
     }
     if e.data_race != r.data_race {
@@ -294,6 +294,8 @@ pub fn render_result(name: &str, result: &TestResult) -> String {
                 r.executions,
                 if r.exhausted {
                     ", all explored"
+                } else if r.settled {
+                    ", BOUND REACHED, verdict settled: both kinds of state seen, race flag final"
                 } else {
                     ", BOUND REACHED: not a verdict"
                 },
