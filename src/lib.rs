@@ -257,7 +257,10 @@
 //! `kgrace litmus PATH...` runs herd7's C litmus tests on the same engine ([`litmus`]): each
 //! process a CPU, each access the kernel model's, explored exhaustively, judged as herd7 judges
 //! (Never / Sometimes / Always, `Flag data-race`), with a replayable witness trace of an observed
-//! outcome; `--expected EXPECTED.tsv` compares with herd7's verdicts. The README has the
+//! outcome; `--expected EXPECTED.tsv` compares with herd7's verdicts. A test whose executions
+//! outnumber the bound (`--max-executions`) gets a verdict only if what was seen settles it:
+//! `Sometimes` (a state satisfying the condition and one not), with a race seen or no plain
+//! access that could race. The README has the
 //! agreement over the 317 tests of the LKMM suite and the reason for every disagreement.
 //!
 //! # Limitations

@@ -550,3 +550,63 @@ fn a_bounded_run_is_a_verdict_only_when_what_it_saw_decides_the_outcome_and_the_
     let r = bounded(sb, 3);
     assert!(!r.exhausted && !r.settled, "{r:?}");
 }
+
+/// `C-non-race1` of paulmckrcu/litmus with `$BRANCH` run when P0 read 1 from `x`, and the final
+/// condition `$EXISTS`.
+fn non_race1(branch: &str, exists: &str) -> String {
+    format!(
+        "C non-race1\n{{}}\nP0(int *x, int *y)\n{{\n  int r1;\n  int r2;\n  int *r4;\n  \
+         r1 = READ_ONCE(*x);\n  smp_rmb();\n  if (r1 == 1) {{\n    {branch}\n  }}\n  WRITE_ONCE(*y, 1);\n}}\n\
+         P1(int *x, int *y)\n{{\n  int r3;\n  r3 = READ_ONCE(*y);\n  WRITE_ONCE(*x, r3);\n}}\n\
+         P2(int *y)\n{{\n  WRITE_ONCE(*y, 2);\n}}\nexists ({exists})\n"
+    )
+}
+
+#[test]
+fn a_store_may_be_made_before_a_plain_load_of_its_own_location_which_reads_an_older_store() {
+    let lkmm = MemoryModel::Lkmm;
+    let lb = "0:r1=1 /\\ 1:r3=1";
+    // LKMM orders the store after the plain load (`fr & int` is in `ppo`) but `hb` links only
+    // marked accesses: nothing orders it after the `READ_ONCE(*x)`, so load buffering is
+    // allowed, and the plain load races with P2's store. So through a computed address
+    // (`C-non-race1-rrdep`).
+    for plain in ["r2 = *y;", "r4 = y + (r1 ^ r1);\n    r2 = *r4;"] {
+        let r = judge(&non_race1(plain, lb), lkmm);
+        assert_eq!(r.outcome.observation, Observation::Sometimes, "{plain}");
+        assert!(r.data_race, "the plain load of y races with P2's store: {plain}");
+    }
+    // Marked, the load orders the store after it, and through `smp_rmb()` (or the address
+    // dependency) after the load of x.
+    for marked in [
+        "r2 = READ_ONCE(*y);",
+        "r4 = y + (r1 ^ r1);\n    r2 = READ_ONCE(*r4);",
+    ] {
+        let r = judge(&non_race1(marked, lb), lkmm);
+        assert_eq!(r.outcome.observation, Observation::Never, "{marked}");
+        assert!(!r.data_race, "{marked}");
+    }
+    // Made early, the store is still after the load in coherence order: the load never reads it.
+    assert_eq!(
+        observation(&non_race1("r2 = *y;", "0:r2=1"), lkmm),
+        Observation::Never
+    );
+}
+
+#[test]
+fn a_store_made_before_a_plain_store_and_smp_wmb_it_follows_is_seen_after_that_plain_store() {
+    // P0's plain store to z is in an `if` on a load, so the store to y may be made before the
+    // `if` (kgrace's `smp_wmb()` rule, for `C-AS-OOTA-1` and `C-wmb-race2`). But LKMM bounds
+    // the plain store by the store to y (`smp_wmb()` between: `w-post-bounded`), and P1's
+    // acquire bounds its load of z: a P1 that saw y = 1 must read z = 1 (plain-coherence).
+    // The reordered variant makes z = 1 after P1 may have read z: those executions are not
+    // counted, and the detector, which sees no fence between the plain store and the store to
+    // y in the variant, does not judge its races.
+    let src = "C plain-coherence-wmb\n{}\nP0(int *x, int *y, int *z)\n{\n  int r0;\n  \
+               r0 = READ_ONCE(*x);\n  if (r0 == 1)\n    *z = 1;\n  smp_wmb();\n  WRITE_ONCE(*y, 1);\n}\n\
+               P1(int *y, int *z)\n{\n  int r2;\n  int r5;\n  r2 = smp_load_acquire(y);\n  \
+               if (r2 == 1)\n    r5 = *z;\n}\nP2(int *x)\n{\n  WRITE_ONCE(*x, 1);\n}\n\
+               exists (0:r0=1 /\\ 1:r2=1 /\\ 1:r5=0)\n";
+    let r = judge(src, MemoryModel::Lkmm);
+    assert_eq!(r.outcome.observation, Observation::Never);
+    assert!(!r.data_race, "the plain accesses to z are ordered");
+}

@@ -99,6 +99,32 @@ pub(crate) struct Machine {
     /// tests): per (slot, CPU), the CPU's newest plain or `WRITE_ONCE` store there and the view
     /// its address and value came from. Empty otherwise; a handful of entries when not.
     forward: Vec<Forward>,
+    /// Per CPU, a store made before accesses that precede it in a litmus test (a guarded
+    /// variant, [`Machine::hoist`]): until the window closes, the CPU's loads of its slot read
+    /// only older stores, as they would have before the store was made.
+    hoisted: [Option<Hoisted>; MAX_CPUS],
+    /// Since the first store made early: every load (CPU, slot, value), and the plain stores
+    /// a hoisted store is ordered after in the test ([`Machine::bound_plain`]). Empty otherwise.
+    early: Option<Box<Early>>,
+}
+
+#[derive(Debug, Default)]
+struct Early {
+    loads: Vec<(u8, u32, u64)>,
+    /// Each plain store another CPU must not be seen to miss: (CPU, slot, value, the first
+    /// of `loads` made after the hoisted store it is ordered before).
+    bounded: Vec<(u8, u32, u64, u32)>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Hoisted {
+    slot: u32,
+    /// The CPU's coherence point in the slot before the store.
+    coh: u32,
+    /// The store's timestamp (0: not made yet).
+    ts: u32,
+    /// How many loads [`Early`] had logged when the store was made.
+    loads: u32,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -118,6 +144,8 @@ impl Default for Machine {
             views: [Views::default(); MAX_CPUS],
             gp_start: Default::default(),
             forward: Vec::new(),
+            hoisted: [None; MAX_CPUS],
+            early: None,
         }
     }
 }
@@ -138,6 +166,69 @@ impl Machine {
         self.views = [Views::default(); MAX_CPUS];
         self.gp_start = Default::default();
         self.forward.clear();
+        self.hoisted = [None; MAX_CPUS];
+        self.early = None;
+    }
+
+    /// `cpu`'s next store to `slot` is made early (`Some`), or the window of the one made early
+    /// closes (`None`). Between the two, a load of the slot by `cpu` is one that comes before
+    /// the store in the test: it reads a store older than it, never it or a newer one
+    /// (coherence), and no older than the CPU's coherence point before it.
+    pub fn hoist(&mut self, cpu: usize, slot: Option<usize>) {
+        let early = match (slot, &mut self.early) {
+            (None, _) => None,
+            (Some(_), Some(e)) => Some(e),
+            (Some(_), e) => Some(e.insert(Box::default())),
+        };
+        let loads = early.map_or(0, |e| e.loads.len() as u32);
+        self.hoisted[cpu] = slot.map(|slot| Hoisted {
+            slot: slot as u32,
+            coh: self.slots[slot].coh[cpu],
+            ts: 0,
+            loads,
+        });
+    }
+
+    /// `cpu`'s plain store of `value` to `slot`, made after its hoisted store, is ordered before
+    /// that store in the test (`smp_wmb()` between them, LKMM's `w-post-bounded`): another CPU
+    /// that sees the hoisted store and then loads the slot must see this value (LKMM's
+    /// plain-coherence), which the machine, having made the plain store later, does not ensure.
+    pub fn bound_plain(&mut self, cpu: usize, slot: usize, value: u64) {
+        if let (Some(e), Some(h)) = (&mut self.early, self.hoisted[cpu]) {
+            e.bounded.push((cpu as u8, slot as u32, value, h.loads));
+        }
+    }
+
+    /// Whether every load by another CPU, since the first store made early, of a slot whose
+    /// plain store [`Machine::bound_plain`] registered read that store's value. An execution
+    /// where one did not may be one LKMM forbids, and is not counted. (Stronger than LKMM,
+    /// which requires it only of loads ordered after the hoisted store: where the value is the
+    /// same, an execution reading the plain store itself has the same outcome.)
+    pub fn bounded_plain_seen(&self) -> bool {
+        let Some(e) = &self.early else {
+            return true;
+        };
+        e.bounded.iter().all(|&(cpu, slot, value, from)| {
+            e.loads[from as usize..]
+                .iter()
+                .all(|&(c, sl, v)| c == cpu || sl != slot || v == value)
+        })
+    }
+
+    /// The newest store of `slot` a load by `cpu` may read, and the CPU's coherence point there
+    /// (below the store made early, in its window).
+    fn top(&self, cpu: usize, slot: usize) -> (u32, u32) {
+        let st = &self.slots[slot];
+        match self.hoisted[cpu] {
+            Some(h) if h.slot as usize == slot && h.ts != 0 => {
+                let mut t = st.newest;
+                while t >= h.ts {
+                    t = self.msgs[t as usize - 1].prev;
+                }
+                (t, h.coh)
+            }
+            _ => (st.newest, st.coh[cpu]),
+        }
     }
 
     /// New zeroed words at `base..base + len` of object `obj`, written by `cpu`.
@@ -171,8 +262,7 @@ impl Machine {
     /// The oldest store a load may read: the newer of the CPU's coherence point and the newest
     /// store its view `pre` covers (the location's first store if the view covers none).
     fn floor(&self, cpu: usize, slot: usize, pre: u32) -> u32 {
-        let st = &self.slots[slot];
-        let mut t = st.newest;
+        let (mut t, coh) = self.top(cpu, slot);
         while t > pre {
             let p = self.msgs[t as usize - 1].prev;
             if p == 0 {
@@ -180,14 +270,14 @@ impl Machine {
             }
             t = p;
         }
-        t.max(st.coh[cpu])
+        t.max(coh)
     }
 
     /// How many stores a load of this kind by `cpu` may read (1: only the newest).
     pub fn choices(&self, cpu: usize, slot: usize, obj: usize, kind: Kind) -> usize {
         let floor = self.floor(cpu, slot, self.pre(cpu, obj, kind));
         let mut n = 1;
-        let mut t = self.slots[slot].newest;
+        let mut t = self.top(cpu, slot).0;
         loop {
             let p = self.msgs[t as usize - 1].prev;
             if p == 0 || p < floor {
@@ -201,7 +291,7 @@ impl Machine {
     /// The store `back` places older than the newest one of `slot` (clamped to the oldest the
     /// load may read), and its timestamp.
     pub fn pick(&mut self, cpu: usize, slot: usize, obj: usize, kind: Kind, back: usize) -> (Msg, u32) {
-        let mut t = self.slots[slot].newest;
+        let mut t = self.top(cpu, slot).0;
         if back > 0 {
             let floor = self.floor(cpu, slot, self.pre(cpu, obj, kind));
             for _ in 0..back {
@@ -233,6 +323,10 @@ impl Machine {
             }
         }
         let post = self.pre(cpu, obj, kind).max(seen);
+        if let Some(e) = &mut self.early {
+            e.loads
+                .push((cpu as u8, slot as u32, self.msgs[ts as usize - 1].msg.val));
+        }
         let c = &mut self.slots[slot].coh[cpu];
         *c = (*c).max(ts);
         let v = &mut self.views[cpu];
@@ -280,6 +374,11 @@ impl Machine {
                     ts,
                     view,
                 }),
+            }
+        }
+        if let Some(h) = &mut self.hoisted[cpu] {
+            if h.slot as usize == slot && h.ts == 0 {
+                h.ts = ts;
             }
         }
         let st = &mut self.slots[slot];

@@ -209,7 +209,50 @@ pub(crate) fn final_value(addr: u64) -> Option<u64> {
     })
 }
 
+/// The running CPU's next store to the word at `addr` is made before accesses that precede it
+/// in a litmus test (`Some`), or that store's window closes (`None`): in between, the CPU's
+/// loads of the word read only stores older than it. Under `sc`, or for an address that is not
+/// a live word, nothing.
+pub(crate) fn hoist(addr: Option<u64>) {
+    let cpu = me();
+    with(|m| {
+        let slot = addr.and_then(|addr| m.slot_of(addr));
+        if let Some(w) = m.mem.lkmm() {
+            w.hoist(cpu, slot);
+        }
+    });
+}
+
+/// The running CPU's plain store of `value` at `addr`, made after its hoisted store
+/// ([`hoist`]), is ordered before that store in the litmus test.
+pub(crate) fn bound_plain(addr: u64, value: u64) {
+    let cpu = me();
+    with(|m| {
+        if let Some(slot) = m.slot_of(addr) {
+            if let Some(w) = m.mem.lkmm() {
+                w.bound_plain(cpu, slot, value);
+            }
+        }
+    });
+}
+
+/// Whether no CPU was seen to miss a plain store a hoisted store is ordered after
+/// (`lkmm::Machine::bounded_plain_seen`); true without hoisted stores.
+pub(crate) fn bounded_plain_seen() -> bool {
+    with(|m| !m.mem.is_weak() || m.mem.weak.bounded_plain_seen())
+}
+
 impl Model {
+    /// The slot of the live word at `addr`.
+    fn slot_of(&self, addr: u64) -> Option<usize> {
+        let obj = (addr >> SLOT_BITS) as usize;
+        let off = (addr & ((1 << SLOT_BITS) - 1)) as u32;
+        match self.heap.get(obj) {
+            Some(o) if obj != 0 && off < o.len => Some((o.base + off) as usize),
+            _ => None,
+        }
+    }
+
     /// The object whose dependency applies to `cpu`'s access to `obj`: `obj` itself (every
     /// access through a pointer the CPU loaded with a marked load depends on that load), or,
     /// when the caller says which accesses depend ([`super::explicit_dependencies`]), object 0
