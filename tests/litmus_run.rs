@@ -610,3 +610,12 @@ fn a_store_made_before_a_plain_store_and_smp_wmb_it_follows_is_seen_after_that_p
     assert_eq!(r.outcome.observation, Observation::Never);
     assert!(!r.data_race, "the plain accesses to z are ordered");
 }
+
+#[test]
+fn the_output_names_a_test_by_its_c_line_as_herd7_does() {
+    let src = mp("WRITE_ONCE(*y, 1)", "", "READ_ONCE(*y)", "");
+    let r = judge(&src, MemoryModel::Lkmm);
+    let text = suite::render_result("the-file", &TestResult::Ran(Box::new(r)));
+    assert!(text.starts_with("Test MP\n"), "{text}");
+    assert!(text.contains("\nObservation MP Sometimes 1 3 (Ok)\n"), "{text}");
+}

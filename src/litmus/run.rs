@@ -52,6 +52,8 @@ impl Default for Options {
 /// What the exploration of one test found.
 #[derive(Clone, Debug)]
 pub struct Report {
+    /// The test's name (after `C` on its first line), which herd7 prints.
+    pub name: String,
     /// herd7's judgement over the distinct final states seen.
     pub outcome: Outcome,
     /// The distinct final states over the observed locations, with how many executions ended in
@@ -596,6 +598,7 @@ pub fn run(p: &Program, opts: Options) -> Result<Report, RunError> {
     };
     let mut states: BTreeMap<FinalState, u64> = BTreeMap::new();
     let mut report = Report {
+        name: p.test.name.clone(),
         outcome: p.judge(&[]).map_err(RunError::Missing)?,
         states: Vec::new(),
         executions: 0,

@@ -267,11 +267,14 @@ pub fn run_files(files: &[PathBuf], opts: Options, jobs: usize) -> impl Iterator
     })
 }
 
-/// One test's line in the full output, herd7-style.
+/// One test's line in the full output, herd7-style; `name` (the file's) stands in for a test
+/// without a name.
 pub fn render_result(name: &str, result: &TestResult) -> String {
     let mut out = String::new();
     match result {
         TestResult::Ran(r) => {
+            // herd7 names a test by its `C` line; the file's name only when that is empty.
+            let name = if r.name.is_empty() { name } else { &r.name };
             let _ = writeln!(out, "Test {name}");
             let _ = writeln!(out, "States {}", r.states.len());
             for (s, n) in &r.states {
