@@ -36,7 +36,9 @@ use crate::kernel::Layout;
 use crate::sched::NextStep;
 
 pub(crate) use heap::{alloc, check_leaks, free, free_stack, generation, not_leak, ObjKind};
-pub(crate) use memory::{access, bound_plain, bounded_plain_seen, fence, final_value, hoist, Fence, Kind};
+pub(crate) use memory::{
+    access, bound_plain, bounded_plain_seen, fence, final_value, hoist, next_store_hidden, Fence, Kind,
+};
 pub(crate) use runtime::{choose_read, me, spawn, spin_point, JoinHandle};
 pub(crate) use task::{
     after_join, before_join, block_on, cpu_finished, cpu_started, nr_cpus, on_cpu, register_cpu,

@@ -92,6 +92,9 @@ pub(crate) struct Cpu {
     /// the loads the value of its next store was computed from ([`super::next_store_data`]).
     pub last_load: LoadDep,
     pub data_next: Option<LoadDep>,
+    /// With explicit dependencies: the next store is checked for races but left out of memory
+    /// ([`super::next_store_hidden`]).
+    pub hidden_next: bool,
     pub blocked: Blocked,
     /// `TASK_RUNNING` is false here; `set_current_state(TASK_UNINTERRUPTIBLE)` sets it.
     pub sleeping: bool,
@@ -116,6 +119,7 @@ impl Cpu {
             dep_next: false,
             last_load: LoadDep::default(),
             data_next: None,
+            hidden_next: false,
             blocked: Blocked::No,
             sleeping: false,
             finished: false,

@@ -193,6 +193,10 @@ pub trait Machine {
     fn bound_plain(&mut self, addr: u64, value: u64) {
         let _ = (addr, value);
     }
+    /// The store that follows is a plain store to the location of the process's hoisted store,
+    /// made in its window: it precedes the hoisted store in coherence order, is overwritten by
+    /// it at once, and must be checked for races but not made visible.
+    fn hide_next_store(&mut self) {}
     /// `srcu_down_read(s)`: like [`Machine::srcu_read_lock`], but the matching
     /// [`Machine::srcu_up_read`] may run on another process.
     fn srcu_down_read(&mut self, srcu: u64) -> u64 {
@@ -395,6 +399,8 @@ struct Hoisted {
     unordered: bool,
     /// The plain stores (address, value) made since, not yet followed by an `smp_wmb()`.
     plain: Vec<(u64, u64)>,
+    /// A plain store to `addr` was made since, hidden.
+    hidden: bool,
 }
 
 /// The registers `e` reads, or `None` if it does anything else than read registers and
@@ -415,18 +421,22 @@ fn reads_regs(e: &IExpr) -> Option<u64> {
 /// location, plain or `READ_ONCE`/`WRITE_ONCE` (no `ppo` edge from a load to a later
 /// independent store, nor between stores without a fence), `smp_rmb()` (loads only),
 /// `barrier()`, and `smp_wmb()` when no store it would order before the hoisted one has been made
-/// yet. Not a fence, acquire, release, RMW, lock, RCU or SRCU call, nor a store or marked load
-/// of the store's own location. A plain load of it is: LKMM's `ppo` orders the store after it
+/// yet. Not a fence, acquire, release, RMW, lock, RCU or SRCU call, nor a marked access to the
+/// store's own location. A plain store to it is (`C-non-race1-rwdep`): it comes before the
+/// hoisted store in coherence order, so the hoisted one overwrites it at once, and the machine
+/// keeps it out of memory, checked only for races ([`Machine::hide_next_store`]). A plain load
+/// of it is: LKMM's `ppo` orders the store after it
 /// (`fr & int`), but `hb` links marked accesses only, so nothing before the plain load is
 /// ordered before the store through it; the machine has it read a store older than the
 /// hoisted one ([`Machine::hoist`]), as coherence requires. (arm64 orders the two, `lws`: this
 /// is where the variants leave what arm64 does for what LKMM allows, as for `C-non-race1`.)
 fn window(prim: Prim, addr: u64, h: &Hoisted, ordered_store: bool) -> bool {
     match prim {
-        Prim::Load(LoadKind::Plain) => true,
-        Prim::Load(LoadKind::Once | LoadKind::RcuDeref) | Prim::Store(StoreKind::Plain | StoreKind::Once) => {
-            addr != h.addr
-        }
+        // After a plain store of the location (hidden: [`Machine::hide_next_store`]), a load
+        // of it would have to read that store, which memory does not hold.
+        Prim::Load(LoadKind::Plain) => !h.hidden || addr != h.addr,
+        Prim::Store(StoreKind::Plain) => true,
+        Prim::Load(LoadKind::Once | LoadKind::RcuDeref) | Prim::Store(StoreKind::Once) => addr != h.addr,
         Prim::Fence(FenceKind::Rmb | FenceKind::Barrier) => true,
         Prim::Fence(FenceKind::Wmb) => !ordered_store,
         _ => false,
@@ -493,6 +503,7 @@ fn exec<M: Machine + ?Sized>(body: &[Instr], regs: &mut Regs, m: &mut M) {
                     regs: regs_read.unwrap_or(0),
                     unordered: regs_read.is_some(),
                     plain: Vec::new(),
+                    hidden: false,
                 });
             }
             Instr::Guard { store, .. } => {
@@ -569,6 +580,10 @@ fn eval<M: Machine + ?Sized>(e: &IExpr, regs: &mut Regs, m: &mut M) -> (u64, u64
             if let Some(h) = &mut regs.hoisted {
                 h.unordered &= window(*prim, vals[0], h, regs.ordered_store);
                 match prim {
+                    Prim::Store(StoreKind::Plain) if vals[0] == h.addr => {
+                        h.hidden = true;
+                        m.hide_next_store();
+                    }
                     Prim::Store(StoreKind::Plain) => h.plain.push((vals[0], vals[1])),
                     // In the test, the plain stores before this `smp_wmb()` precede the
                     // hoisted store, bounded by it.

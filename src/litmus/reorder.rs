@@ -28,8 +28,9 @@
 //! top-level `WRITE_ONCE(*x, v)` whose operands read only registers) and leaves a guard at its
 //! place ([`Instr::Guard`]); the interpreter watches what the CPU does in between, and the
 //! execution counts only if, at the guard, the store has the same value and nothing in between
-//! ordered it: no register it reads assigned, no store or marked load of its location (a plain
-//! load of it reads an older store: `C-non-race1`), nothing but plain and
+//! ordered it: no register it reads assigned, no marked access to its location (a plain load of
+//! it reads an older store, `C-non-race1`; a plain store to it is overwritten by it at once,
+//! `C-non-race1-rwdep`), nothing but plain and
 //! `READ_ONCE`/`WRITE_ONCE` accesses, `smp_rmb()`, `barrier()`, and `smp_wmb()` before any store
 //! of the CPU it orders. (LKMM's `smp_wmb()` orders marked stores and plain ones at a loaded
 //! address; kgrace also counts the plain ones outside an `if` on a loaded value, which is
@@ -261,8 +262,8 @@ enum Guarded {
 
 /// Whether `e` performs an event that orders a later store to `loc` whatever the execution: a
 /// primitive other than plain and once accesses, `smp_rmb()`, `smp_wmb()` and `barrier()`, or
-/// a store or marked load of `loc` named as such. (A plain load of `loc`, or an access through
-/// an address computed from it, is checked as the variant runs: [`super::interp`]'s window.)
+/// a marked access to `loc` named as such. (A plain access to `loc`, or an access through an
+/// address computed from it, is checked as the variant runs: [`super::interp`]'s window.)
 fn orders(e: &IExpr, loc: &str) -> bool {
     match e {
         IExpr::Const(_) | IExpr::Reg(_) | IExpr::AddrOf(_) => false,
@@ -276,7 +277,7 @@ fn orders(e: &IExpr, loc: &str) -> bool {
                     | Prim::Store(StoreKind::Plain | StoreKind::Once)
                     | Prim::Fence(FenceKind::Rmb | FenceKind::Wmb | FenceKind::Barrier)
             );
-            let own = !matches!(prim, Prim::Load(LoadKind::Plain))
+            let own = !matches!(prim, Prim::Load(LoadKind::Plain) | Prim::Store(StoreKind::Plain))
                 && matches!(args.first(), Some(IExpr::AddrOf(x)) if x == loc);
             !allowed || own || args.iter().any(|a| orders(a, loc))
         }

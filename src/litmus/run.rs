@@ -363,6 +363,10 @@ impl Machine for KernelMachine {
         engine::bound_plain(addr, value);
     }
 
+    fn hide_next_store(&mut self) {
+        engine::next_store_hidden();
+    }
+
     fn addr_of(&mut self, var: &str) -> u64 {
         let shared = &self.setup.program.shared;
         shared

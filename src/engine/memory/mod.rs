@@ -236,6 +236,15 @@ pub(crate) fn bound_plain(addr: u64, value: u64) {
     });
 }
 
+/// The running CPU's next store is a plain store made, in a litmus test's guarded variant,
+/// between a store to the same word made early ([`hoist`]) and that store's place: in the test
+/// it comes first in coherence order, so the early store overwrites it at once and no load can
+/// read it. It is checked for races, as it runs, and left out of memory.
+pub(crate) fn next_store_hidden() {
+    let cpu = me();
+    with(|m| m.cpus[cpu].hidden_next = true);
+}
+
 /// Whether no CPU was seen to miss a plain store a hoisted store is ordered after
 /// (`lkmm::Machine::bounded_plain_seen`); true without hoisted stores.
 pub(crate) fn bounded_plain_seen() -> bool {
@@ -301,10 +310,11 @@ impl Model {
         let dep = self.dep_obj(cpu, obj);
         self.cpus[cpu].dep_next = false;
         // Set only with explicit dependencies (litmus tests): harness accesses skip the copy.
-        let data = if self.explicit_deps {
-            self.cpus[cpu].data_next.take()
+        let (data, hidden) = if self.explicit_deps {
+            let c = &mut self.cpus[cpu];
+            (c.data_next.take(), std::mem::take(&mut c.hidden_next))
         } else {
-            None
+            (None, false)
         };
         let Some((slot, object, touched_by)) = self.resolve(cpu, addr, op, writes) else {
             self.record_event(cpu, op, addr, None, None, caller);
@@ -461,8 +471,12 @@ impl Model {
                 cpu: cpu as u8,
                 step: self.step as u32,
             };
-            self.mem.newest.set(slot, stored);
-            if let Some(w) = self.mem.lkmm() {
+            // A hidden store is overwritten, in coherence order, by a store the CPU made
+            // earlier: no load can read it (see `next_store_hidden`).
+            if !hidden {
+                self.mem.newest.set(slot, stored);
+            }
+            if let Some(w) = self.mem.lkmm().filter(|_| !hidden) {
                 // With explicit dependencies, the view a later load of this CPU gets when it
                 // reads this store (Promising's forwarding): what its address and value came
                 // from. Without them it is unknown, and such a load gets the store's timestamp.
