@@ -422,14 +422,14 @@ fn reads_regs(e: &IExpr) -> Option<u64> {
 /// independent store, nor between stores without a fence), `smp_rmb()` (loads only),
 /// `barrier()`, and `smp_wmb()` when no store it would order before the hoisted one has been made
 /// yet. Not a fence, acquire, release, RMW, lock, RCU or SRCU call, nor a marked access to the
-/// store's own location. A plain store to it is (`C-non-race1-rwdep`): it comes before the
-/// hoisted store in coherence order, so the hoisted one overwrites it at once, and the machine
-/// keeps it out of memory, checked only for races ([`Machine::hide_next_store`]). A plain load
-/// of it is: LKMM's `ppo` orders the store after it
-/// (`fr & int`), but `hb` links marked accesses only, so nothing before the plain load is
-/// ordered before the store through it; the machine has it read a store older than the
-/// hoisted one ([`Machine::hoist`]), as coherence requires. (arm64 orders the two, `lws`: this
-/// is where the variants leave what arm64 does for what LKMM allows, as for `C-non-race1`.)
+/// store's own location. A plain access to it is: LKMM's `ppo` orders the store after it
+/// (`fr & int`, `co & int`), but `hb` links marked accesses only, so nothing before the plain
+/// access is ordered before the store through it. A plain load of it reads a store older than
+/// the hoisted one ([`Machine::hoist`]), as coherence requires (`C-non-race1`); a plain store to
+/// it comes before the hoisted one in coherence order, which overwrites it at once, so the
+/// machine keeps it out of memory and only checks it for races ([`Machine::hide_next_store`],
+/// `C-non-race1-rwdep`). (arm64 orders a plain load before a later store to its location,
+/// `lws`: here the variants leave what arm64 does for what LKMM allows.)
 fn window(prim: Prim, addr: u64, h: &Hoisted, ordered_store: bool) -> bool {
     match prim {
         // After a plain store of the location (hidden: [`Machine::hide_next_store`]), a load
