@@ -125,6 +125,21 @@ pub struct Program {
     pub procs: Vec<Proc>,
 }
 
+impl Instr {
+    /// [`IExpr::any_prim`] over the statement: an `if`'s condition, then both branches.
+    pub fn any_prim(&self, f: &mut impl FnMut(Prim, &[IExpr]) -> bool) -> bool {
+        match self {
+            Instr::SetReg { value: e, .. }
+            | Instr::Eval { expr: e, .. }
+            | Instr::Hoisted { store: e, .. }
+            | Instr::Guard { store: e, .. } => e.any_prim(f),
+            Instr::If { cond, then, els, .. } => {
+                cond.any_prim(f) || then.iter().chain(els).any(|i| i.any_prim(f))
+            }
+        }
+    }
+}
+
 impl Program {
     /// The shared location called `name`.
     pub fn shared_var(&self, name: &str) -> Option<&SharedVar> {
@@ -167,28 +182,12 @@ impl Program {
     /// Whether some process makes a plain (unmarked) access. LKMM flags a data race only
     /// between two accesses of which one is plain, so a test without one can never be flagged.
     pub fn plain_accesses(&self) -> bool {
-        fn expr(e: &IExpr) -> bool {
-            match e {
-                IExpr::Const(_) | IExpr::Reg(_) | IExpr::AddrOf(_) => false,
-                IExpr::Unary(_, a) => expr(a),
-                IExpr::Binary(_, a, b) => expr(a) || expr(b),
-                IExpr::Ternary(c, a, b) => expr(c) || expr(a) || expr(b),
-                IExpr::Prim { prim, args, .. } => {
-                    matches!(prim, Prim::Load(LoadKind::Plain) | Prim::Store(StoreKind::Plain))
-                        || args.iter().any(expr)
-                }
-            }
-        }
-        fn instr(i: &Instr) -> bool {
-            match i {
-                Instr::SetReg { value: e, .. }
-                | Instr::Eval { expr: e, .. }
-                | Instr::Hoisted { store: e, .. }
-                | Instr::Guard { store: e, .. } => expr(e),
-                Instr::If { cond, then, els, .. } => expr(cond) || then.iter().chain(els).any(instr),
-            }
-        }
-        self.procs.iter().any(|p| p.body.iter().any(instr))
+        let plain = &mut |prim, _: &[IExpr]| {
+            matches!(prim, Prim::Load(LoadKind::Plain) | Prim::Store(StoreKind::Plain))
+        };
+        self.procs
+            .iter()
+            .any(|p| p.body.iter().any(|i| i.any_prim(plain)))
     }
 }
 

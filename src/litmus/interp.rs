@@ -325,6 +325,21 @@ pub enum IExpr {
     },
 }
 
+impl IExpr {
+    /// Calls `f` on each primitive the expression may perform, with its arguments, in the order
+    /// they would run (arguments first; both sides of `?:`, `&&` and `||`), until `f` returns
+    /// true; returns whether it did.
+    pub fn any_prim(&self, f: &mut impl FnMut(Prim, &[IExpr]) -> bool) -> bool {
+        match self {
+            IExpr::Const(_) | IExpr::Reg(_) | IExpr::AddrOf(_) => false,
+            IExpr::Unary(_, a) => a.any_prim(f),
+            IExpr::Binary(_, a, b) => a.any_prim(f) || b.any_prim(f),
+            IExpr::Ternary(c, a, b) => c.any_prim(f) || a.any_prim(f) || b.any_prim(f),
+            IExpr::Prim { prim, args, .. } => args.iter().any(|a| a.any_prim(f)) || f(*prim, args),
+        }
+    }
+}
+
 impl Proc {
     /// Runs the whole body against `m`, in program order, and returns the final registers.
     pub fn run<M: Machine + ?Sized>(&self, m: &mut M) -> Registers {

@@ -191,25 +191,14 @@ impl Move {
             })
         }
         fn expr(e: &IExpr, plain_store: &mut bool) -> bool {
-            match e {
-                IExpr::Const(_) | IExpr::Reg(_) | IExpr::AddrOf(_) => false,
-                IExpr::Unary(_, a) => expr(a, plain_store),
-                IExpr::Binary(_, a, b) => expr(a, plain_store) || expr(b, plain_store),
-                IExpr::Ternary(c, a, b) => {
-                    expr(c, plain_store) || expr(a, plain_store) || expr(b, plain_store)
-                }
-                IExpr::Prim { prim, args, .. } => {
-                    if args.iter().any(|a| expr(a, plain_store)) {
-                        return true;
-                    }
-                    match prim {
-                        Prim::Store(StoreKind::Plain) => *plain_store = true,
-                        Prim::Fence(FenceKind::Wmb) => return *plain_store,
-                        _ => {}
-                    }
+            e.any_prim(&mut |prim, _| match prim {
+                Prim::Store(StoreKind::Plain) => {
+                    *plain_store = true;
                     false
                 }
-            }
+                Prim::Fence(FenceKind::Wmb) => *plain_store,
+                _ => false,
+            })
         }
         let Some(body) = p.procs.get(self.proc).map(|pr| &pr.body) else {
             return false;
@@ -265,23 +254,17 @@ enum Guarded {
 /// a marked access to `loc` named as such. (A plain access to `loc`, or an access through an
 /// address computed from it, is checked as the variant runs: [`super::interp`]'s window.)
 fn orders(e: &IExpr, loc: &str) -> bool {
-    match e {
-        IExpr::Const(_) | IExpr::Reg(_) | IExpr::AddrOf(_) => false,
-        IExpr::Unary(_, a) => orders(a, loc),
-        IExpr::Binary(_, a, b) => orders(a, loc) || orders(b, loc),
-        IExpr::Ternary(c, a, b) => orders(c, loc) || orders(a, loc) || orders(b, loc),
-        IExpr::Prim { prim, args, .. } => {
-            let allowed = matches!(
-                prim,
-                Prim::Load(LoadKind::Plain | LoadKind::Once | LoadKind::RcuDeref)
-                    | Prim::Store(StoreKind::Plain | StoreKind::Once)
-                    | Prim::Fence(FenceKind::Rmb | FenceKind::Wmb | FenceKind::Barrier)
-            );
-            let own = !matches!(prim, Prim::Load(LoadKind::Plain) | Prim::Store(StoreKind::Plain))
-                && matches!(args.first(), Some(IExpr::AddrOf(x)) if x == loc);
-            !allowed || own || args.iter().any(|a| orders(a, loc))
-        }
-    }
+    e.any_prim(&mut |prim, args| {
+        let allowed = matches!(
+            prim,
+            Prim::Load(LoadKind::Plain | LoadKind::Once | LoadKind::RcuDeref)
+                | Prim::Store(StoreKind::Plain | StoreKind::Once)
+                | Prim::Fence(FenceKind::Rmb | FenceKind::Wmb | FenceKind::Barrier)
+        );
+        let own = !matches!(prim, Prim::Load(LoadKind::Plain) | Prim::Store(StoreKind::Plain))
+            && matches!(args.first(), Some(IExpr::AddrOf(x)) if x == loc);
+        !allowed || own
+    })
 }
 
 fn guarded_class(i: &Instr, loc: &str, regs: u64) -> Guarded {

@@ -270,10 +270,7 @@ fn execute(setup: &Arc<Setup>, memory: MemoryModel) {
     for c in cpus {
         c.join();
     }
-    if engine::failed() || !engine::bounded_plain_seen() {
-        return;
-    }
-    if COLLECT.with(|c| c.borrow().discarded) {
+    if engine::failed() || !engine::bounded_plain_seen() || COLLECT.with(|c| c.borrow().discarded) {
         return;
     }
     let race = engine::races_noted();

@@ -175,12 +175,11 @@ impl Machine {
     /// the store in the test: it reads a store older than it, never it or a newer one
     /// (coherence), and no older than the CPU's coherence point before it.
     pub fn hoist(&mut self, cpu: usize, slot: Option<usize>) {
-        let early = match (slot, &mut self.early) {
-            (None, _) => None,
-            (Some(_), Some(e)) => Some(e),
-            (Some(_), e) => Some(e.insert(Box::default())),
+        // Loads are logged from the first store made early on (`Early`).
+        let loads = match slot {
+            Some(_) => self.early.get_or_insert_with(Box::default).loads.len() as u32,
+            None => 0,
         };
-        let loads = early.map_or(0, |e| e.loads.len() as u32);
         self.hoisted[cpu] = slot.map(|slot| Hoisted {
             slot: slot as u32,
             coh: self.slots[slot].coh[cpu],

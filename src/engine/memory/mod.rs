@@ -199,14 +199,7 @@ pub(crate) fn access(
 /// no scheduling point, no event, no race check. For the final state of a litmus test once every
 /// process has finished; `None` for an address that is not a live word.
 pub(crate) fn final_value(addr: u64) -> Option<u64> {
-    with(|m| {
-        let obj = (addr >> SLOT_BITS) as usize;
-        let off = (addr & ((1 << SLOT_BITS) - 1)) as u32;
-        match m.heap.get(obj) {
-            Some(o) if obj != 0 && off < o.len => Some(m.mem.newest.get((o.base + off) as usize).val),
-            _ => None,
-        }
-    })
+    with(|m| m.slot_of(addr).map(|slot| m.mem.newest.get(slot).val))
 }
 
 /// The running CPU's next store to the word at `addr` is made before accesses that precede it
