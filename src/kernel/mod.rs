@@ -76,6 +76,7 @@ pub use refcount::{
     kref_get, kref_get_unless_zero, kref_init, kref_put, refcount_dec_and_test, refcount_inc,
     refcount_inc_not_zero, refcount_read, refcount_set, Kref, Refcount, REFCOUNT_SATURATED,
 };
+pub(crate) use spinlock::{arch_spin_lock_load, arch_spin_lock_store};
 pub use spinlock::{
     down_read, down_write, downgrade_write, init_rwsem, spin_is_locked, spin_lock, spin_lock_init,
     spin_trylock, spin_unlock, up_read, up_write, RwSemaphore, Spinlock,

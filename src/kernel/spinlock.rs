@@ -68,6 +68,48 @@ pub fn spin_lock(lock: Spinlock) {
     }
 }
 
+/// The first half of `spin_lock(lock)` taken in two events, as arm64's LL/SC loop takes it: the
+/// acquiring load that finds the word free (`LDAXR`). [`arch_spin_lock_store`] is the second,
+/// the store that marks it held (`STXR`), which LKMM orders neither before the critical
+/// section's later accesses nor after them (its `LKW` event is in no `ppo` edge but the
+/// unlock's release): an outside CPU polling `spin_is_locked()` may see the section's stores
+/// before it sees the lock held. The exclusive monitor is not modeled: the caller (a litmus
+/// variant, `litmus::reorder`) splits only a lock that no other CPU takes, so no store can
+/// come between the two.
+#[track_caller]
+pub(crate) fn arch_spin_lock_load(lock: Spinlock) {
+    let _f = KFunc::enter("spin_lock");
+    let caller = Location::caller();
+    loop {
+        let old = engine::access(
+            lock.0 .0,
+            Kind::Acquire,
+            "arch_spin_lock_ldaxr",
+            false,
+            caller,
+            |v| (v, None),
+        );
+        if old == 0 || engine::failed() {
+            return;
+        }
+        engine::block_on(Blocked::Spinning(lock.0 .0));
+    }
+}
+
+/// The second half of a split `spin_lock(lock)`: see [`arch_spin_lock_load`].
+#[track_caller]
+pub(crate) fn arch_spin_lock_store(lock: Spinlock) {
+    let _f = KFunc::enter("spin_lock");
+    engine::access(
+        lock.0 .0,
+        Kind::Once,
+        "arch_spin_lock_stxr",
+        true,
+        Location::caller(),
+        |_| (0, Some(1)),
+    );
+}
+
 /// `spin_trylock(lock)`: takes the lock if it is free (an acquire) and says whether it did; a
 /// failed attempt is an unordered read.
 #[track_caller]

@@ -89,6 +89,10 @@ pub enum Instr {
         line: usize,
         /// The store.
         store: IExpr,
+        /// The `if` the store ends, when the variant moved that whole `if` (its condition and
+        /// the loads of the store's location before the store in it); `None` for a top-level
+        /// store.
+        under: Option<Box<Under>>,
     },
     /// Where a hoisted store was: the execution is one of the test's only if the store would
     /// have been made here with the same value and nothing between ordered it.
@@ -125,10 +129,25 @@ pub struct Program {
     pub procs: Vec<Proc>,
 }
 
+/// An `if (cond) { r = READ_ONCE(*x); ...; WRITE_ONCE(*x, v); }` moved whole by a guarded
+/// variant: what runs, at the `if`'s new place, before its store ([`Instr::Hoisted`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Under {
+    /// The condition: the store is made early only where it holds there.
+    pub cond: IExpr,
+    /// The loads before the store, made early too.
+    pub loads: Vec<Instr>,
+}
+
 impl Instr {
     /// [`IExpr::any_prim`] over the statement: an `if`'s condition, then both branches.
     pub fn any_prim(&self, f: &mut impl FnMut(Prim, &[IExpr]) -> bool) -> bool {
         match self {
+            Instr::Hoisted {
+                store,
+                under: Some(u),
+                ..
+            } => u.cond.any_prim(f) || u.loads.iter().any(|i| i.any_prim(f)) || store.any_prim(f),
             Instr::SetReg { value: e, .. }
             | Instr::Eval { expr: e, .. }
             | Instr::Hoisted { store: e, .. }

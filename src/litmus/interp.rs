@@ -150,6 +150,16 @@ pub trait Machine {
     fn spin_lock(&mut self, lock: u64);
     /// `spin_unlock(l)`.
     fn spin_unlock(&mut self, lock: u64);
+    /// The acquiring load of a `spin_lock(l)` split in two ([`Prim::SpinLockLoad`]): blocks
+    /// until the lock is free. By default the whole `spin_lock`.
+    fn spin_lock_load(&mut self, lock: u64) {
+        self.spin_lock(lock)
+    }
+    /// The store of a split `spin_lock(l)` that marks it held ([`Prim::SpinLockStore`]). By
+    /// default nothing: [`Machine::spin_lock_load`] took the lock.
+    fn spin_lock_store(&mut self, lock: u64) {
+        let _ = lock;
+    }
     /// `spin_trylock(l)`: takes the lock if free.
     fn spin_trylock(&mut self, lock: u64) -> bool;
     /// `spin_is_locked(l)`.
@@ -237,6 +247,11 @@ pub enum Prim {
     SpinLock,
     /// `spin_unlock(l)`.
     SpinUnlock,
+    /// The acquiring load of a `spin_lock(l)` whose store a variant makes later
+    /// ([`super::reorder`]); never written in a test.
+    SpinLockLoad,
+    /// That `spin_lock(l)`'s store, which marks the lock held.
+    SpinLockStore,
     /// `spin_trylock(l)`: 1 if taken.
     SpinTrylock,
     /// `spin_is_locked(l)`: 1 if held.
@@ -416,6 +431,9 @@ struct Hoisted {
     plain: Vec<(u64, u64)>,
     /// A plain store to `addr` was made since, hidden.
     hidden: bool,
+    /// Loads of `addr` were made early with the store (an `if` moved whole): they too must
+    /// be left unordered by what runs in between ([`window`]).
+    with_loads: bool,
 }
 
 /// The registers `e` reads, or `None` if it does anything else than read registers and
@@ -446,6 +464,17 @@ fn reads_regs(e: &IExpr) -> Option<u64> {
 /// `C-non-race1-rwdep`). (arm64 orders a plain load before a later store to its location,
 /// `lws`: here the variants leave what arm64 does for what LKMM allows.)
 fn window(prim: Prim, addr: u64, h: &Hoisted, ordered_store: bool) -> bool {
+    if h.with_loads {
+        // The loads made early are ordered after an `smp_rmb()` and would read the CPU's own
+        // access to their location; a load moves over other loads and any store elsewhere.
+        return match prim {
+            Prim::Load(LoadKind::Plain | LoadKind::Once | LoadKind::RcuDeref)
+            | Prim::Store(StoreKind::Plain | StoreKind::Once) => addr != h.addr,
+            Prim::Fence(FenceKind::Barrier) => true,
+            Prim::Fence(FenceKind::Wmb) => !ordered_store,
+            _ => false,
+        };
+    }
     match prim {
         // After a plain store of the location (hidden: [`Machine::hide_next_store`]), a load
         // of it would have to read that store, which memory does not hold.
@@ -501,11 +530,21 @@ fn exec<M: Machine + ?Sized>(body: &[Instr], regs: &mut Regs, m: &mut M) {
                 exec(if c != 0 { then } else { els }, regs, m);
                 regs.under_load -= depth;
             }
-            Instr::Hoisted { store, .. } => {
+            Instr::Hoisted { store, under, .. } => {
                 let IExpr::Prim { args, .. } = store else {
                     continue;
                 };
-                let regs_read = operand_regs(args);
+                let mut regs_read = operand_regs(args);
+                if let Some(u) = under {
+                    // The `if` moved whole: where its condition fails here the store is not made
+                    // early, and the executions where it is made in place are the test's own.
+                    if eval(&u.cond, regs, m).0 == 0 {
+                        m.discard();
+                        continue;
+                    }
+                    regs_read = regs_read.and_then(|r| Some(r | reads_regs(&u.cond)?));
+                    exec(&u.loads, regs, m);
+                }
                 let before = regs.ordered_store;
                 let (addr, value) = operands(args, regs, m);
                 m.hoist(Some(addr));
@@ -519,10 +558,13 @@ fn exec<M: Machine + ?Sized>(body: &[Instr], regs: &mut Regs, m: &mut M) {
                     unordered: regs_read.is_some(),
                     plain: Vec::new(),
                     hidden: false,
+                    with_loads: under.is_some(),
                 });
             }
             Instr::Guard { store, .. } => {
                 let Some(h) = regs.hoisted.take() else {
+                    // Its store was not made early (its `if` failed there).
+                    m.discard();
                     continue;
                 };
                 m.hoist(None);
@@ -721,6 +763,14 @@ fn prim_call<M: Machine + ?Sized>(prim: Prim, [a, b, c]: [u64; 3], m: &mut M) ->
         }
         Prim::SpinUnlock => {
             m.spin_unlock(a);
+            0
+        }
+        Prim::SpinLockLoad => {
+            m.spin_lock_load(a);
+            0
+        }
+        Prim::SpinLockStore => {
+            m.spin_lock_store(a);
             0
         }
         Prim::SpinTrylock => u64::from(m.spin_trylock(a)),

@@ -39,11 +39,32 @@
 //! such an `if`, stay allowed as their authors say; a plain store such an `smp_wmb()` bounds
 //! must then be seen by the other CPUs' loads, or the execution does not count.) The race
 //! detector judges the order the variant ran in; its races are reported unless the move hides
-//! a bound LKMM gives the test ([`Move::hides_a_bound`]). Tests that
-//! need more (two stores of one process moved, a store moved out of an `if` whose branches
-//! store alike) remain beyond the machine.
+//! a bound LKMM gives the test ([`Move::hides_a_bound`]).
+//!
+//! Two more shapes move in a guarded or static variant:
+//!
+//! * **An `if` moved whole** (`C-viro-2020.09.29a`): `if (c) { r = READ_ONCE(*x); ...;
+//!   WRITE_ONCE(*x, v); }` with no `else`, `c` and `v` reading registers only. Where `c`
+//!   holds at the new place, the loads and the store are made there; the guard asks that no
+//!   register `c` or `v` reads was assigned in between. The loads move too, so nothing in
+//!   between may order them either: no `smp_rmb()`, no use of the registers they set, no
+//!   access of the CPU to `x`. An `if` in between, even one holding a lock, is judged by the
+//!   branch it takes. (herd7's control dependency reaches the statements of the `if`'s
+//!   branches, not those after it: a register the untaken branch would have changed is no
+//!   dependency.)
+//! * **The store of a `spin_lock()` made later** (`MP+polockonce+poacquiresilsil`): LKMM orders
+//!   a lock's store (`LKW`) after nothing that follows it but the unlock's release and fences.
+//!   For a lock no other process takes, a variant leaves the acquiring load in place and makes
+//!   the store after the statements a `WRITE_ONCE` could move over ([`Move::lock_store`]);
+//!   another CPU polling `spin_is_locked()` may then see the section's stores, then the lock
+//!   free. With no other CPU storing to the lock, nothing can come between its load and its
+//!   store: the lock stays atomic, which `tests/litmus_run.rs` checks with two CPUs that do
+//!   take it.
+//!
+//! Tests that need more (two stores of one process moved, a store moved out of an `if` whose
+//! branches store alike, the store of a lock other CPUs also take) remain beyond the machine.
 
-use super::check::{Instr, Program};
+use super::check::{Instr, Program, Under};
 use super::interp::{operand_regs, FenceKind, IExpr, LoadKind, Prim, StoreKind};
 
 /// What a top-level statement is to a store being moved over it.
@@ -163,6 +184,10 @@ pub struct Move {
     /// the execution counts only if what ran between leaves the two unordered.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub guarded: bool,
+    /// The statement at `from` is a `spin_lock(l)` whose store is made later: its acquiring
+    /// load stays at `from` and its store goes just before the statement at `to` (`to > from`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lock_store: bool,
 }
 
 impl Move {
@@ -214,6 +239,9 @@ impl Move {
 
     /// Makes the move in `body`; `false` if it does not fit.
     fn make(&self, body: &mut Vec<Instr>) -> bool {
+        if self.lock_store {
+            return self.split_lock(body);
+        }
         if self.from >= body.len() || self.to >= self.from {
             return false;
         }
@@ -222,16 +250,163 @@ impl Move {
             body.insert(self.to, s);
             return true;
         }
-        let Instr::Eval { line, expr } = &body[self.from] else {
-            return false;
+        let (line, store, under) = match &body[self.from] {
+            Instr::Eval { line, expr } => (*line, expr.clone(), None),
+            // An `if` moved whole ([`store_block`]).
+            Instr::If { line, cond, then, .. } => match then.split_last() {
+                Some((Instr::Eval { expr, .. }, loads)) => (
+                    *line,
+                    expr.clone(),
+                    Some(Box::new(Under {
+                        cond: cond.clone(),
+                        loads: loads.to_vec(),
+                    })),
+                ),
+                _ => return false,
+            },
+            _ => return false,
         };
-        let (line, store) = (*line, expr.clone());
         body[self.from] = Instr::Guard {
             line,
             store: store.clone(),
         };
-        body.insert(self.to, Instr::Hoisted { line, store });
+        body.insert(self.to, Instr::Hoisted { line, store, under });
         true
+    }
+
+    /// Splits the `spin_lock` at `from` and puts its store before the statement at `to`.
+    fn split_lock(&self, body: &mut Vec<Instr>) -> bool {
+        if self.from >= self.to || self.to > body.len() {
+            return false;
+        }
+        let Instr::Eval {
+            line,
+            expr:
+                IExpr::Prim {
+                    prim: prim @ Prim::SpinLock,
+                    args,
+                    ..
+                },
+        } = &mut body[self.from]
+        else {
+            return false;
+        };
+        *prim = Prim::SpinLockLoad;
+        let store = Instr::Eval {
+            line: *line,
+            expr: IExpr::Prim {
+                line: *line,
+                prim: Prim::SpinLockStore,
+                args: args.clone(),
+            },
+        };
+        body.insert(self.to, store);
+        true
+    }
+}
+
+/// The locks that one process alone takes and releases (other processes may only ask
+/// `spin_is_locked()`); none when a lock operation goes through a computed address.
+fn sole_locks(p: &Program) -> Vec<String> {
+    let mut users: Vec<(String, usize)> = Vec::new();
+    let mut computed = false;
+    for (k, proc) in p.procs.iter().enumerate() {
+        for i in &proc.body {
+            i.any_prim(&mut |prim, args| {
+                if matches!(prim, Prim::SpinLock | Prim::SpinUnlock | Prim::SpinTrylock) {
+                    match args.first() {
+                        Some(IExpr::AddrOf(l)) => users.push((l.clone(), k)),
+                        _ => computed = true,
+                    }
+                }
+                false
+            });
+        }
+    }
+    if computed {
+        return Vec::new();
+    }
+    let mut out: Vec<String> = Vec::new();
+    for (l, k) in &users {
+        if !out.contains(l) && users.iter().all(|(m, j)| m != l || j == k) {
+            out.push(l.clone());
+        }
+    }
+    out
+}
+
+/// The moves of the store of each top-level `spin_lock(l)` of a lock only this process takes:
+/// to just after each of the statements that follow it that a `WRITE_ONCE` to `l` could move
+/// over (marked accesses of other locations, `smp_rmb()`, register assignments, an `if` of
+/// those). The lock's acquiring load stays in place, so the critical section stays ordered after
+/// it; LKMM orders the lock's store (`LKW`) after nothing of the section (`MP+polockonce+
+/// poacquiresilsil`: another CPU sees a store of the section, then the lock free). With no other
+/// CPU taking the lock, no store to it can come between the load and the store: the split keeps
+/// the lock atomic.
+fn lock_store_moves(proc: usize, body: &[Instr], sole: &[String], out: &mut Vec<Move>) {
+    for (j, s) in body.iter().enumerate() {
+        let Instr::Eval {
+            expr:
+                IExpr::Prim {
+                    prim: Prim::SpinLock,
+                    args,
+                    ..
+                },
+            ..
+        } = s
+        else {
+            continue;
+        };
+        let Some(IExpr::AddrOf(l)) = args.first() else {
+            continue;
+        };
+        if !sole.contains(l) {
+            continue;
+        }
+        for (k, next) in body.iter().enumerate().skip(j + 1) {
+            let over = match class(next) {
+                Class::Load(x) | Class::Store { loc: x, .. } => x != l,
+                Class::NoLocation => true,
+                Class::If(ls) => !ls.contains(&l.as_str()),
+                Class::Barrier => false,
+            };
+            if !over {
+                break;
+            }
+            out.push(Move {
+                proc,
+                from: j,
+                to: k + 1,
+                guarded: false,
+                lock_store: true,
+            });
+        }
+    }
+}
+
+/// How a witness names its variant: statements are numbered from 1 in the process's body.
+impl std::fmt::Display for Move {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.lock_store {
+            return write!(
+                f,
+                "P{}'s spin_lock() at statement {} marking the lock held after its statement {}",
+                self.proc,
+                self.from + 1,
+                self.to
+            );
+        }
+        write!(
+            f,
+            "P{}'s statement {} before its statement {}",
+            self.proc,
+            self.from + 1,
+            self.to + 1
+        )?;
+        if self.guarded {
+            f.write_str(" (guarded: nothing between ordered it in this execution)")?;
+        }
+        Ok(())
     }
 }
 
@@ -300,6 +475,105 @@ fn guarded_class(i: &Instr, loc: &str, regs: u64) -> Guarded {
     }
 }
 
+/// An `if (c) { r = READ_ONCE(*x); ...; WRITE_ONCE(*x, v); }` with no `else`, whose condition
+/// and stored value read registers only (no load's result among them): a guarded variant may
+/// move it whole, making its loads and its store early where `c` holds. Its location, the
+/// registers the condition and the store read, and those its loads assign.
+fn store_block(i: &Instr) -> Option<(&str, u64, u64)> {
+    let Instr::If { cond, then, els, .. } = i else {
+        return None;
+    };
+    let (
+        Instr::Eval {
+            expr:
+                IExpr::Prim {
+                    prim: Prim::Store(StoreKind::Once),
+                    args,
+                    ..
+                },
+            ..
+        },
+        loads,
+    ) = then.split_last()?
+    else {
+        return None;
+    };
+    let Some(IExpr::AddrOf(loc)) = args.first() else {
+        return None;
+    };
+    if !els.is_empty() {
+        return None;
+    }
+    let read = operand_regs(args)? | operand_regs(std::slice::from_ref(cond))?;
+    let mut assigned = 0u64;
+    for l in loads {
+        let Instr::SetReg {
+            reg,
+            value:
+                IExpr::Prim {
+                    prim: Prim::Load(LoadKind::Once),
+                    args: at,
+                    ..
+                },
+            ..
+        } = l
+        else {
+            return None;
+        };
+        if *reg >= 64 || !matches!(at.as_slice(), [IExpr::AddrOf(x)] if x == loc) {
+            return None;
+        }
+        assigned |= 1 << reg;
+    }
+    (read & assigned == 0).then_some((loc.as_str(), read, assigned))
+}
+
+/// Whether `i` reads or assigns one of `regs` (bit `r`: register `r`; past 63: always).
+fn mentions(i: &Instr, regs: u64) -> bool {
+    fn expr(e: &IExpr, regs: u64) -> bool {
+        match e {
+            IExpr::Const(_) | IExpr::AddrOf(_) => false,
+            IExpr::Reg(r) => *r >= 64 || regs & (1 << r) != 0,
+            IExpr::Unary(_, a) => expr(a, regs),
+            IExpr::Binary(_, a, b) => expr(a, regs) || expr(b, regs),
+            IExpr::Ternary(c, a, b) => expr(c, regs) || expr(a, regs) || expr(b, regs),
+            IExpr::Prim { args, .. } => args.iter().any(|a| expr(a, regs)),
+        }
+    }
+    match i {
+        Instr::SetReg { reg, value, .. } => *reg >= 64 || regs & (1 << reg) != 0 || expr(value, regs),
+        Instr::Eval { expr: e, .. } | Instr::Guard { store: e, .. } => expr(e, regs),
+        Instr::Hoisted { .. } => true,
+        Instr::If { cond, then, els, .. } => {
+            expr(cond, regs) || then.iter().chain(els).any(|i| mentions(i, regs))
+        }
+    }
+}
+
+/// [`guarded_class`] for an `if` moved whole ([`store_block`]): its loads move too, so an
+/// `smp_rmb()` and any use of the registers they assign stop it. An `if` between is checked as
+/// it runs (a branch taken that orders the store or the loads fails the guard), even one with
+/// a lock: such moves are few.
+fn block_class(i: &Instr, loc: &str, regs: u64, assigned: u64) -> Guarded {
+    let rmb = matches!(
+        i,
+        Instr::Eval {
+            expr: IExpr::Prim {
+                prim: Prim::Fence(FenceKind::Rmb),
+                ..
+            },
+            ..
+        }
+    );
+    if rmb || mentions(i, assigned) {
+        return Guarded::Stop;
+    }
+    match i {
+        Instr::If { cond, .. } if !orders(cond, loc) => Guarded::Dynamic,
+        _ => guarded_class(i, loc, regs),
+    }
+}
+
 /// Whether a statement inside an `if` (or the `if` itself) leaves a later store unordered
 /// whenever its value and the `smp_wmb()` rule allow (checked as it runs).
 fn branch_ok(i: &Instr, loc: &str) -> bool {
@@ -316,28 +590,37 @@ fn branch_ok(i: &Instr, loc: &str) -> bool {
 /// just after each statement whose effect on the order depends on the execution, and to the
 /// farthest place, as far back as no statement always orders it.
 fn guarded_moves(proc: usize, body: &[Instr], j: usize, static_to: usize, out: &mut Vec<Move>) {
-    let Instr::Eval {
-        expr:
-            IExpr::Prim {
-                prim: Prim::Store(StoreKind::Once),
-                args,
-                ..
-            },
-        ..
-    } = &body[j]
-    else {
-        return;
-    };
-    let Some(IExpr::AddrOf(loc)) = args.first() else {
-        return;
-    };
-    let Some(regs) = operand_regs(args) else {
-        return;
+    let (loc, regs, block) = match &body[j] {
+        Instr::Eval {
+            expr:
+                IExpr::Prim {
+                    prim: Prim::Store(StoreKind::Once),
+                    args,
+                    ..
+                },
+            ..
+        } => {
+            let Some(IExpr::AddrOf(loc)) = args.first() else {
+                return;
+            };
+            let Some(regs) = operand_regs(args) else {
+                return;
+            };
+            (loc.as_str(), regs, None)
+        }
+        i => match store_block(i) {
+            Some((loc, regs, assigned)) => (loc, regs, Some(assigned)),
+            None => return,
+        },
     };
     let mut farthest = None;
     let mut i = static_to;
     while i > 0 {
-        match guarded_class(&body[i - 1], loc, regs) {
+        let class = match block {
+            Some(assigned) => block_class(&body[i - 1], loc, regs, assigned),
+            None => guarded_class(&body[i - 1], loc, regs),
+        };
+        match class {
             Guarded::Stop => break,
             Guarded::Dynamic => {
                 // Just after it, unless that is where the plain moves end (or the store's own
@@ -348,6 +631,7 @@ fn guarded_moves(proc: usize, body: &[Instr], j: usize, static_to: usize, out: &
                         from: j,
                         to: i,
                         guarded: true,
+                        lock_store: false,
                     });
                 }
                 farthest = Some(i - 1);
@@ -362,17 +646,19 @@ fn guarded_moves(proc: usize, body: &[Instr], j: usize, static_to: usize, out: &
             from: j,
             to,
             guarded: true,
+            lock_store: false,
         });
     }
 }
 
 /// The single-store moves a process body allows.
-fn moves(proc: usize, body: &[Instr]) -> Vec<Move> {
+fn moves(proc: usize, body: &[Instr], sole: &[String]) -> Vec<Move> {
     let mut out = Vec::new();
     for (j, s) in body.iter().enumerate() {
         let static_to = static_moves(proc, body, j, s, &mut out);
         guarded_moves(proc, body, j, static_to, &mut out);
     }
+    lock_store_moves(proc, body, sole, &mut out);
     out
 }
 
@@ -398,6 +684,7 @@ fn static_moves(proc: usize, body: &[Instr], j: usize, s: &Instr, out: &mut Vec<
             from: j,
             to: i,
             guarded: false,
+            lock_store: false,
         });
     }
     i
@@ -417,13 +704,14 @@ pub fn apply(p: &Program, moves: &[Move]) -> Program {
 /// The variants of `p`: `p` itself first, then every combination of at most one move per
 /// process, up to `max` programs in all; the flag says whether all of them fit.
 pub fn variants(p: &Program, max: usize) -> (Vec<(Program, Vec<Move>)>, bool) {
+    let sole = sole_locks(p);
     let per_proc: Vec<Vec<Option<Move>>> = p
         .procs
         .iter()
         .enumerate()
         .map(|(i, proc)| {
             let mut v = vec![None];
-            v.extend(moves(i, &proc.body).into_iter().map(Some));
+            v.extend(moves(i, &proc.body, &sole).into_iter().map(Some));
             v
         })
         .collect();

@@ -22,11 +22,11 @@ use crate::config::{Config, MemoryModel};
 use crate::engine::{self, runtime, Kind, LoadDep, ObjKind};
 use crate::failure::{Failure, FailureKind};
 use crate::kernel::{
-    barrier, init_srcu_struct, rcu_assign_pointer, rcu_dereference, rcu_read_lock, rcu_read_unlock,
-    read_once, smp_load_acquire, smp_mb, smp_mb__after_atomic, smp_mb__before_atomic, smp_rmb,
-    smp_store_release, smp_wmb, spawn_cpu, spin_is_locked, spin_lock, spin_trylock, spin_unlock,
-    srcu_read_lock, srcu_read_unlock, synchronize_rcu, synchronize_srcu, write_once, Embed, Field, Layout,
-    Ptr, Spinlock, SrcuFlavor, SrcuStruct, Word,
+    arch_spin_lock_load, arch_spin_lock_store, barrier, init_srcu_struct, rcu_assign_pointer,
+    rcu_dereference, rcu_read_lock, rcu_read_unlock, read_once, smp_load_acquire, smp_mb,
+    smp_mb__after_atomic, smp_mb__before_atomic, smp_rmb, smp_store_release, smp_wmb, spawn_cpu,
+    spin_is_locked, spin_lock, spin_trylock, spin_unlock, srcu_read_lock, srcu_read_unlock, synchronize_rcu,
+    synchronize_srcu, write_once, Embed, Field, Layout, Ptr, Spinlock, SrcuFlavor, SrcuStruct, Word,
 };
 use crate::sched::{CpuId, Decision, Dfs, NextStep, Strategy};
 
@@ -456,6 +456,16 @@ impl Machine for KernelMachine {
     fn spin_unlock(&mut self, lock: u64) {
         self.last = Last::Other;
         spin_unlock(Spinlock::at(Ptr(lock)))
+    }
+
+    fn spin_lock_load(&mut self, lock: u64) {
+        self.last = Last::Other;
+        arch_spin_lock_load(Spinlock::at(Ptr(lock)))
+    }
+
+    fn spin_lock_store(&mut self, lock: u64) {
+        self.last = Last::Other;
+        arch_spin_lock_store(Spinlock::at(Ptr(lock)))
     }
 
     fn spin_trylock(&mut self, lock: u64) -> bool {

@@ -309,23 +309,7 @@ pub fn render_result(name: &str, result: &TestResult) -> String {
                 }
             );
             if r.witness.is_some() && !r.witness_moves.is_empty() {
-                let moves: Vec<String> = r
-                    .witness_moves
-                    .iter()
-                    .map(|m| {
-                        format!(
-                            "P{}'s statement {} before its statement {}{}",
-                            m.proc,
-                            m.from + 1,
-                            m.to + 1,
-                            if m.guarded {
-                                " (guarded: nothing between ordered it in this execution)"
-                            } else {
-                                ""
-                            }
-                        )
-                    })
-                    .collect();
+                let moves: Vec<String> = r.witness_moves.iter().map(|m| m.to_string()).collect();
                 let _ = writeln!(
                     out,
                     "Witness in a reordered variant (LKMM allows it; the machine alone cannot): {}",
