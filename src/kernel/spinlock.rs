@@ -45,27 +45,19 @@ pub fn spin_lock_init(lock: Spinlock) {
 #[track_caller]
 pub fn spin_lock(lock: Spinlock) {
     let _f = KFunc::enter("spin_lock");
-    let caller = Location::caller();
-    loop {
-        let old = engine::access(
-            lock.0 .0,
-            Kind::RmwAcquire,
-            "arch_spin_trylock",
-            true,
-            caller,
-            |v| {
-                if v == 0 {
-                    (0, Some(1))
-                } else {
-                    (v, None)
-                }
-            },
-        );
-        if old == 0 || engine::failed() {
-            return;
-        }
-        engine::block_on(Blocked::Spinning(lock.0 .0));
-    }
+    spin_until_free(
+        lock,
+        Location::caller(),
+        Kind::RmwAcquire,
+        "arch_spin_trylock",
+        |v| {
+            if v == 0 {
+                (0, Some(1))
+            } else {
+                (v, None)
+            }
+        },
+    );
 }
 
 /// The first half of `spin_lock(lock)` taken in two events, as arm64's LL/SC loop takes it: the
@@ -79,16 +71,27 @@ pub fn spin_lock(lock: Spinlock) {
 #[track_caller]
 pub(crate) fn arch_spin_lock_load(lock: Spinlock) {
     let _f = KFunc::enter("spin_lock");
-    let caller = Location::caller();
+    spin_until_free(
+        lock,
+        Location::caller(),
+        Kind::Acquire,
+        "arch_spin_lock_ldaxr",
+        |v| (v, None),
+    );
+}
+
+/// Accesses the lock word with `take` (an RMW if `kind` is one, else a load) until it finds the
+/// lock free (0), blocking until the word changes between attempts.
+#[inline]
+fn spin_until_free(
+    lock: Spinlock,
+    caller: &'static Location<'static>,
+    kind: Kind,
+    op: &'static str,
+    take: fn(u64) -> (u64, Option<u64>),
+) {
     loop {
-        let old = engine::access(
-            lock.0 .0,
-            Kind::Acquire,
-            "arch_spin_lock_ldaxr",
-            false,
-            caller,
-            |v| (v, None),
-        );
+        let old = engine::access(lock.0 .0, kind, op, kind.is_rmw(), caller, take);
         if old == 0 || engine::failed() {
             return;
         }
