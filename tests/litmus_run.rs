@@ -674,6 +674,22 @@ fn the_store_that_takes_a_lock_may_be_seen_after_the_critical_sections_stores() 
          exists (x=1)\n"
     );
     assert_eq!(observation(&exclusion, MemoryModel::Lkmm), Observation::Never);
+    // `smp_mb__after_spinlock()` makes the lock a full barrier: store buffering across it is
+    // forbidden, also when the lock's store is made later (right before the fence).
+    let sb = |fence: &str| {
+        format!(
+            "C SB-after-spinlock\n{{}}\nP0(spinlock_t *l, int *x, int *y)\n{{\n  int r0;\n  \
+             int r9;\n  WRITE_ONCE(*x, 1);\n  spin_lock(l);\n  r9 = 1;\n{fence}  \
+             r0 = READ_ONCE(*y);\n  spin_unlock(l);\n}}\n\
+             P1(int *x, int *y)\n{{\n  int r1;\n  WRITE_ONCE(*y, 1);\n  smp_mb();\n  \
+             r1 = READ_ONCE(*x);\n}}\nexists (0:r0=0 /\\ 1:r1=0)\n"
+        )
+    };
+    assert_eq!(
+        observation(&sb("  smp_mb__after_spinlock();\n"), MemoryModel::Lkmm),
+        Observation::Never
+    );
+    assert_eq!(observation(&sb(""), MemoryModel::Lkmm), Observation::Sometimes);
 }
 
 /// Load buffering where `P0`'s store ends an `if` on `cond`, after a load of its location.

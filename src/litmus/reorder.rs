@@ -305,15 +305,17 @@ impl Move {
     }
 }
 
-/// The locks that one process alone takes and releases (other processes may only ask
-/// `spin_is_locked()`); none when a lock operation goes through a computed address.
+/// The locks that one process alone takes, releases or writes (other processes may only load
+/// the word or ask `spin_is_locked()`); none when a write or lock operation goes through a
+/// computed address, which could be the lock's.
 fn sole_locks(p: &Program) -> Vec<String> {
     let mut users: Vec<(String, usize)> = Vec::new();
     let mut computed = false;
     for (k, proc) in p.procs.iter().enumerate() {
         for i in &proc.body {
             i.any_prim(&mut |prim, args| {
-                if matches!(prim, Prim::SpinLock | Prim::SpinUnlock | Prim::SpinTrylock) {
+                let writes = prim_takes_address(prim) && !matches!(prim, Prim::Load(_) | Prim::SpinIsLocked);
+                if writes {
                     match args.first() {
                         Some(IExpr::AddrOf(l)) => users.push((l.clone(), k)),
                         _ => computed = true,
@@ -333,6 +335,23 @@ fn sole_locks(p: &Program) -> Vec<String> {
         }
     }
     out
+}
+
+/// Whether the primitive's first argument is the address of a word it accesses.
+fn prim_takes_address(prim: Prim) -> bool {
+    matches!(
+        prim,
+        Prim::Load(_)
+            | Prim::Store(_)
+            | Prim::StoreMb
+            | Prim::Rmw { .. }
+            | Prim::SpinLock
+            | Prim::SpinUnlock
+            | Prim::SpinTrylock
+            | Prim::SpinIsLocked
+            | Prim::SpinLockLoad
+            | Prim::SpinLockStore
+    )
 }
 
 /// The moves of the store of each top-level `spin_lock(l)` of a lock only this process takes:

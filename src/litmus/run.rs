@@ -464,7 +464,10 @@ impl Machine for KernelMachine {
     }
 
     fn spin_lock_store(&mut self, lock: u64) {
-        self.last = Last::Other;
+        // The lock is taken when its store is made: an `smp_mb__after_spinlock()` right after
+        // strengthens it, as it does `spin_lock()` (LKMM orders the lock's store and what
+        // precedes it before what follows the fence).
+        self.last = Last::Lock;
         arch_spin_lock_store(Spinlock::at(Ptr(lock)))
     }
 
