@@ -675,21 +675,29 @@ fn the_store_that_takes_a_lock_may_be_seen_after_the_critical_sections_stores() 
     );
     assert_eq!(observation(&exclusion, MemoryModel::Lkmm), Observation::Never);
     // `smp_mb__after_spinlock()` makes the lock a full barrier: store buffering across it is
-    // forbidden, also when the lock's store is made later (right before the fence).
-    let sb = |fence: &str| {
+    // forbidden, also when the lock's store is made later (right before the fence), and also
+    // when an access lies between the lock and the fence.
+    let sb = |between: &str, fence: &str| {
         format!(
-            "C SB-after-spinlock\n{{}}\nP0(spinlock_t *l, int *x, int *y)\n{{\n  int r0;\n  \
-             int r9;\n  WRITE_ONCE(*x, 1);\n  spin_lock(l);\n  r9 = 1;\n{fence}  \
+            "C SB-after-spinlock\n{{}}\nP0(spinlock_t *l, int *x, int *y, int *z)\n{{\n  \
+             int r0;\n  int r9;\n  WRITE_ONCE(*x, 1);\n  spin_lock(l);\n{between}{fence}  \
              r0 = READ_ONCE(*y);\n  spin_unlock(l);\n}}\n\
              P1(int *x, int *y)\n{{\n  int r1;\n  WRITE_ONCE(*y, 1);\n  smp_mb();\n  \
              r1 = READ_ONCE(*x);\n}}\nexists (0:r0=0 /\\ 1:r1=0)\n"
         )
     };
-    assert_eq!(
-        observation(&sb("  smp_mb__after_spinlock();\n"), MemoryModel::Lkmm),
-        Observation::Never
-    );
-    assert_eq!(observation(&sb(""), MemoryModel::Lkmm), Observation::Sometimes);
+    // Whatever lies between the lock and the fence (LKMM: `[LKW] ; fencerel(After-spinlock)`).
+    for between in ["  r9 = 1;\n", "  WRITE_ONCE(*z, 1);\n"] {
+        assert_eq!(
+            observation(&sb(between, "  smp_mb__after_spinlock();\n"), MemoryModel::Lkmm),
+            Observation::Never,
+            "{between}"
+        );
+        assert_eq!(
+            observation(&sb(between, ""), MemoryModel::Lkmm),
+            Observation::Sometimes
+        );
+    }
 }
 
 /// Load buffering where `P0`'s store ends an `if` on `cond`, after a load of its location.

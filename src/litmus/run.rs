@@ -261,6 +261,7 @@ fn execute(setup: &Arc<Setup>, memory: MemoryModel) {
                 setup: setup.clone(),
                 addrs,
                 last: Last::Other,
+                locked: false,
                 loads: Vec::new(),
             };
             let regs = setup.program.procs[i].run_values(&mut m);
@@ -315,6 +316,9 @@ struct KernelMachine {
     addrs: Addrs,
     /// The process's previous event, for the fences that strengthen it.
     last: Last,
+    /// It has taken a lock: `smp_mb__after_spinlock()` (and `smp_mb__after_unlock_lock()`) is a
+    /// full barrier from then on.
+    locked: bool,
     /// What each of its loads and RMWs read, in order ([`Machine::data_dependent`]'s bits).
     loads: Vec<LoadDep>,
 }
@@ -322,7 +326,6 @@ struct KernelMachine {
 /// What the previous event of a process was.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Last {
-    Lock,
     SrcuReadUnlock,
     Other,
 }
@@ -437,10 +440,14 @@ impl Machine for KernelMachine {
             FenceKind::Barrier => barrier(),
             FenceKind::BeforeAtomic => smp_mb__before_atomic(),
             FenceKind::AfterAtomic => smp_mb__after_atomic(),
-            // Each strengthens the operation right before it into a full barrier, and alone
-            // orders nothing (LKMM): the kernel defines them so because that operation's own
-            // barrier (or an arch's lock) already does the rest.
-            FenceKind::AfterSpinlock | FenceKind::AfterUnlockLock if last == Last::Lock => smp_mb(),
+            // Each strengthens an operation before it into a full barrier, and alone orders
+            // nothing (LKMM): the kernel defines them so because that operation's own barrier
+            // (or an arch's lock) already does the rest. LKMM's `[M] ; po? ; [LKW] ;
+            // fencerel(After-spinlock) ; [M]` reaches back to any lock the CPU took, whatever
+            // lies between (a full barrier is that and more); `smp_mb__after_unlock_lock()`
+            // needs an unlock before that lock too, so a full barrier after any lock is
+            // stronger than LKMM there, never weaker.
+            FenceKind::AfterSpinlock | FenceKind::AfterUnlockLock if self.locked => smp_mb(),
             FenceKind::AfterSrcuReadUnlock if last == Last::SrcuReadUnlock => smp_mb(),
             FenceKind::AfterSpinlock | FenceKind::AfterUnlockLock | FenceKind::AfterSrcuReadUnlock => {
                 barrier()
@@ -449,7 +456,8 @@ impl Machine for KernelMachine {
     }
 
     fn spin_lock(&mut self, lock: u64) {
-        self.last = Last::Lock;
+        self.last = Last::Other;
+        self.locked = true;
         spin_lock(Spinlock::at(Ptr(lock)))
     }
 
@@ -464,16 +472,17 @@ impl Machine for KernelMachine {
     }
 
     fn spin_lock_store(&mut self, lock: u64) {
-        // The lock is taken when its store is made: an `smp_mb__after_spinlock()` right after
-        // strengthens it, as it does `spin_lock()` (LKMM orders the lock's store and what
-        // precedes it before what follows the fence).
-        self.last = Last::Lock;
+        // The lock is taken when its store is made: an `smp_mb__after_spinlock()` after it
+        // orders the store and what precedes it before what follows the fence.
+        self.last = Last::Other;
+        self.locked = true;
         arch_spin_lock_store(Spinlock::at(Ptr(lock)))
     }
 
     fn spin_trylock(&mut self, lock: u64) -> bool {
         let taken = spin_trylock(Spinlock::at(Ptr(lock)));
-        self.last = if taken { Last::Lock } else { Last::Other };
+        self.last = Last::Other;
+        self.locked |= taken;
         taken
     }
 
