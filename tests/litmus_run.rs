@@ -715,34 +715,25 @@ fn an_if_on_registers_may_be_made_early_whole_unless_its_loads_or_condition_are_
     // `C-viro-2020.09.29a`: an `if` on a register no load set, holding a load of a location and
     // then a store to it, is ordered after nothing before it (the load and the store stay in
     // order between themselves).
-    let lkmm = MemoryModel::Lkmm;
     let load = "    r2 = READ_ONCE(*y);\n";
-    assert_eq!(
-        observation(&lb_if_block("", "r1", load), lkmm),
-        Observation::Sometimes
-    );
-    assert_eq!(
-        observation(&lb_if_block("", "r1", ""), lkmm),
-        Observation::Sometimes
-    );
-    // `smp_rmb()` orders the load before the one in the `if`, which reads before the store.
-    assert_eq!(
-        observation(&lb_if_block("  smp_rmb();\n", "r1", load), lkmm),
-        Observation::Never
-    );
-    // `smp_wmb()` orders stores only.
-    assert_eq!(
-        observation(&lb_if_block("  smp_wmb();\n", "r1", load), lkmm),
-        Observation::Sometimes
-    );
-    // On the loaded value, the `if` is a control dependency.
-    assert_eq!(
-        observation(&lb_if_block("", "r0", load), lkmm),
-        Observation::Never
-    );
-    // A register the condition reads, set in between from the load, orders it the same way.
-    assert_eq!(
-        observation(&lb_if_block("  r1 = r0;\n", "r1", load), lkmm),
-        Observation::Never
-    );
+    let never = Observation::Never;
+    let sometimes = Observation::Sometimes;
+    for (between, cond, load, expected) in [
+        ("", "r1", load, sometimes),
+        ("", "r1", "", sometimes),
+        // `smp_rmb()` orders the load before the one in the `if`, which reads before the store.
+        ("  smp_rmb();\n", "r1", load, never),
+        // `smp_wmb()` orders stores only.
+        ("  smp_wmb();\n", "r1", load, sometimes),
+        // On the loaded value, the `if` is a control dependency.
+        ("", "r0", load, never),
+        // A register the condition reads, set in between from the load, orders it the same way.
+        ("  r1 = r0;\n", "r1", load, never),
+    ] {
+        assert_eq!(
+            observation(&lb_if_block(between, cond, load), MemoryModel::Lkmm),
+            expected,
+            "between {between:?}, if ({cond}), load {load:?}"
+        );
+    }
 }

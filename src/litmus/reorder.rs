@@ -85,6 +85,17 @@ enum Class<'a> {
     Barrier,
 }
 
+/// Whether a `WRITE_ONCE` to `loc` may trade places with the statement `i` in a static move:
+/// nothing in LKMM orders the two.
+fn crossable(i: &Instr, loc: &str) -> bool {
+    match class(i) {
+        Class::Load(l) | Class::Store { loc: l, .. } => l != loc,
+        Class::NoLocation => true,
+        Class::If(ls) => !ls.contains(&loc),
+        Class::Barrier => false,
+    }
+}
+
 /// Whether `e` reads only registers and constants (no memory access, no primitive).
 fn pure(e: &IExpr) -> bool {
     match e {
@@ -314,7 +325,17 @@ fn sole_locks(p: &Program) -> Vec<String> {
     for (k, proc) in p.procs.iter().enumerate() {
         for i in &proc.body {
             i.any_prim(&mut |prim, args| {
-                let writes = prim_takes_address(prim) && !matches!(prim, Prim::Load(_) | Prim::SpinIsLocked);
+                let writes = matches!(
+                    prim,
+                    Prim::Store(_)
+                        | Prim::StoreMb
+                        | Prim::Rmw { .. }
+                        | Prim::SpinLock
+                        | Prim::SpinUnlock
+                        | Prim::SpinTrylock
+                        | Prim::SpinLockLoad
+                        | Prim::SpinLockStore
+                );
                 if writes {
                     match args.first() {
                         Some(IExpr::AddrOf(l)) => users.push((l.clone(), k)),
@@ -335,23 +356,6 @@ fn sole_locks(p: &Program) -> Vec<String> {
         }
     }
     out
-}
-
-/// Whether the primitive's first argument is the address of a word it accesses.
-fn prim_takes_address(prim: Prim) -> bool {
-    matches!(
-        prim,
-        Prim::Load(_)
-            | Prim::Store(_)
-            | Prim::StoreMb
-            | Prim::Rmw { .. }
-            | Prim::SpinLock
-            | Prim::SpinUnlock
-            | Prim::SpinTrylock
-            | Prim::SpinIsLocked
-            | Prim::SpinLockLoad
-            | Prim::SpinLockStore
-    )
 }
 
 /// The moves of the store of each top-level `spin_lock(l)` of a lock only this process takes:
@@ -382,16 +386,12 @@ fn lock_store_moves(proc: usize, body: &[Instr], sole: &[String], out: &mut Vec<
         if !sole.contains(l) {
             continue;
         }
-        for (k, next) in body.iter().enumerate().skip(j + 1) {
-            let over = match class(next) {
-                Class::Load(x) | Class::Store { loc: x, .. } => x != l,
-                Class::NoLocation => true,
-                Class::If(ls) => !ls.contains(&l.as_str()),
-                Class::Barrier => false,
-            };
-            if !over {
-                break;
-            }
+        for (k, _) in body
+            .iter()
+            .enumerate()
+            .skip(j + 1)
+            .take_while(|(_, next)| crossable(next, l))
+        {
             out.push(Move {
                 proc,
                 from: j,
@@ -687,16 +687,7 @@ fn static_moves(proc: usize, body: &[Instr], j: usize, s: &Instr, out: &mut Vec<
         return j;
     };
     let mut i = j;
-    while i > 0 {
-        let over = match class(&body[i - 1]) {
-            Class::Load(l) | Class::Store { loc: l, .. } => l != loc,
-            Class::NoLocation => true,
-            Class::If(ls) => !ls.contains(&loc),
-            Class::Barrier => false,
-        };
-        if !over {
-            break;
-        }
+    while i > 0 && crossable(&body[i - 1], loc) {
         i -= 1;
         out.push(Move {
             proc,
