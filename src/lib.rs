@@ -63,21 +63,24 @@
 //! finds a bug fastest depends on the bug's shape; `kgrace bench` measures every strategy on
 //! every failing variant (the README has its table):
 //!
-//! * [`sched::Guided`] (the default): each execution is one arm's, chosen by a bandit: PCT at two
-//!   depths, early PCT, the uniform walk, POS, and a mutation of an earlier execution that
+//! * [`sched::Guided`] (the default): each execution is one arm's, chosen by a bandit: PCT one
+//!   depth deeper than `--depth`, the uniform walk, POS, a mutation of an earlier execution that
 //!   produced a new reads-from pair (the feedback of RFF, Wolff et al., ASPLOS 2024), replayed to
 //!   just past that pair and continued under early PCT, the uniform walk or POS, half the time
 //!   stalling the CPU that ran at the cut after a few more of its steps; and a reversal of a near
 //!   miss (`engine/near.rs`): an execution in which one CPU accessed an object just before
 //!   another freed it, or loaded a word just before another overwrote it, replayed to that access
 //!   with the first CPU stalled there until nothing else can run (or the others only spin). The
-//!   mutation wins where a bug needs a rare event and then a long stall (a reader taking its
-//!   SRCU index after the last flip, then stopped across the free); the reversal where one CPU
-//!   must stop between a check and a use for as long as another needs to free (a flag tested
-//!   before `srcu_read_lock`, a mutex's slow path that touches it after the next owner freed
-//!   it). It keeps every other bug within a small factor of the best strategy for it. Its
-//!   reads-from coverage stops growing after a few dozen executions on these harnesses, so after
-//!   that its bandit runs on its priors.
+//!   reversal wins where one CPU must stop between a check and a use for as long as another
+//!   needs to free (a flag tested before `srcu_read_lock`, a mutex's slow path that touches it
+//!   after the next owner freed it, a reader stopped across the free after `synchronize_srcu`);
+//!   the mutation where a bug needs a rare event and then a long stall. The arms' shares solve a
+//!   linear program over their measured rates (`docs/scheduling.md`): the mixture whose slowest
+//!   failing variant is found soonest. It finds every failing variant in a median of at most 50
+//!   executions, but is up to about twice as slow as `portfolio` on some that `portfolio` finds
+//!   in a dozen or so: no mixture of these arms is as fast as both. Its reads-from coverage stops
+//!   growing after a few dozen executions on these harnesses; after that only one execution in
+//!   eight pays for tracking it.
 //! * [`sched::Pct`] (Burckhardt et al., ASPLOS 2010), change points on shared steps only: wins on
 //!   long stalls of one CPU across another's whole path, and is the only strategy without
 //!   feedback that finds the SRCU bug above. [`sched::Pct::early`] draws half its change points

@@ -39,11 +39,11 @@ fn a_cell_is_the_explorations_it_summarizes() {
 }
 
 /// The goal the default strategy is held to (issue 15): every failing variant of every harness,
-/// under each memory model, found within 1,000 executions in at least 19 of seeds 1..=20. (Its
-/// other half, a median of at most 50 executions, is not met yet: the README's bench section
-/// says where.)
+/// under each memory model, found within 1,000 executions in at least 19 of seeds 1..=20, and
+/// in a median of at most 50 executions over them (the README's bench table; the slowest cell
+/// is at 49 there, and at 43 on 300 seeds).
 #[test]
-fn the_default_finds_every_failing_variant_within_1000_executions_for_19_of_20_seeds() {
+fn the_default_finds_every_failing_variant_within_1000_executions_for_19_of_20_seeds_and_50_at_the_median() {
     let spec = BenchSpec {
         // What `kgrace run` and `Explorer::new` use when no strategy is given.
         strategies: vec![SchedulerSpec::Guided { depth: 3, seed: 0 }],
@@ -70,6 +70,17 @@ fn the_default_finds_every_failing_variant_within_1000_executions_for_19_of_20_s
         .map(|r| format!("{} {} under {}: {}/20", r.harness, r.variant, r.memory, r.found))
         .collect();
     assert!(missed.is_empty(), "{missed:?}");
+    let slow: Vec<String> = rows
+        .iter()
+        .filter(|r| r.median.is_none_or(|m| m > 50))
+        .map(|r| {
+            format!(
+                "{} {} under {}: median {:?}",
+                r.harness, r.variant, r.memory, r.median
+            )
+        })
+        .collect();
+    assert!(slow.is_empty(), "{slow:?}");
 }
 
 #[test]

@@ -135,6 +135,12 @@ pub(crate) fn pair_hits(pair: u32) -> u32 {
     SEEN.with(|s| s.borrow().slots[pair as usize % SEEN_SLOTS].hits)
 }
 
+/// Count, or not, in the executions to come of this exploration (what was seen is kept): the
+/// guided strategy samples its executions once new pairs have stopped coming.
+pub(crate) fn track(on: bool) {
+    FEEDBACK.with(|f| f.set(on));
+}
+
 /// Stop counting (the end of an exploration).
 pub(crate) fn stop_feedback() {
     FEEDBACK.with(|f| f.set(false));

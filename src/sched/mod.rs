@@ -262,7 +262,7 @@ impl std::fmt::Display for SchedulerSpec {
             SchedulerSpec::Guided { depth, seed } => {
                 write!(
                     f,
-                    "guided (pct depths {depth}, {}, early pct, uniform, pos, mutations, reversals; seed {seed})",
+                    "guided (pct depth {}, uniform, pos, mutations, reversals; seed {seed})",
                     depth + 1
                 )
             }
