@@ -77,8 +77,8 @@
 //!   the mutation where a bug needs a rare event and then a long stall. The arms' shares solve a
 //!   linear program over their measured rates (`docs/scheduling.md`): the mixture whose slowest
 //!   failing variant is found soonest. It finds every failing variant in a median of at most 50
-//!   executions, but is up to two or three times as slow as `portfolio` on some that `portfolio` finds
-//!   in a dozen or so: no mixture of these arms is as fast as both. Its reads-from coverage stops
+//!   executions, but is up to two or three times as slow as `portfolio` on some that
+//!   `portfolio` finds in a dozen or so: no mixture of these arms is as fast as both. Its reads-from coverage stops
 //!   growing after a few dozen executions on these harnesses; after that only one execution in
 //!   eight pays for tracking it.
 //! * [`sched::Pct`] (Burckhardt et al., ASPLOS 2010), change points on shared steps only: wins on

@@ -833,8 +833,8 @@ mod tests {
     /// stops for the free, the mutation as it was (always PCT after the cut, the CPU at the cut
     /// stalled right there or not at all) needs more executions; both without the reversal and
     /// with the mutation's share as above. Medians over 300 seeds, summed over sc and lkmm:
-    /// 135 against 155 when this was last run (154 against 205 with the earlier priors): the 20 seeds
-    /// of `kgrace bench` cannot tell a 15% difference from seed noise.
+    /// 135 against 155 when this was last run (154 against 205 with the earlier priors): the
+    /// 20 seeds of `kgrace bench` cannot tell a 15% difference from seed noise.
     #[test]
     fn a_stall_a_few_steps_past_the_cut_and_other_continuations_find_the_late_reader_sooner() {
         let mut now = 0;
