@@ -63,7 +63,8 @@ impl Report {
 
 impl Explorer {
     /// Explore `variant` of `harness` (names as `kgrace list` prints them) with the guided
-    /// strategy (PCT depth 3), seed 0, for 1,000 executions; change any of these with the builder methods.
+    /// strategy (`depth` 3, its PCT arm one deeper), seed 0, for 1,000 executions; change any of
+    /// these with the builder methods.
     pub fn new(harness: &str, variant: &str) -> Result<Explorer, crate::Error> {
         let h = harness::find(harness)?;
         let v = h.variant(variant)?;

@@ -28,7 +28,7 @@ pub struct BenchArgs {
     /// Only this harness (repeat for several); default all.
     #[arg(long = "harness")]
     harnesses: Vec<String>,
-    /// PCT bug depth (and the portfolio's and stall's).
+    /// PCT bug depth (the portfolio's and stall's too; guided's PCT arm runs one deeper).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=16))]
     depth: u32,
     /// Worker threads (default: the number of cores). The table does not depend on it.

@@ -152,7 +152,7 @@ struct RunArgs {
     /// For `--scheduler dfs`: at most this many preemptions per execution.
     #[arg(long, default_value_t = 2)]
     preemptions: u32,
-    /// PCT bug depth.
+    /// PCT bug depth (the portfolio's and stall's too; guided's PCT arm runs one deeper).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=16))]
     depth: u32,
     /// Seed of the run: the same seed explores the same executions.

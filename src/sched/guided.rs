@@ -217,9 +217,10 @@ const POS: usize = 2;
 const MUTATE: usize = 3;
 /// The reversal arm: it needs a near miss.
 const REVERSE: usize = 4;
-/// Each arm's share before feedback, from a linear program over measured rates
-/// (`docs/scheduling.md`): the mixture whose slowest failing variant is found soonest, and,
-/// among those, the one closest to `portfolio` on the variants `portfolio` finds sooner.
+/// Each arm's share before feedback, from a linear program over the arms' measured rates
+/// (`docs/scheduling.md`): among the mixtures that find every failing variant within a median of
+/// 45 executions, the one whose rate is nearest `portfolio`'s on the variant where it falls
+/// furthest behind (rounded, with 3% kept for the uniform walk).
 const PRIOR: [f64; ARMS] = [0.19, 0.03, 0.43, 0.05, 0.30];
 /// Executions in a row without a new reads-from pair or a new near miss after which only one in
 /// [`SAMPLE`] is tracked. The pairs and near misses of our harnesses all come in their first few
