@@ -73,14 +73,17 @@
 //!   with the first CPU stalled there until nothing else can run (or the others only spin). The
 //!   reversal wins where one CPU must stop between a check and a use for as long as another
 //!   needs to free (a flag tested before `srcu_read_lock`, a mutex's slow path that touches it
-//!   after the next owner freed it, a reader stopped across the free after `synchronize_srcu`);
-//!   the mutation where a bug needs a rare event and then a long stall. The arms' shares solve a
+//!   after the next owner freed it, a reader stopped across the free after `synchronize_srcu`).
+//!   The mutation pays where a bug needs a rare event and then a long stall and nothing else
+//!   reaches it (its tests, with the reversal off); on these harnesses the reversal does better,
+//!   and the mutation keeps 5% of the turns. The arms' shares solve a
 //!   linear program over their measured rates (`docs/scheduling.md`): the mixture whose slowest
 //!   failing variant is found soonest. It finds every failing variant in a median of at most 50
-//!   executions, but is up to two or three times as slow as `portfolio` on some that
-//!   `portfolio` finds in a dozen or so: no mixture of these arms is as fast as both. Its reads-from coverage stops
-//!   growing after a few dozen executions on these harnesses; after that only one execution in
-//!   eight pays for tracking it.
+//!   executions, but is up to about three times as slow as `portfolio` on some that
+//!   `portfolio` finds in a dozen or so: no mixture of these arms is as fast as both. Its
+//!   reads-from coverage stops growing after a few dozen executions on these harnesses; once
+//!   128 executions in a row found nothing new, only one execution in eight pays for tracking
+//!   it.
 //! * [`sched::Pct`] (Burckhardt et al., ASPLOS 2010), change points on shared steps only: wins on
 //!   long stalls of one CPU across another's whole path, and is the only strategy without
 //!   feedback that finds the SRCU bug above. [`sched::Pct::early`] draws half its change points
@@ -348,8 +351,10 @@
 //!   operation's names, so which executions a seed explores changes when a harness or kernel
 //!   line moves (recorded traces replay regardless: they hold the decisions). Counting the pairs
 //!   costs about 6% more instructions per execution on the cheapest harness (`mutex_unlock_free
-//!   fixed`, callgrind), tracking near misses 3 to 7% more (README, "Near misses, reversed"). A near miss is tracked for the first
-//!   8 CPUs only. Its arms' shares were set by `kgrace bench` on the five harnesses here.
+//!   fixed`, callgrind), tracking near misses 3 to 7% more (README, "Near misses, reversed"), in
+//!   the executions it tracks (all until 128 in a row found nothing new, then one in eight). A
+//!   near miss is tracked for the first 8 CPUs only. Its arms' shares were fitted to the rates
+//!   `kgrace bench` measured on the five harnesses here (`docs/scheduling.md`).
 //! * A run on several jobs is repeatable for the same seed and number of jobs; with the default
 //!   (the number of cores) it differs between machines. `--jobs 1` is the same everywhere.
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]

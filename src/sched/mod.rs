@@ -121,17 +121,19 @@ pub enum SchedulerSpec {
         /// Seed of the whole run.
         seed: u64,
     },
-    /// PCT and the uniform walk, one execution each (the default).
+    /// PCT at two depths and the uniform walk taking turns (the default before `Guided`).
     Portfolio {
         /// PCT's bug depth.
         depth: u32,
         /// Seed of the whole run.
         seed: u64,
     },
-    /// Reads-from-guided exploration ([`Guided`]): PCT, the uniform walk and mutations of the
-    /// executions that found new reads-from pairs, under a bandit.
+    /// Reads-from-guided exploration ([`Guided`], the default): PCT, the uniform walk, POS,
+    /// mutations of the executions that found new reads-from pairs and reversals of near
+    /// misses, under a bandit.
     Guided {
-        /// PCT's bug depth.
+        /// The bug depth: its PCT arm runs at `depth + 1`, its mutations continue under early
+        /// PCT of `depth - 1` (at least 1).
         depth: u32,
         /// Seed of the whole run.
         seed: u64,
