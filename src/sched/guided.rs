@@ -289,6 +289,24 @@ impl Guided {
         }
     }
 
+    /// The arms, in the order of [`Guided::with_shares`].
+    pub const ARM_NAMES: [&'static str; ARMS] = ["pct", "uniform", "pos", "mutation", "reversal"];
+
+    /// The same exploration with `shares` for its arms' prior shares (in the order of
+    /// [`Guided::ARM_NAMES`]) instead of the default ones: to measure what each arm finds alone
+    /// (`examples/arm_rates.rs`), from which the defaults were chosen (`docs/scheduling.md`).
+    ///
+    /// # Panics
+    /// If a share is negative or not finite, or none is positive.
+    pub fn with_shares(mut self, shares: [f64; ARMS]) -> Self {
+        assert!(
+            shares.iter().all(|s| s.is_finite() && *s >= 0.0) && shares.iter().any(|s| *s > 0.0),
+            "arm shares must be finite, non-negative and not all zero: {shares:?}"
+        );
+        self.prior = shares;
+        self
+    }
+
     fn strategy(&mut self) -> &mut dyn Strategy {
         match self.arm {
             PCT => &mut self.pct,
@@ -759,6 +777,26 @@ mod tests {
             sampled.len() > 4 * every && sampled.windows(every).all(one_in_every),
             "{sampled:?}"
         );
+    }
+
+    /// An arm given all the share runs every execution (how `examples/arm_rates.rs` measures
+    /// one arm alone), and shares that cannot be a mixture are refused.
+    #[test]
+    fn with_shares_sets_which_arms_run() {
+        let mut g = Guided::new(3, 1).with_shares([0.0, 1.0, 0.0, 0.0, 0.0]);
+        for _ in 0..50 {
+            assert!(g.new_execution());
+            assert_eq!(g.arm, UNIFORM);
+        }
+        cover::stop_feedback();
+        for bad in [
+            [0.0; ARMS],
+            [1.0, -1.0, 1.0, 1.0, 1.0],
+            [f64::NAN, 1.0, 1.0, 1.0, 1.0],
+        ] {
+            let refused = std::panic::catch_unwind(|| Guided::new(3, 1).with_shares(bad));
+            assert!(refused.is_err(), "{bad:?} accepted");
+        }
     }
 
     /// The mutation's share in the tests of the mutation: what it had before the priors came from

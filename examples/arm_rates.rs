@@ -1,0 +1,158 @@
+//! `arm_rates`: how often each arm of the guided strategy, run alone, finds each failing
+//! variant, and `portfolio` beside them: the measurements the guided strategy's shares are
+//! chosen from (`docs/scheduling.md`, "Choosing the shares again").
+//!
+//! ```console
+//! $ cargo run --release --example arm_rates -- 100 > rates.json
+//! $ python3 scripts/priors.py rates.json
+//! ```
+//!
+//! An arm "alone" is the guided strategy with that arm's share at 100 and the others' at 0.01:
+//! the mutation and the reversal need executions to learn from, and those come mostly from
+//! themselves. A cell's rate is the failures found over the executions run, over seeds
+//! `1..=SEEDS` (default 100) with a budget of `BUDGET` (default 1,000) executions each, a seed
+//! that found nothing counting its whole budget: the rate of a geometric count, whose median is
+//! about `ln 2 / rate`. Output: one JSON object per cell and strategy, one per line.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use kgrace::harness::{self, Harness, Variant};
+use kgrace::sched::{Guided, SchedulerSpec};
+use kgrace::{Budget, Explorer, MemoryModel};
+
+/// Which strategy a measurement runs: one of the guided strategy's arms alone, or `portfolio`.
+#[derive(Clone, Copy)]
+enum Strategy {
+    Arm(usize),
+    Portfolio,
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let seeds = number(args.next(), 100, "SEEDS");
+    let budget = number(args.next(), 1_000, "BUDGET");
+    if args.next().is_some() {
+        usage("too many arguments");
+    }
+
+    let mut cells: Vec<(&'static Harness, &'static Variant, MemoryModel)> = vec![];
+    for h in harness::all() {
+        for v in h.variants.iter().filter(|v| v.expected.fails()) {
+            let mut seen = vec![];
+            for m in MemoryModel::ALL {
+                let m = v.config.memory_for(m);
+                if !seen.contains(&m) {
+                    seen.push(m);
+                    cells.push((h, v, m));
+                }
+            }
+        }
+    }
+    let strategies: Vec<Strategy> = (0..Guided::ARM_NAMES.len())
+        .map(Strategy::Arm)
+        .chain([Strategy::Portfolio])
+        .collect();
+    let work: Vec<_> = cells
+        .iter()
+        .flat_map(|&c| strategies.iter().map(move |&s| (c, s)))
+        .collect();
+
+    // Each exploration is single-threaded and deterministic: the lines are the same whatever
+    // the number of threads, and are printed in the order of `work`.
+    let next = AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut lines: Vec<(usize, String)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = vec![];
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&((h, v, m), s)) = work.get(i) else {
+                            return out;
+                        };
+                        out.push((i, measure(h, v, m, s, seeds, budget)));
+                        eprint!("\r{}/{} cells", i + 1, work.len());
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a measuring thread panicked"))
+            .collect()
+    });
+    eprintln!();
+    lines.sort_by_key(|(i, _)| *i);
+    for (_, line) in lines {
+        println!("{line}");
+    }
+}
+
+/// One cell under one strategy, as a JSON line.
+fn measure(
+    h: &'static Harness,
+    v: &'static Variant,
+    memory: MemoryModel,
+    strategy: Strategy,
+    seeds: u64,
+    budget: u64,
+) -> String {
+    let mut found = 0u64;
+    let mut executions = 0u64;
+    for seed in 1..=seeds {
+        let explorer = Explorer::for_variant(h, v)
+            .memory(memory)
+            .budget(Budget::Executions(budget));
+        let report = match strategy {
+            Strategy::Arm(arm) => {
+                let mut shares = [0.01; Guided::ARM_NAMES.len()];
+                shares[arm] = 100.0;
+                explorer.run_strategy(Guided::new(3, seed).with_shares(shares), None)
+            }
+            Strategy::Portfolio => explorer
+                .scheduler(SchedulerSpec::Portfolio { depth: 3, seed })
+                .run_untraced(),
+        };
+        let failed = report
+            .failure
+            .as_ref()
+            .is_some_and(|f| v.expected.matches(Some(f.kind)));
+        if failed {
+            found += 1;
+            executions += report.executions;
+        } else {
+            executions += budget;
+        }
+    }
+    let name = match strategy {
+        Strategy::Arm(arm) => Guided::ARM_NAMES[arm],
+        Strategy::Portfolio => "portfolio",
+    };
+    serde_json::json!({
+        "harness": h.name,
+        "variant": v.name,
+        "memory": memory,
+        "strategy": name,
+        "seeds": seeds,
+        "found": found,
+        "executions": executions,
+        "rate": found as f64 / executions as f64,
+    })
+    .to_string()
+}
+
+fn number(arg: Option<String>, default: u64, name: &str) -> u64 {
+    match arg {
+        None => default,
+        Some(a) => match a.parse::<u64>() {
+            Ok(n) if n > 0 => n,
+            _ => usage(&format!("{name} must be a positive whole number, not {a:?}")),
+        },
+    }
+}
+
+fn usage(problem: &str) -> ! {
+    eprintln!("arm_rates: {problem}\nusage: cargo run --release --example arm_rates -- [SEEDS [BUDGET]]");
+    std::process::exit(2);
+}
