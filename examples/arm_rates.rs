@@ -16,9 +16,10 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use kgrace::bench;
 use kgrace::harness::{self, Harness, Variant};
 use kgrace::sched::{Guided, SchedulerSpec};
-use kgrace::{Budget, Explorer, MemoryModel};
+use kgrace::MemoryModel;
 
 /// Which strategy a measurement runs: one of the guided strategy's arms alone, or `portfolio`.
 #[derive(Clone, Copy)]
@@ -35,19 +36,7 @@ fn main() {
         usage("too many arguments");
     }
 
-    let mut cells: Vec<(&'static Harness, &'static Variant, MemoryModel)> = vec![];
-    for h in harness::all() {
-        for v in h.variants.iter().filter(|v| v.expected.fails()) {
-            let mut seen = vec![];
-            for m in MemoryModel::ALL {
-                let m = v.config.memory_for(m);
-                if !seen.contains(&m) {
-                    seen.push(m);
-                    cells.push((h, v, m));
-                }
-            }
-        }
-    }
+    let cells = bench::failing_cells(harness::all(), &MemoryModel::ALL);
     let strategies: Vec<Strategy> = (0..Guided::ARM_NAMES.len())
         .map(Strategy::Arm)
         .chain([Strategy::Portfolio])
@@ -98,46 +87,31 @@ fn measure(
     seeds: u64,
     budget: u64,
 ) -> String {
-    let mut found = 0u64;
-    let mut executions = 0u64;
-    for seed in 1..=seeds {
-        let explorer = Explorer::for_variant(h, v)
-            .memory(memory)
-            .budget(Budget::Executions(budget));
-        let report = match strategy {
-            Strategy::Arm(arm) => {
-                let mut shares = [0.01; Guided::ARM_NAMES.len()];
-                shares[arm] = 100.0;
-                explorer.run_strategy(Guided::new(3, seed).with_shares(shares), None)
-            }
-            Strategy::Portfolio => explorer
-                .scheduler(SchedulerSpec::Portfolio { depth: 3, seed })
-                .run_untraced(),
-        };
-        let failed = report
-            .failure
-            .as_ref()
-            .is_some_and(|f| v.expected.matches(Some(f.kind)));
-        if failed {
-            found += 1;
-            executions += report.executions;
-        } else {
-            executions += budget;
+    let row = match strategy {
+        Strategy::Arm(arm) => {
+            let mut shares = [0.01; Guided::ARM_NAMES.len()];
+            shares[arm] = 100.0;
+            let name = Guided::ARM_NAMES[arm];
+            bench::measure_with(h, v, memory, name, seeds, budget, |e, seed| {
+                e.run_strategy(Guided::new(3, seed).with_shares(shares), None)
+            })
         }
-    }
-    let name = match strategy {
-        Strategy::Arm(arm) => Guided::ARM_NAMES[arm],
-        Strategy::Portfolio => "portfolio",
+        Strategy::Portfolio => {
+            let portfolio = SchedulerSpec::Portfolio { depth: 3, seed: 0 };
+            bench::measure(h, v, memory, portfolio, seeds, budget)
+        }
     };
+    // A seed that found nothing ran its whole budget.
+    let executions: u64 = row.executions.iter().map(|e| e.unwrap_or(budget)).sum();
     serde_json::json!({
-        "harness": h.name,
-        "variant": v.name,
-        "memory": memory,
-        "strategy": name,
+        "harness": row.harness,
+        "variant": row.variant,
+        "memory": row.memory,
+        "strategy": row.strategy,
         "seeds": seeds,
-        "found": found,
+        "found": row.found,
         "executions": executions,
-        "rate": found as f64 / executions as f64,
+        "rate": row.found as f64 / executions as f64,
     })
     .to_string()
 }

@@ -74,7 +74,8 @@ def main():
         pm = f"{math.log(2) / p:.0f}" if p > 0 else "-"
         print(f"  {' '.join(cell):<50} {math.log(2) / rate[cell]:5.0f}  {pm:>5}")
     print("furthest behind portfolio by the model (ratio of rates):")
-    for cell in sorted(cells, key=lambda c: rate[c] / rates[c]["portfolio"] if rates[c]["portfolio"] > 0 else math.inf)[:5]:
+    behind = [c for c in cells if rates[c]["portfolio"] > 0]
+    for cell in sorted(behind, key=lambda c: rate[c] / rates[c]["portfolio"])[:5]:
         print(f"  {' '.join(cell):<50} {rate[cell] / rates[cell]['portfolio']:.2f}")
 
 

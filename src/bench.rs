@@ -10,7 +10,7 @@
 use serde::Serialize;
 
 use crate::config::MemoryModel;
-use crate::explore::{Budget, Explorer};
+use crate::explore::{Budget, Explorer, Report};
 use crate::harness::{self, Harness, Variant};
 use crate::sched::SchedulerSpec;
 
@@ -67,11 +67,20 @@ fn cells(
             .map(|n| harness::find_in(registry, n))
             .collect::<Result<_, _>>()?
     };
+    Ok(failing_cells(hs, &spec.memories))
+}
+
+/// Every failing variant of `harnesses` under each of `memories` it runs under: a variant that
+/// pins one memory model is measured once, under its own.
+pub fn failing_cells(
+    harnesses: impl IntoIterator<Item = &'static Harness>,
+    memories: &[MemoryModel],
+) -> Vec<(&'static Harness, &'static Variant, MemoryModel)> {
     let mut out = Vec::new();
-    for h in hs {
+    for h in harnesses {
         for v in h.variants.iter().filter(|v| v.expected.fails()) {
             let mut seen = Vec::new();
-            for &m in &spec.memories {
+            for &m in memories {
                 let m = v.config.memory_for(m);
                 if !seen.contains(&m) {
                     seen.push(m);
@@ -80,7 +89,7 @@ fn cells(
             }
         }
     }
-    Ok(out)
+    out
 }
 
 /// Run the bench on the built-in harnesses. `progress` is called after each cell with (cells
@@ -126,13 +135,29 @@ pub fn measure(
     seeds: u64,
     budget: u64,
 ) -> Row {
+    measure_with(h, v, memory, strategy.name(), seeds, budget, |e, seed| {
+        e.scheduler(strategy.with_seed(seed)).run_untraced()
+    })
+}
+
+/// One cell, each seed's exploration run by `run` (given the explorer, with `memory` and the
+/// budget set, and the seed): for a strategy no [`SchedulerSpec`] names, such as one arm of the
+/// guided strategy alone (`examples/arm_rates.rs`). `strategy` names it in the row.
+pub fn measure_with(
+    h: &'static Harness,
+    v: &'static Variant,
+    memory: MemoryModel,
+    strategy: &'static str,
+    seeds: u64,
+    budget: u64,
+    run: impl Fn(Explorer, u64) -> Report,
+) -> Row {
     let executions: Vec<Option<u64>> = (1..=seeds)
         .map(|seed| {
-            let r = Explorer::for_variant(h, v)
-                .scheduler(strategy.with_seed(seed))
+            let explorer = Explorer::for_variant(h, v)
                 .memory(memory)
-                .budget(Budget::Executions(budget))
-                .run_untraced();
+                .budget(Budget::Executions(budget));
+            let r = run(explorer, seed);
             r.failure
                 .filter(|f| v.expected.matches(Some(f.kind)))
                 .map(|_| r.executions)
@@ -142,7 +167,7 @@ pub fn measure(
     Row {
         harness: h.name,
         variant: v.name,
-        strategy: strategy.name(),
+        strategy,
         memory,
         found,
         seeds,

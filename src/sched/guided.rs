@@ -129,13 +129,10 @@ pub struct Guided {
     /// [`CONTINUATIONS`] and [`STALL_SCALES`] (changed only to test that they pay).
     continuations: [usize; 3],
     stall_scales: usize,
-    started: bool,
     /// Executions since the last one that made a new reads-from pair or a new near miss.
     quiet: u32,
     /// Whether the running execution is tracked (feedback on: pairs and near misses).
     tracked: bool,
-    /// The running execution is a plain arm's (no prefix to replay, no CPU to stall).
-    direct: bool,
 }
 
 #[derive(Debug)]
@@ -282,10 +279,8 @@ impl Guided {
             spins: 0,
             continuations: CONTINUATIONS,
             stall_scales: STALL_SCALES,
-            started: false,
             quiet: 0,
             tracked: true,
-            direct: true,
         }
     }
 
@@ -307,6 +302,11 @@ impl Guided {
         self
     }
 
+    /// The running execution is a plain arm's: no prefix to replay, no CPU to stall.
+    fn direct(&self) -> bool {
+        !matches!(self.arm, MUTATE | REVERSE)
+    }
+
     fn strategy(&mut self) -> &mut dyn Strategy {
         match self.arm {
             PCT => &mut self.pct,
@@ -322,10 +322,9 @@ impl Guided {
 
     /// The end of an execution: reward its arm, keep it if it found something new.
     fn finish(&mut self) {
+        // The tracker's execution number moves on whether this one was tracked or not.
+        near::take(&mut self.misses);
         if !self.tracked {
-            // Nothing was tracked, but the tracker's execution number must move on.
-            near::take(&mut self.misses);
-            self.misses.clear();
             return;
         }
         let novel = cover::novel_pairs() - self.novel_start;
@@ -336,7 +335,6 @@ impl Guided {
         };
         let w = &mut self.weights[self.arm];
         *w = (1.0 - ALPHA) * *w + if novel > 0 { ALPHA } else { 0.0 };
-        near::take(&mut self.misses);
         let mut shared: Option<Arc<[Decision]>> = None;
         for m in self.misses.drain(..) {
             let i = match self.reversal_index.get(&m.key) {
@@ -515,11 +513,10 @@ impl Guided {
 
 impl Strategy for Guided {
     fn new_execution(&mut self) -> bool {
-        if self.started {
+        if self.begun > 0 {
             self.finish();
         } else {
             cover::start_feedback();
-            self.started = true;
         }
         // Once nothing new has come for a while, track one execution in [`SAMPLE`]: the
         // feedback costs every access, and an execution that finds nothing new pays it for
@@ -532,7 +529,6 @@ impl Strategy for Guided {
         self.novel_seen = self.novel_start;
         self.begun += 1;
         self.arm = self.pick_arm();
-        self.direct = !matches!(self.arm, MUTATE | REVERSE);
         self.prefix = None;
         self.reverse = None;
         self.at_cut = false;
@@ -623,7 +619,7 @@ impl Strategy for Guided {
     }
 
     fn next_cpu(&mut self, runnable: &[CpuId], current: Option<CpuId>, next: NextStep) -> Option<CpuId> {
-        if self.direct && !self.tracked {
+        if !self.tracked && self.direct() {
             // Nothing to replay, stall or learn from: the arm's own decision, unrecorded.
             return self.strategy().next_cpu(runnable, current, next);
         }
@@ -631,7 +627,7 @@ impl Strategy for Guided {
     }
 
     fn next_read(&mut self, choices: usize) -> usize {
-        if self.direct && !self.tracked {
+        if !self.tracked && self.direct() {
             return self.strategy().next_read(choices);
         }
         self.next_read_recorded(choices)
