@@ -21,7 +21,7 @@ mod uniform;
 
 pub use dfs::Dfs;
 pub use fuzz::{ChangePoints, FuzzInput, FuzzSchedule, Priorities, FUZZ_PRIORITY_CPUS, MAX_CHANGE_POINTS};
-pub use guided::Guided;
+pub use guided::{Guided, Phase};
 pub use lenient::Lenient;
 pub use pct::Pct;
 pub use portfolio::Portfolio;
