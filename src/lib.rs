@@ -76,11 +76,12 @@
 //!   after the next owner freed it, a reader stopped across the free after `synchronize_srcu`).
 //!   The mutation pays where a bug needs a rare event and then a long stall and nothing else
 //!   reaches it (its tests, with the reversal off); on these harnesses the reversal does better,
-//!   and the mutation keeps 5% of the turns. The arms' shares solve a
-//!   linear program over their measured rates (`docs/scheduling.md`): the mixture whose slowest
-//!   failing variant is found soonest. It finds every failing variant in a median of at most 50
-//!   executions, but is up to about three times as slow as `portfolio` on some that
-//!   `portfolio` finds in a dozen or so: no mixture of these arms is as fast as both. Its
+//!   and the mutation keeps 5% of the turns. The arms' shares change over an exploration
+//!   (`docs/scheduling.md`): the first 15 executions go to PCT, the uniform walk and the
+//!   reversal, which find the shallow bugs in a few executions, the rest mostly to POS and the
+//!   reversal, which find the deep ones soonest. It finds every failing variant in a median of
+//!   at most 50 executions, and as soon as `portfolio` (within one execution, on 300 seeds) on
+//!   all but one: `early-exit-1`, which only PCT finds fast (30-odd against 17). Its
 //!   reads-from coverage stops growing after a few dozen executions on these harnesses; once
 //!   128 executions in a row found nothing new, only one execution in eight pays for tracking
 //!   it.

@@ -61,13 +61,18 @@ use crate::engine::vclock::MAX_CPUS;
 /// picks the arm: an arm's weight is its prior share times a moving average of how often its
 /// executions found a new pair, plus a floor so that no arm starves. The priors carry the
 /// weight: on our harnesses the feedback term moves no median beyond seed noise (300 seeds,
-/// with it and with the floor so large that the shares are fixed). They are the solution of a
-/// linear program over each arm's measured rate of finding each failing variant, 1 in
-/// (executions to find it) ([`PRIOR`], `docs/scheduling.md`): the mixture that finds its slowest
-/// variant soonest. No mixture of these arms is also as fast as `portfolio` on the variants
-/// `portfolio` finds in a dozen executions: those want the uniform walk or PCT, and every share
-/// they take is one the slow variants' arms lose. PCT of depth `depth` and PCT with early
-/// change points were arms too; the program gives them nothing once PCT of `depth + 1` is in.
+/// with it and with the floor so large that the shares are fixed).
+///
+/// The priors change over an exploration ([`SCHEDULE`], `docs/scheduling.md`). Many bugs fall
+/// to the uniform walk or PCT within a dozen executions, and the mutation and the reversal
+/// have nothing to work on before the first executions leave new pairs and near misses; the
+/// bugs that take dozens of executions fall soonest to POS and the reversal. So the first 15
+/// executions are PCT's, the uniform walk's and the reversal's, and the rest mostly POS's and
+/// the reversal's. One mixture throughout cannot do both: a linear program over each arm's
+/// measured rate on each failing variant (`scripts/priors.py`) shows that no mixture that finds
+/// every variant within a median of 45 executions comes within 0.41 of `portfolio`'s rate on
+/// all of them. PCT of depth `depth` and PCT with early change points were arms too; the
+/// program gives them nothing once PCT of `depth + 1` is in.
 ///
 /// Tracking the feedback costs every access. Once [`QUIET`] executions in a row made nothing new
 /// (no new pair, no new near miss), only one execution in [`SAMPLE`] is tracked; the others run
