@@ -14,7 +14,7 @@
 //! that found nothing counting its whole budget: the rate of a geometric count, whose median is
 //! about `ln 2 / rate`. Output: one JSON object per cell and strategy, one per line.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
 
 use kgrace::bench;
 use kgrace::harness::{self, Harness, Variant};
@@ -30,10 +30,10 @@ enum Strategy {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let seeds = number(args.next(), 100, "SEEDS");
-    let budget = number(args.next(), 1_000, "BUDGET");
+    let seeds = common::number(args.next(), 100, "SEEDS", USAGE);
+    let budget = common::number(args.next(), 1_000, "BUDGET", USAGE);
     if args.next().is_some() {
-        usage("too many arguments");
+        common::fail("arm_rates: too many arguments", USAGE);
     }
 
     let cells = bench::failing_cells(harness::all(), &MemoryModel::ALL);
@@ -46,34 +46,14 @@ fn main() {
         .flat_map(|&c| strategies.iter().map(move |&s| (c, s)))
         .collect();
 
-    // Each exploration is single-threaded and deterministic: the lines are the same whatever
-    // the number of threads, and are printed in the order of `work`.
-    let next = AtomicUsize::new(0);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut lines: Vec<(usize, String)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut out = vec![];
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(&((h, v, m), s)) = work.get(i) else {
-                            return out;
-                        };
-                        out.push((i, measure(h, v, m, s, seeds, budget)));
-                        eprint!("\r{}/{} cells", i + 1, work.len());
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("a measuring thread panicked"))
-            .collect()
-    });
+    // The lines are printed in the order of `work`, whatever the number of threads.
+    let lines = common::parallel(
+        &work,
+        |&((h, v, m), s)| measure(h, v, m, s, seeds, budget),
+        |n| eprint!("\r{n}/{} cells", work.len()),
+    );
     eprintln!();
-    lines.sort_by_key(|(i, _)| *i);
-    for (_, line) in lines {
+    for line in lines {
         println!("{line}");
     }
 }
@@ -116,17 +96,4 @@ fn measure(
     .to_string()
 }
 
-fn number(arg: Option<String>, default: u64, name: &str) -> u64 {
-    match arg {
-        None => default,
-        Some(a) => match a.parse::<u64>() {
-            Ok(n) if n > 0 => n,
-            _ => usage(&format!("{name} must be a positive whole number, not {a:?}")),
-        },
-    }
-}
-
-fn usage(problem: &str) -> ! {
-    eprintln!("arm_rates: {problem}\nusage: cargo run --release --example arm_rates -- [SEEDS [BUDGET]]");
-    std::process::exit(2);
-}
+const USAGE: &str = "cargo run --release --example arm_rates -- [SEEDS [BUDGET]]";

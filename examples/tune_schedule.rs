@@ -22,7 +22,7 @@
 //! `kgrace bench --seeds 300` after setting `SCHEDULE`, and beware of fitting the noise of the
 //! seeds searched: prefer a round schedule that scores about as well.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
 
 use kgrace::bench::{self, Row};
 use kgrace::harness::{self, Harness, Variant};
@@ -35,18 +35,20 @@ type Cell = (&'static Harness, &'static Variant, MemoryModel);
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let seeds = number(args.next(), 300, "SEEDS");
-    let iterations = number(args.next(), 200, "ITERATIONS");
-    let rng_seed = number(args.next(), 1, "RNG_SEED");
+    let seeds = common::number(args.next(), 300, "SEEDS", USAGE);
+    let iterations = common::number(args.next(), 200, "ITERATIONS", USAGE);
+    let rng_seed = common::number(args.next(), 1, "RNG_SEED", USAGE);
     if args.next().is_some() {
-        usage("too many arguments");
+        common::fail("tune_schedule: too many arguments", USAGE);
     }
 
     let cells = bench::failing_cells(harness::all(), &MemoryModel::ALL);
     let portfolio = SchedulerSpec::Portfolio { depth: 3, seed: 0 };
-    let baseline = parallel(&cells, |&(h, v, m)| {
-        bench::measure(h, v, m, portfolio, seeds, BUDGET).median
-    });
+    let baseline = common::parallel(
+        &cells,
+        |&(h, v, m)| bench::measure(h, v, m, portfolio, seeds, BUDGET).median,
+        |_| (),
+    );
 
     let mut rng = SplitMix64::new(rng_seed);
     let mut best = Guided::SCHEDULE.to_vec();
@@ -73,11 +75,15 @@ fn score(
     schedule: &[Phase],
     seeds: u64,
 ) -> (f64, u64, Vec<String>) {
-    let rows: Vec<Row> = parallel(cells, |&(h, v, m)| {
-        bench::measure_with(h, v, m, "guided", seeds, BUDGET, |e, seed| {
-            e.run_strategy(Guided::new(3, seed).with_schedule(schedule), None)
-        })
-    });
+    let rows: Vec<Row> = common::parallel(
+        cells,
+        |&(h, v, m)| {
+            bench::measure_with(h, v, m, "guided", seeds, BUDGET, |e, seed| {
+                e.run_strategy(Guided::new(3, seed).with_schedule(schedule), None)
+            })
+        },
+        |_| (),
+    );
     let mut behind = 0.0;
     let mut slowest = 0;
     let mut names = vec![];
@@ -159,47 +165,4 @@ fn report(iteration: u64, schedule: &[Phase], (score, slowest, behind): &(f64, u
     println!("];");
 }
 
-/// `f` of every cell, on every core, in the cells' order (each exploration is deterministic).
-fn parallel<T: Send>(cells: &[Cell], f: impl Fn(&Cell) -> T + Sync) -> Vec<T> {
-    let next = AtomicUsize::new(0);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut out: Vec<(usize, T)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut out = vec![];
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(cell) = cells.get(i) else {
-                            return out;
-                        };
-                        out.push((i, f(cell)));
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("a measuring thread panicked"))
-            .collect()
-    });
-    out.sort_by_key(|(i, _)| *i);
-    out.into_iter().map(|(_, t)| t).collect()
-}
-
-fn number(arg: Option<String>, default: u64, name: &str) -> u64 {
-    match arg {
-        None => default,
-        Some(a) => match a.parse::<u64>() {
-            Ok(n) if n > 0 => n,
-            _ => usage(&format!("{name} must be a positive whole number, not {a:?}")),
-        },
-    }
-}
-
-fn usage(problem: &str) -> ! {
-    eprintln!(
-        "tune_schedule: {problem}\nusage: cargo run --release --example tune_schedule -- [SEEDS [ITERATIONS [RNG_SEED]]]"
-    );
-    std::process::exit(2);
-}
+const USAGE: &str = "cargo run --release --example tune_schedule -- [SEEDS [ITERATIONS [RNG_SEED]]]";
