@@ -140,7 +140,20 @@ fn the_2_6_srcu_passes_concurrent_callers_and_a_straggler_under_both_models() {
 fn an_early_exit_after_one_flip_fails_only_under_weak_memory() {
     let early = || workload(SrcuFlavor::ClassicSchedEarlyExit, true);
     assert_passes("early exit after one flip", early, MemoryModel::Sc);
-    assert_fails("early exit after one flip", early, MemoryModel::Lkmm, LIFETIME);
+    // Only long stalls of one CPU find this mutant, PCT's kind, and the default strategy gives
+    // PCT 12% of its executions after the first 15 (`docs/scheduling.md`): seeds 1..=5 need
+    // 9,241, 6,817, 5,019, 339 and 1,138 executions (all within 5,000 with the one mixture
+    // that gave PCT 19%).
+    for seed in 1..=5 {
+        let f = explore(early, MemoryModel::Lkmm, seed, 20_000)
+            .unwrap_or_else(|| panic!("early exit after one flip, seed {seed}: not caught"));
+        assert!(
+            LIFETIME.contains(&f.kind),
+            "seed {seed}: {:?}: {}",
+            f.kind,
+            f.message
+        );
+    }
 }
 
 #[test]
