@@ -94,8 +94,13 @@ fn first_failure(body: fn(), memory: MemoryModel, budget: u64) -> Option<(u64, k
 
 /// Every seed must find the mutant's failure, of one of `kinds`.
 fn assert_fails(name: &str, body: fn(), memory: MemoryModel, kinds: &[FailureKind]) {
+    assert_fails_within(name, body, memory, kinds, 5_000);
+}
+
+/// [`assert_fails`] with `budget` executions a seed.
+fn assert_fails_within(name: &str, body: fn(), memory: MemoryModel, kinds: &[FailureKind], budget: u64) {
     for seed in 1..=5 {
-        let f = explore(body, memory, seed, 5_000)
+        let f = explore(body, memory, seed, budget)
             .unwrap_or_else(|| panic!("{name} under {memory:?}, seed {seed}: not caught"));
         assert!(
             kinds.contains(&f.kind),
@@ -144,16 +149,8 @@ fn an_early_exit_after_one_flip_fails_only_under_weak_memory() {
     // PCT 12% of its executions after the first 15 (`docs/scheduling.md`): seeds 1..=5 need
     // 9,241, 6,817, 5,019, 339 and 1,138 executions (all within 5,000 with the one mixture
     // that gave PCT 19%).
-    for seed in 1..=5 {
-        let f = explore(early, MemoryModel::Lkmm, seed, 20_000)
-            .unwrap_or_else(|| panic!("early exit after one flip, seed {seed}: not caught"));
-        assert!(
-            LIFETIME.contains(&f.kind),
-            "seed {seed}: {:?}: {}",
-            f.kind,
-            f.message
-        );
-    }
+    let lkmm = MemoryModel::Lkmm;
+    assert_fails_within("early exit after one flip", early, lkmm, LIFETIME, 20_000);
 }
 
 #[test]
