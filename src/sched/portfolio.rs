@@ -22,7 +22,13 @@ pub struct Portfolio {
 impl Portfolio {
     /// PCT of bug depths `depth` and `depth + 1` and the uniform walk, seeded from `seed`.
     pub fn new(depth: u32, seed: u64) -> Self {
-        let mut seeds = SplitMix64::new(seed);
+        Self::from_seeds(depth, &mut SplitMix64::new(seed))
+    }
+
+    /// The same, its strategies seeded from the next three numbers of `seeds`: the guided
+    /// strategy starts from the same generator, so that its first executions are exactly
+    /// `portfolio`'s for the same seed ([`super::Guided`]).
+    pub(crate) fn from_seeds(depth: u32, seeds: &mut SplitMix64) -> Self {
         Portfolio {
             pct: Pct::new(depth, seeds.next_u64()),
             deeper: Pct::new(depth + 1, seeds.next_u64()),
