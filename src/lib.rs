@@ -77,11 +77,12 @@
 //!   The mutation pays where a bug needs a rare event and then a long stall and nothing else
 //!   reaches it (its tests, with the reversal off); on these harnesses the reversal does better,
 //!   and the mutation keeps 5% of the turns. The arms' shares change over an exploration
-//!   (`docs/scheduling.md`): the first 15 executions go to PCT, the uniform walk and the
-//!   reversal, which find the shallow bugs in a few executions, the rest mostly to POS and the
-//!   reversal, which find the deep ones soonest. It finds every failing variant in a median of
-//!   at most 50 executions, and as soon as `portfolio` (within one execution, on 300 seeds) on
-//!   all but one: `early-exit-1`, which only PCT finds fast (30-odd against 17). Its
+//!   (`docs/scheduling.md`): the first 22 executions are `portfolio`'s own, the same ones for
+//!   the same seed (so a bug `portfolio` finds within them is found at the same execution), the
+//!   rest mostly POS's and the reversal's, which find the deep bugs soonest. On the bench's 20
+//!   seeds it finds every failing variant in a median of at most 50 executions and none later
+//!   than `portfolio`; on 300 seeds the slowest median is 57 and two variants are behind
+//!   `portfolio`, both by the naive SRCU's stragglers under `sc` (42 and 49 against 40). Its
 //!   reads-from coverage stops growing after a few dozen executions on these harnesses; once
 //!   128 executions in a row found nothing new, only one execution in eight pays for tracking
 //!   it.

@@ -41,7 +41,7 @@ fn a_cell_is_the_explorations_it_summarizes() {
 /// The goal the default strategy is held to (issue 15): every failing variant of every harness,
 /// under each memory model, found within 1,000 executions in at least 19 of seeds 1..=20, and
 /// in a median of at most 50 executions over them (the README's bench table; the slowest cell
-/// is at 44 there, and at 50 on 300 seeds).
+/// is at 49 there, and at 57 on 300 seeds).
 #[test]
 fn the_default_finds_every_failing_variant_within_1000_executions_for_19_of_20_seeds_and_50_at_the_median() {
     let spec = BenchSpec {

@@ -57,22 +57,26 @@ use crate::engine::vclock::MAX_CPUS;
 /// No one strategy is best on every bug (`kgrace bench` shows it), so each execution is one
 /// arm's: PCT of bug depth `depth + 1` (long stalls), the uniform walk (several one-step
 /// windows), partial order sampling ([`Pos`]: racing pairs in both orders, which the stale read
-/// of a weak-memory bug after two switches needs), the mutation and the reversal. A bandit
+/// of a weak-memory bug after two switches needs), the mutation, the reversal, and
+/// `portfolio`'s turns. A bandit
 /// picks the arm: an arm's weight is its prior share times a moving average of how often its
 /// executions found a new pair, plus a floor so that no arm starves. The priors carry the
 /// weight: on our harnesses the feedback term moves no median beyond seed noise (300 seeds,
 /// with it and with the floor so large that the shares are fixed).
 ///
-/// The priors change over an exploration ([`SCHEDULE`], `docs/scheduling.md`). Many bugs fall
-/// to the uniform walk or PCT within a dozen executions, and the mutation and the reversal
+/// The priors change over an exploration ([`SCHEDULE`], `docs/scheduling.md`). The first 22
+/// executions are a sixth arm's: `portfolio`'s own turns ([`Portfolio`]), seeded as
+/// `portfolio` seeds itself, so that they are `portfolio`'s first 22 executions and a bug it
+/// finds within them is found at the same execution. Many bugs fall to `portfolio` within a
+/// dozen executions, some only to its PCT (`early-exit-1`), and the mutation and the reversal
 /// have nothing to work on before the first executions leave new pairs and near misses; the
-/// bugs that take dozens of executions fall soonest to POS and the reversal. So the first 15
-/// executions are PCT's, the uniform walk's and the reversal's, and the rest mostly POS's and
-/// the reversal's. One mixture throughout cannot do both: a linear program over each arm's
-/// measured rate on each failing variant (`scripts/priors.py`) shows that no mixture that finds
-/// every variant within a median of 45 executions comes within 0.41 of `portfolio`'s rate on
-/// all of them. PCT of depth `depth` and PCT with early change points were arms too; the
-/// program gives them nothing once PCT of `depth + 1` is in.
+/// bugs that take `portfolio` dozens or hundreds of executions fall soonest to POS and the
+/// reversal, which get most of the rest. No mixture of shares alone could be as fast as
+/// `portfolio` everywhere: a linear program over each arm's measured rate on each failing
+/// variant (`scripts/priors.py`) shows that no mixture that finds every variant within a
+/// median of 45 executions comes within 0.41 of `portfolio`'s rate on all of them. PCT of
+/// depth `depth` and PCT with early change points were arms too; the program gives them nothing
+/// once PCT of `depth + 1` is in.
 ///
 /// Tracking the feedback costs every access. Once [`QUIET`] executions in a row made nothing new
 /// (no new pair, no new near miss), only one execution in [`SAMPLE`] is tracked; the others run
