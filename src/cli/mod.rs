@@ -196,8 +196,9 @@ impl RunArgs {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Sched {
-    /// PCT, uniform, POS, mutations of executions that found new reads-from pairs and
-    /// reversals of near misses, under a bandit (RFF, Wolff et al., ASPLOS 2024)
+    /// Portfolio's first 22 executions, then PCT, uniform, POS, mutations of executions that
+    /// found new reads-from pairs and reversals of near misses, under a bandit (RFF, Wolff et
+    /// al., ASPLOS 2024)
     Guided,
     /// PCT and uniform, one execution each
     Portfolio,

@@ -128,9 +128,9 @@ pub enum SchedulerSpec {
         /// Seed of the whole run.
         seed: u64,
     },
-    /// Reads-from-guided exploration ([`Guided`], the default): PCT, the uniform walk, POS,
-    /// mutations of the executions that found new reads-from pairs and reversals of near
-    /// misses, under a bandit.
+    /// Reads-from-guided exploration ([`Guided`], the default): `portfolio`'s first 22
+    /// executions, then PCT, the uniform walk, POS, mutations of the executions that found new
+    /// reads-from pairs and reversals of near misses, under a bandit.
     Guided {
         /// The bug depth: its PCT arm runs at `depth + 1`, its mutations continue under early
         /// PCT of `depth - 1` (at least 1).
