@@ -159,6 +159,14 @@ pub struct Phase {
     pub shares: [f64; ARMS],
 }
 
+impl Phase {
+    /// Whether the phase's executions are all `portfolio`'s turns: then, from the first
+    /// execution, they are `portfolio`'s own for the same seed.
+    pub fn portfolio_only(&self) -> bool {
+        (0..ARMS).all(|a| (a == PORTFOLIO) == (self.shares[a] > 0.0))
+    }
+}
+
 #[derive(Debug)]
 struct Entry {
     decisions: Arc<[Decision]>,
